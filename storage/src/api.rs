@@ -1,0 +1,228 @@
+//! The contracts between storage and its users: a sink the collector writes to, and
+//! one reader per signal for the query side. `Storage` (durable) and `MemStore`
+//! (in memory, for tests) implement all of them.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::error::Result;
+use crate::metrics::Series;
+use crate::model::{
+    Attributes, Labels, LogRecord, LogsBatch, Matcher, MetricMetadata, MetricsBatch, Span,
+    TracesBatch,
+};
+
+/// How much of a write was stored; the rest was rejected for the reasons given.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WriteOutcome {
+    pub accepted: u64,
+    pub rejected: u64,
+    /// Distinct reasons, at most a few, for the client's `partial_success` message.
+    pub reasons: Vec<String>,
+}
+
+impl WriteOutcome {
+    pub fn reject(&mut self, n: u64, reason: impl Into<String>) {
+        if n == 0 {
+            return;
+        }
+        self.rejected += n;
+        let reason = reason.into();
+        if self.reasons.len() < 5 && !self.reasons.contains(&reason) {
+            self.reasons.push(reason);
+        }
+    }
+
+    pub fn merge(&mut self, other: WriteOutcome) {
+        self.accepted += other.accepted;
+        self.rejected += other.rejected;
+        for r in other.reasons {
+            if self.reasons.len() < 5 && !self.reasons.contains(&r) {
+                self.reasons.push(r);
+            }
+        }
+    }
+}
+
+/// Where the collector hands converted batches. A write returns only once what it
+/// accepted is durable; an error means nothing of it was accepted.
+#[async_trait]
+pub trait IngestSink: Send + Sync {
+    async fn write_metrics(&self, batch: MetricsBatch) -> Result<WriteOutcome>;
+    async fn write_logs(&self, batch: LogsBatch) -> Result<WriteOutcome>;
+    async fn write_traces(&self, batch: TracesBatch) -> Result<WriteOutcome>;
+}
+
+/// Series selection for PromQL. Times are milliseconds, ranges inclusive.
+#[async_trait]
+pub trait MetricsReader: Send + Sync {
+    /// Series matching all matchers, with their samples in `[start_ms, end_ms]`, sorted by labels.
+    async fn select_series(
+        &self,
+        matchers: &[Matcher],
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<Series>>;
+    /// Label sets of matching series with data in the range, sorted.
+    async fn series_labels(
+        &self,
+        matchers: &[Matcher],
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<Labels>>;
+    /// Label names of matching series, sorted.
+    async fn label_names(
+        &self,
+        matchers: &[Matcher],
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<String>> {
+        let mut names: Vec<String> = self
+            .series_labels(matchers, start_ms, end_ms)
+            .await?
+            .iter()
+            .flat_map(|l| l.iter().map(|l| l.name.clone()).collect::<Vec<_>>())
+            .collect();
+        names.sort();
+        names.dedup();
+        Ok(names)
+    }
+    /// Values of one label over matching series, sorted.
+    async fn label_values(
+        &self,
+        name: &str,
+        matchers: &[Matcher],
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<String>> {
+        let mut values: Vec<String> = self
+            .series_labels(matchers, start_ms, end_ms)
+            .await?
+            .iter()
+            .filter_map(|l| l.get(name).map(str::to_owned))
+            .collect();
+        values.sort();
+        values.dedup();
+        Ok(values)
+    }
+    /// Type, unit and help of metrics, by metric name.
+    async fn metadata(&self) -> Result<Vec<MetricMetadata>>;
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Direction {
+    Forward,
+    #[default]
+    Backward,
+}
+
+/// A log search. Times are nanoseconds, `[start_ns, end_ns)`.
+#[derive(Clone, Debug, Default)]
+pub struct LogQuery {
+    pub matchers: Vec<Matcher>,
+    pub start_ns: i64,
+    pub end_ns: i64,
+    /// Case-sensitive substrings that must all occur in the line (LogQL `|=`).
+    pub contains: Vec<String>,
+    pub direction: Direction,
+    pub limit: usize,
+}
+
+/// A log record with the stream it belongs to.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LogEntry {
+    pub labels: Labels,
+    pub resource: Arc<Attributes>,
+    pub record: LogRecord,
+}
+
+#[async_trait]
+pub trait LogsReader: Send + Sync {
+    /// Matching records ordered by time in `direction` (then by stream labels), at most `limit`.
+    async fn query_logs(&self, q: &LogQuery) -> Result<Vec<LogEntry>>;
+    /// Label sets of matching streams with records in `[start_ns, end_ns)`, sorted.
+    async fn log_streams(
+        &self,
+        matchers: &[Matcher],
+        start_ns: i64,
+        end_ns: i64,
+    ) -> Result<Vec<Labels>>;
+}
+
+/// A span search. Times are nanoseconds; a span matches when it starts in `[start_ns, end_ns)`.
+#[derive(Clone, Debug, Default)]
+pub struct SpanQuery {
+    pub service: Option<String>,
+    pub operation: Option<String>,
+    /// Key/value pairs that must all equal a span attribute or a resource attribute (as text).
+    pub attributes: Vec<(String, String)>,
+    pub min_duration_ns: Option<i64>,
+    pub max_duration_ns: Option<i64>,
+    pub start_ns: i64,
+    pub end_ns: i64,
+    /// At most this many spans, newest first.
+    pub limit: usize,
+}
+
+/// A span with the service and resource that sent it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SpanRecord {
+    pub service_name: String,
+    pub resource: Arc<Attributes>,
+    pub span: Span,
+}
+
+#[async_trait]
+pub trait TracesReader: Send + Sync {
+    /// Every span of a trace, ordered by start time.
+    async fn trace(&self, trace_id: [u8; 16]) -> Result<Vec<SpanRecord>>;
+    async fn search_spans(&self, q: &SpanQuery) -> Result<Vec<SpanRecord>>;
+    /// Services that sent spans, sorted.
+    async fn services(&self) -> Result<Vec<String>>;
+    /// Operation names and span kinds of a service, sorted.
+    async fn operations(&self, service: &str) -> Result<Vec<(String, i32)>>;
+}
+
+/// Whether a span matches a search (everything but the time range and limit).
+pub(crate) fn span_matches(
+    q: &SpanQuery,
+    service: &str,
+    resource: &Attributes,
+    span: &Span,
+) -> bool {
+    if q.service.as_deref().is_some_and(|s| s != service) {
+        return false;
+    }
+    if q.operation.as_deref().is_some_and(|o| o != span.name) {
+        return false;
+    }
+    let d = span.duration_ns();
+    if q.min_duration_ns.is_some_and(|m| d < m) || q.max_duration_ns.is_some_and(|m| d > m) {
+        return false;
+    }
+    q.attributes.iter().all(|(k, v)| {
+        let text = |a: &Attributes| a.get(k).map(|x| x.to_text());
+        text(&span.attributes).or_else(|| text(resource)).as_deref() == Some(v.as_str())
+    })
+}
+
+/// Sorts log entries by time in the query's direction and applies its limit.
+pub(crate) fn order_and_limit(entries: &mut Vec<LogEntry>, q: &LogQuery) {
+    match q.direction {
+        Direction::Forward => entries
+            .sort_by(|a, b| (a.record.time_ns, &a.labels).cmp(&(b.record.time_ns, &b.labels))),
+        Direction::Backward => entries
+            .sort_by(|a, b| (b.record.time_ns, &a.labels).cmp(&(a.record.time_ns, &b.labels))),
+    }
+    if q.limit > 0 {
+        entries.truncate(q.limit);
+    }
+}
+
+/// Whether a line contains every required substring.
+pub(crate) fn line_matches(line: &str, contains: &[String]) -> bool {
+    contains
+        .iter()
+        .all(|c| memchr::memmem::find(line.as_bytes(), c.as_bytes()).is_some())
+}

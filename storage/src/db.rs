@@ -1,0 +1,828 @@
+//! `Storage`: the three signal stores on one data directory, their background
+//! maintenance, and the sink and reader contracts over heads and parts together.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use prometheus_client::registry::Registry;
+
+use crate::api::{
+    IngestSink, LogEntry, LogQuery, LogsReader, MetricsReader, SpanQuery, SpanRecord, TracesReader,
+    WriteOutcome, order_and_limit,
+};
+use crate::config::StorageConfig;
+use crate::engine::{Kind, Store};
+use crate::error::{Result, StorageError};
+use crate::logs::head::LogsHead;
+use crate::logs::part::{
+    LogsPart, encode_part as encode_logs, merge_streams, split_by_window as split_logs,
+};
+use crate::metrics::head::MetricsHead;
+use crate::metrics::part::{
+    MetricsPart, encode_part as encode_metrics, split_by_window as split_metrics,
+};
+use crate::metrics::wal::{Replayer, Resolved, encode_write};
+use crate::metrics::{Series, merge_series};
+use crate::model::{
+    Labels, LogStream, LogsBatch, Matcher, MetricMetadata, MetricsBatch, TracesBatch,
+};
+use crate::part::{PartData, PartMeta, PartStore, now_ms};
+use crate::telemetry::{RefusalLabel, Signal, StorageMetrics};
+use crate::traces::head::TracesHead;
+use crate::traces::part::{
+    TracesPart, encode_part as encode_traces, split_by_window as split_traces,
+};
+use crate::validate::{self, TimeBounds};
+use crate::wal::{FsyncPolicy, ReplayReport};
+
+#[derive(Clone)]
+pub(crate) struct MetricsKind;
+
+impl Kind for MetricsKind {
+    const SIGNAL: Signal = Signal::Metrics;
+    type Head = MetricsHead;
+    type Part = MetricsPart;
+
+    fn head_bytes(h: &MetricsHead) -> u64 {
+        h.bytes()
+    }
+    fn head_items(h: &MetricsHead) -> u64 {
+        h.points()
+    }
+    fn head_is_empty(h: &MetricsHead) -> bool {
+        h.is_empty()
+    }
+    fn encode_head(&self, h: &MetricsHead, _staging: &Path) -> Result<PartData> {
+        let metadata: Vec<MetricMetadata> = h.metadata.values().cloned().collect();
+        encode_metrics(&h.drain_sorted(), &metadata)
+    }
+    fn open_part(&self, meta: PartMeta, _store: &PartStore) -> Result<MetricsPart> {
+        MetricsPart::open(meta, _store)
+    }
+    fn part_meta(p: &MetricsPart) -> &PartMeta {
+        &p.meta
+    }
+    async fn merge(
+        &self,
+        inputs: Vec<Arc<MetricsPart>>,
+        store: Arc<PartStore>,
+        window_ms: i64,
+    ) -> Result<Vec<PartData>> {
+        let mut sources = Vec::with_capacity(inputs.len());
+        let mut metadata: BTreeMap<String, MetricMetadata> = BTreeMap::new();
+        for p in &inputs {
+            sources.push(p.read_all(&store).await?);
+            for m in p.metadata() {
+                metadata.insert(m.metric.clone(), m);
+            }
+        }
+        tokio::task::spawn_blocking(move || {
+            let merged = merge_series(sources);
+            let metadata: Vec<MetricMetadata> = metadata.into_values().collect();
+            let windows = split_metrics(merged, window_ms);
+            if windows.is_empty() {
+                return Ok(vec![encode_metrics(&[], &metadata)?]);
+            }
+            windows
+                .values()
+                .map(|series| encode_metrics(series, &metadata))
+                .collect()
+        })
+        .await
+        .map_err(|e| StorageError::part("merge", "metrics", e))?
+    }
+}
+
+#[derive(Clone)]
+pub(crate) struct LogsKind;
+
+impl Kind for LogsKind {
+    const SIGNAL: Signal = Signal::Logs;
+    type Head = LogsHead;
+    type Part = LogsPart;
+
+    fn head_bytes(h: &LogsHead) -> u64 {
+        h.bytes()
+    }
+    fn head_items(h: &LogsHead) -> u64 {
+        h.records()
+    }
+    fn head_is_empty(h: &LogsHead) -> bool {
+        h.is_empty()
+    }
+    fn encode_head(&self, h: &LogsHead, staging: &Path) -> Result<PartData> {
+        let mut streams: Vec<LogStream> = h
+            .streams
+            .iter()
+            .map(|s| LogStream {
+                labels: s.labels.clone(),
+                resource: s.resource.clone(),
+                records: s.records.clone(),
+            })
+            .collect();
+        streams.sort_by(|a, b| a.labels.cmp(&b.labels));
+        encode_logs(&streams, staging)
+    }
+    fn open_part(&self, meta: PartMeta, store: &PartStore) -> Result<LogsPart> {
+        LogsPart::open(meta, store)
+    }
+    fn part_meta(p: &LogsPart) -> &PartMeta {
+        &p.meta
+    }
+    async fn merge(
+        &self,
+        inputs: Vec<Arc<LogsPart>>,
+        store: Arc<PartStore>,
+        window_ms: i64,
+    ) -> Result<Vec<PartData>> {
+        let mut sources = Vec::with_capacity(inputs.len());
+        for p in &inputs {
+            sources.push(p.read_all(&store).await?);
+        }
+        let staging = store.staging_dir().to_path_buf();
+        tokio::task::spawn_blocking(move || {
+            let windows = split_logs(merge_streams(sources), window_ms);
+            windows
+                .into_values()
+                .map(|mut streams| {
+                    streams.sort_by(|a, b| a.labels.cmp(&b.labels));
+                    encode_logs(&streams, &staging)
+                })
+                .collect()
+        })
+        .await
+        .map_err(|e| StorageError::part("merge", "logs", e))?
+    }
+}
+
+#[derive(Clone)]
+pub(crate) struct TracesKind;
+
+impl Kind for TracesKind {
+    const SIGNAL: Signal = Signal::Traces;
+    type Head = TracesHead;
+    type Part = TracesPart;
+
+    fn head_bytes(h: &TracesHead) -> u64 {
+        h.bytes()
+    }
+    fn head_items(h: &TracesHead) -> u64 {
+        h.len() as u64
+    }
+    fn head_is_empty(h: &TracesHead) -> bool {
+        h.len() == 0
+    }
+    fn encode_head(&self, h: &TracesHead, _staging: &Path) -> Result<PartData> {
+        encode_traces(&h.sorted_records())
+    }
+    fn open_part(&self, meta: PartMeta, store: &PartStore) -> Result<TracesPart> {
+        TracesPart::open(meta, store)
+    }
+    fn part_meta(p: &TracesPart) -> &PartMeta {
+        &p.meta
+    }
+    async fn merge(
+        &self,
+        inputs: Vec<Arc<TracesPart>>,
+        store: Arc<PartStore>,
+        window_ms: i64,
+    ) -> Result<Vec<PartData>> {
+        let mut all = Vec::new();
+        for p in &inputs {
+            all.extend(p.read_all(&store).await?);
+        }
+        tokio::task::spawn_blocking(move || {
+            split_traces(all, window_ms)
+                .into_values()
+                .map(|mut spans| {
+                    spans.sort_by(|a, b| {
+                        (a.span.trace_id, a.span.start_ns).cmp(&(b.span.trace_id, b.span.start_ns))
+                    });
+                    encode_traces(&spans)
+                })
+                .collect()
+        })
+        .await
+        .map_err(|e| StorageError::part("merge", "traces", e))?
+    }
+}
+
+/// What opening the data directory found.
+#[derive(Debug, Default, Clone)]
+pub struct OpenReport {
+    pub metrics: ReplayReport,
+    pub logs: ReplayReport,
+    pub traces: ReplayReport,
+    pub parts: usize,
+}
+
+/// Durable storage for all three signals in one data directory.
+pub struct Storage {
+    cfg: StorageConfig,
+    metrics: Store<MetricsKind>,
+    logs: Store<LogsKind>,
+    traces: Store<TracesKind>,
+    telemetry: StorageMetrics,
+}
+
+impl Storage {
+    /// Opens (or creates) the data directory, replays the WALs, and registers the
+    /// storage's own metrics in `registry`.
+    pub async fn open(
+        cfg: StorageConfig,
+        registry: &mut Registry,
+    ) -> Result<(Storage, OpenReport)> {
+        let telemetry = StorageMetrics::new(registry);
+        Self::open_with(cfg, telemetry).await
+    }
+
+    async fn open_with(
+        cfg: StorageConfig,
+        telemetry: StorageMetrics,
+    ) -> Result<(Storage, OpenReport)> {
+        let dir = cfg.data_dir.clone();
+        std::fs::create_dir_all(&dir).map_err(|e| StorageError::DataDir {
+            path: dir.clone(),
+            op: "create",
+            source: e,
+        })?;
+        let parts = Arc::new(PartStore::local(&dir)?);
+        let wal = |s: Signal| dir.join("wal").join(s.as_str());
+        let mut replayer = Replayer::default();
+        let (metrics, mr) = Store::open(
+            MetricsKind,
+            cfg.metrics.clone(),
+            &wal(Signal::Metrics),
+            cfg.wal.clone(),
+            parts.clone(),
+            telemetry.clone(),
+            |head, seg, kind, payload| replayer.apply(head, seg, kind, payload),
+        )
+        .await?;
+        let (logs, lr) = Store::open(
+            LogsKind,
+            cfg.logs.clone(),
+            &wal(Signal::Logs),
+            cfg.wal.clone(),
+            parts.clone(),
+            telemetry.clone(),
+            |head: &mut LogsHead, _, _, payload| {
+                for s in crate::logs::wal::decode(payload)?.streams {
+                    head.insert_stream(s);
+                }
+                Ok(())
+            },
+        )
+        .await?;
+        let (traces, tr) = Store::open(
+            TracesKind,
+            cfg.traces.clone(),
+            &wal(Signal::Traces),
+            cfg.wal.clone(),
+            parts.clone(),
+            telemetry.clone(),
+            |head: &mut TracesHead, _, _, payload| {
+                for r in crate::traces::wal::decode(payload)?.resources {
+                    head.insert(r);
+                }
+                Ok(())
+            },
+        )
+        .await?;
+        let report = OpenReport {
+            parts: metrics.part_count() + logs.part_count() + traces.part_count(),
+            metrics: mr,
+            logs: lr,
+            traces: tr,
+        };
+        let s = Storage {
+            cfg,
+            metrics,
+            logs,
+            traces,
+            telemetry,
+        };
+        s.update_series_gauge();
+        Ok((s, report))
+    }
+
+    pub fn config(&self) -> &StorageConfig {
+        &self.cfg
+    }
+
+    fn bounds(&self, signal: Signal) -> TimeBounds {
+        TimeBounds::new(
+            now_ms(),
+            self.cfg.signal(signal).retention,
+            self.cfg.limits.max_future,
+        )
+    }
+
+    fn update_series_gauge(&self) {
+        self.telemetry
+            .active_series
+            .set(self.metrics.head.read().series_count() as i64);
+    }
+
+    /// Flushes every head that is due, merges parts and applies retention, every
+    /// `maintenance_interval` until `shutdown` turns true.
+    pub async fn run_maintenance(
+        self: Arc<Self>,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) {
+        let mut tick = tokio::time::interval(self.cfg.maintenance_interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_merge = Instant::now();
+        let mut last_retention: Option<Instant> = None;
+        let interval_fsync = match self.cfg.wal.fsync {
+            FsyncPolicy::Interval(d) => Some(d),
+            FsyncPolicy::Batch => None,
+        };
+        let mut last_fsync = Instant::now();
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = shutdown.changed() => break,
+            }
+            if *shutdown.borrow() {
+                break;
+            }
+            if let Some(d) = interval_fsync
+                && last_fsync.elapsed() >= d
+            {
+                last_fsync = Instant::now();
+                for r in [
+                    self.metrics.wal.sync_now().await,
+                    self.logs.wal.sync_now().await,
+                    self.traces.wal.sync_now().await,
+                ] {
+                    if let Err(e) = r {
+                        tracing::error!(error = %e, "periodic wal fsync failed");
+                    }
+                }
+            }
+            self.flush_due().await;
+            if last_merge.elapsed() >= Duration::from_secs(10) {
+                last_merge = Instant::now();
+                self.merge_some().await;
+            }
+            if last_retention.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
+                last_retention = Some(Instant::now());
+                self.retention().await;
+            }
+        }
+    }
+
+    async fn flush_due(&self) {
+        if self.metrics.flush_due()
+            && let Err(e) = self.metrics.flush().await
+        {
+            tracing::error!(signal = "metrics", error = %e, "flush failed; data stays in the wal and will be retried");
+        }
+        if self.logs.flush_due()
+            && let Err(e) = self.logs.flush().await
+        {
+            tracing::error!(signal = "logs", error = %e, "flush failed; data stays in the wal and will be retried");
+        }
+        if self.traces.flush_due()
+            && let Err(e) = self.traces.flush().await
+        {
+            tracing::error!(signal = "traces", error = %e, "flush failed; data stays in the wal and will be retried");
+        }
+        self.update_series_gauge();
+    }
+
+    /// Runs merges until nothing is left to merge (at most a few per call).
+    pub async fn merge_some(&self) -> usize {
+        let mut n = 0;
+        for _ in 0..4 {
+            let mut any = false;
+            any |= self.metrics.compact().await.unwrap_or(false);
+            any |= self.logs.compact().await.unwrap_or(false);
+            any |= self.traces.compact().await.unwrap_or(false);
+            if !any {
+                break;
+            }
+            n += 1;
+        }
+        n
+    }
+
+    /// Applies retention to every signal; returns the number of parts deleted.
+    pub async fn retention(&self) -> usize {
+        let mut n = 0;
+        for r in [
+            self.metrics.apply_retention().await,
+            self.logs.apply_retention().await,
+            self.traces.apply_retention().await,
+        ] {
+            match r {
+                Ok(k) => n += k,
+                Err(e) => tracing::error!(error = %e, "retention failed"),
+            }
+        }
+        n
+    }
+
+    /// Verifies every part's checksums; corrupt parts are set aside. Returns how many.
+    pub async fn scrub(&self) -> usize {
+        self.metrics.scrub().await + self.logs.scrub().await + self.traces.scrub().await
+    }
+
+    /// Writes every head to parts (used at shutdown and by tests).
+    pub async fn flush_all(&self) -> Result<()> {
+        self.metrics.flush().await?;
+        self.logs.flush().await?;
+        self.traces.flush().await?;
+        self.update_series_gauge();
+        Ok(())
+    }
+
+    /// Number of parts per signal.
+    pub fn part_counts(&self) -> [(Signal, usize); 3] {
+        [
+            (Signal::Metrics, self.metrics.part_count()),
+            (Signal::Logs, self.logs.part_count()),
+            (Signal::Traces, self.traces.part_count()),
+        ]
+    }
+
+    /// Bytes on disk per signal: parts plus WAL.
+    pub fn disk_bytes(&self) -> [(Signal, u64, u64); 3] {
+        fn part_bytes<K: Kind>(s: &Store<K>) -> u64 {
+            s.view
+                .read()
+                .parts
+                .iter()
+                .map(|p| K::part_meta(p).bytes())
+                .sum()
+        }
+        [
+            (
+                Signal::Metrics,
+                part_bytes(&self.metrics),
+                self.metrics.wal.disk_bytes(),
+            ),
+            (
+                Signal::Logs,
+                part_bytes(&self.logs),
+                self.logs.wal.disk_bytes(),
+            ),
+            (
+                Signal::Traces,
+                part_bytes(&self.traces),
+                self.traces.wal.disk_bytes(),
+            ),
+        ]
+    }
+}
+
+/// Resolves, logs and inserts a validated metrics batch under the head lock.
+pub(crate) fn insert_metrics(
+    head: &mut MetricsHead,
+    batch: &MetricsBatch,
+    max_series: usize,
+    append: Option<&crate::wal::Wal>,
+) -> Result<crate::wal::Lsn> {
+    let mut idx: Vec<Option<u32>> = Vec::with_capacity(batch.series.len());
+    let mut hashes = Vec::with_capacity(batch.series.len());
+    let mut new = 0usize;
+    for s in &batch.series {
+        let h = s.labels.hash64();
+        let found = head.lookup(&s.labels, h);
+        new += usize::from(found.is_none());
+        idx.push(found);
+        hashes.push(h);
+    }
+    if new > 0 && head.series_count() + new > max_series {
+        return Err(StorageError::SeriesLimit {
+            limit: max_series,
+            retry_after: Duration::from_secs(30),
+        });
+    }
+    let resolved: Vec<u32> = batch
+        .series
+        .iter()
+        .zip(idx)
+        .zip(hashes)
+        .map(|((s, i), h)| i.unwrap_or_else(|| head.create(&s.labels, h)))
+        .collect();
+    let items: Vec<Resolved<'_>> = batch
+        .series
+        .iter()
+        .zip(&resolved)
+        .map(|(s, &i)| Resolved {
+            idx: i,
+            labels: &s.labels,
+            samples: &s.samples,
+            histograms: &s.histograms,
+        })
+        .collect();
+    let lsn = match append {
+        Some(wal) => {
+            let res =
+                wal.append_with(|seg, buf| encode_write(head, seg, &items, &batch.metadata, buf));
+            if res.is_err() {
+                // Definitions written by the failed append are not in the log: write them again next time.
+                for &i in &resolved {
+                    head.series[i as usize].wal_seg = 0;
+                }
+            }
+            res?
+        }
+        None => crate::wal::Lsn::default(),
+    };
+    for (s, &i) in batch.series.iter().zip(&resolved) {
+        for x in &s.samples {
+            head.insert_sample(i, *x);
+        }
+        for h in &s.histograms {
+            head.insert_histogram(i, h.clone());
+        }
+    }
+    for m in &batch.metadata {
+        head.set_metadata(m);
+    }
+    Ok(lsn)
+}
+
+#[async_trait]
+impl IngestSink for Storage {
+    async fn write_metrics(&self, batch: MetricsBatch) -> Result<WriteOutcome> {
+        let (batch, outcome) =
+            validate::metrics(batch, &self.cfg.limits, self.bounds(Signal::Metrics));
+        if batch.series.is_empty() && batch.metadata.is_empty() {
+            return Ok(outcome);
+        }
+        let max = self.cfg.limits.max_active_series;
+        let res = self
+            .metrics
+            .write(|head, wal| insert_metrics(head, &batch, max, Some(wal)).map(|l| (l, ())))
+            .await;
+        if let Err(StorageError::SeriesLimit { .. }) = &res {
+            self.telemetry
+                .refusals
+                .get_or_create(&RefusalLabel {
+                    signal: Signal::Metrics,
+                    reason: "series_limit",
+                })
+                .inc();
+        }
+        res?;
+        self.telemetry
+            .stored_items
+            .get_or_create(&StorageMetrics::sig(Signal::Metrics))
+            .inc_by(outcome.accepted);
+        Ok(outcome)
+    }
+
+    async fn write_logs(&self, batch: LogsBatch) -> Result<WriteOutcome> {
+        let (batch, outcome) = validate::logs(batch, self.bounds(Signal::Logs));
+        if batch.streams.is_empty() {
+            return Ok(outcome);
+        }
+        let payload = crate::logs::wal::encode(&batch);
+        self.logs
+            .write(|head, wal| {
+                let lsn = wal.append_with(|_, buf| buf.push(crate::logs::wal::BATCH, &payload))?;
+                for s in batch.streams {
+                    head.insert_stream(s);
+                }
+                Ok((lsn, ()))
+            })
+            .await?;
+        self.telemetry
+            .stored_items
+            .get_or_create(&StorageMetrics::sig(Signal::Logs))
+            .inc_by(outcome.accepted);
+        Ok(outcome)
+    }
+
+    async fn write_traces(&self, batch: TracesBatch) -> Result<WriteOutcome> {
+        let (batch, outcome) = validate::traces(batch, self.bounds(Signal::Traces));
+        if batch.resources.is_empty() {
+            return Ok(outcome);
+        }
+        let payload = crate::traces::wal::encode(&batch);
+        self.traces
+            .write(|head, wal| {
+                let lsn =
+                    wal.append_with(|_, buf| buf.push(crate::traces::wal::BATCH, &payload))?;
+                for r in batch.resources {
+                    head.insert(r);
+                }
+                Ok((lsn, ()))
+            })
+            .await?;
+        self.telemetry
+            .stored_items
+            .get_or_create(&StorageMetrics::sig(Signal::Traces))
+            .inc_by(outcome.accepted);
+        Ok(outcome)
+    }
+}
+
+#[async_trait]
+impl MetricsReader for Storage {
+    async fn select_series(
+        &self,
+        matchers: &[Matcher],
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<Series>> {
+        let (head, frozen, parts) = {
+            let h = self.metrics.head.read();
+            let sel = h.select(matchers, start_ms, end_ms);
+            let (frozen, parts) = self.metrics.parts_overlapping(start_ms, end_ms);
+            (sel, frozen, parts)
+        };
+        let mut sources = Vec::with_capacity(parts.len() + frozen.len() + 1);
+        for p in &parts {
+            sources.push(p.select(matchers, start_ms, end_ms).await?);
+        }
+        for f in &frozen {
+            sources.push(f.select(matchers, start_ms, end_ms));
+        }
+        sources.push(head);
+        Ok(merge_series(sources))
+    }
+
+    async fn series_labels(
+        &self,
+        matchers: &[Matcher],
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<Labels>> {
+        let (mut all, frozen, parts) = {
+            let h = self.metrics.head.read();
+            let sel = h.series_labels(matchers, start_ms, end_ms);
+            let (frozen, parts) = self.metrics.parts_overlapping(start_ms, end_ms);
+            (sel, frozen, parts)
+        };
+        for f in &frozen {
+            all.extend(f.series_labels(matchers, start_ms, end_ms));
+        }
+        for p in &parts {
+            all.extend(p.series_labels(matchers, start_ms, end_ms).await?);
+        }
+        let set: BTreeSet<Labels> = all.into_iter().collect();
+        Ok(set.into_iter().collect())
+    }
+
+    async fn metadata(&self) -> Result<Vec<MetricMetadata>> {
+        let mut out: BTreeMap<String, MetricMetadata> = BTreeMap::new();
+        let (frozen, parts) = self.metrics.parts_overlapping(i64::MIN, i64::MAX);
+        for p in &parts {
+            for m in p.metadata() {
+                out.insert(m.metric.clone(), m);
+            }
+        }
+        for f in &frozen {
+            out.extend(f.metadata.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        out.extend(
+            self.metrics
+                .head
+                .read()
+                .metadata
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone())),
+        );
+        Ok(out.into_values().collect())
+    }
+}
+
+#[async_trait]
+impl LogsReader for Storage {
+    async fn query_logs(&self, q: &LogQuery) -> Result<Vec<LogEntry>> {
+        let start_ms = q.start_ns.div_euclid(1_000_000);
+        let end_ms = q.end_ns.div_euclid(1_000_000);
+        let (mut all, frozen, parts) = {
+            let h = self.logs.head.read();
+            let sel = h.query(q);
+            let (frozen, parts) = self.logs.parts_overlapping(start_ms, end_ms);
+            (sel, frozen, parts)
+        };
+        for f in &frozen {
+            all.extend(f.query(q));
+        }
+        for p in &parts {
+            all.extend(p.query(q).await?);
+        }
+        order_and_limit(&mut all, q);
+        Ok(all)
+    }
+
+    async fn log_streams(
+        &self,
+        matchers: &[Matcher],
+        start_ns: i64,
+        end_ns: i64,
+    ) -> Result<Vec<Labels>> {
+        let (mut all, frozen, parts) = {
+            let h = self.logs.head.read();
+            let sel = h.stream_labels(matchers, start_ns, end_ns);
+            let (frozen, parts) = self
+                .logs
+                .parts_overlapping(start_ns.div_euclid(1_000_000), end_ns.div_euclid(1_000_000));
+            (sel, frozen, parts)
+        };
+        for f in &frozen {
+            all.extend(f.stream_labels(matchers, start_ns, end_ns));
+        }
+        for p in &parts {
+            all.extend(p.stream_labels(matchers, start_ns, end_ns).await?);
+        }
+        let set: BTreeSet<Labels> = all.into_iter().collect();
+        Ok(set.into_iter().collect())
+    }
+}
+
+#[async_trait]
+impl TracesReader for Storage {
+    async fn trace(&self, trace_id: [u8; 16]) -> Result<Vec<SpanRecord>> {
+        let (mut all, frozen, parts) = {
+            let h = self.traces.head.read();
+            let sel = h.trace(&trace_id);
+            let (frozen, parts) = self.traces.parts_overlapping(i64::MIN, i64::MAX);
+            (sel, frozen, parts)
+        };
+        for f in &frozen {
+            all.extend(f.trace(&trace_id));
+        }
+        for p in &parts {
+            all.extend(p.trace(&trace_id).await?);
+        }
+        all.sort_by(|a, b| {
+            (a.span.start_ns, a.span.span_id).cmp(&(b.span.start_ns, b.span.span_id))
+        });
+        all.dedup_by(|a, b| a.span.span_id == b.span.span_id && a.span.start_ns == b.span.start_ns);
+        Ok(all)
+    }
+
+    async fn search_spans(&self, q: &SpanQuery) -> Result<Vec<SpanRecord>> {
+        let (mut all, frozen, parts) = {
+            let h = self.traces.head.read();
+            let sel = h.search(q);
+            let (frozen, parts) = self.traces.parts_overlapping(
+                q.start_ns.div_euclid(1_000_000),
+                q.end_ns.div_euclid(1_000_000),
+            );
+            (sel, frozen, parts)
+        };
+        for f in &frozen {
+            all.extend(f.search(q));
+        }
+        for p in &parts {
+            all.extend(p.search(q).await?);
+        }
+        all.sort_by_key(|r| std::cmp::Reverse(r.span.start_ns));
+        if q.limit > 0 {
+            all.truncate(q.limit);
+        }
+        Ok(all)
+    }
+
+    async fn services(&self) -> Result<Vec<String>> {
+        Ok(self.operation_map().into_keys().collect())
+    }
+
+    async fn operations(&self, service: &str) -> Result<Vec<(String, i32)>> {
+        Ok(self
+            .operation_map()
+            .remove(service)
+            .map(|s| s.into_iter().collect())
+            .unwrap_or_default())
+    }
+}
+
+impl Storage {
+    fn operation_map(&self) -> BTreeMap<String, BTreeSet<(String, i32)>> {
+        let mut out: BTreeMap<String, BTreeSet<(String, i32)>> = BTreeMap::new();
+        let (frozen, parts) = {
+            let h = self.traces.head.read();
+            for (svc, ops) in &h.operations {
+                out.entry(svc.clone())
+                    .or_default()
+                    .extend(ops.iter().cloned());
+            }
+            self.traces.parts_overlapping(i64::MIN, i64::MAX)
+        };
+        for f in &frozen {
+            for (svc, ops) in &f.operations {
+                out.entry(svc.clone())
+                    .or_default()
+                    .extend(ops.iter().cloned());
+            }
+        }
+        for p in &parts {
+            for (svc, ops) in p.operations() {
+                out.entry(svc).or_default().extend(ops);
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,698 @@
+//! The logs part format.
+//!
+//! * `streams.parquet`: one row per stream, sorted by labels: `labels`, `resource`
+//!   (encoded), `first_row`, `rows`, `min_ns`, `max_ns`.
+//! * `records.parquet`: one row per record, sorted by stream then time: `stream`, `time_ns`,
+//!   `observed_ns`, `severity_number`, `severity_text`, `line` (the body as text), `body`
+//!   (the encoded body when it is not a plain string), `attributes`, `trace_id`, `span_id`,
+//!   `flags`, `event_name`, `scope`. Times delta-encoded; text columns dictionary or zstd.
+//! * `fts/`: the tantivy index over `line` and attribute values (see `fts`).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, ArrayRef, BinaryArray, BinaryBuilder, Int32Array, Int64Array, RecordBatch, StringArray,
+    StringBuilder, UInt32Array, UInt64Array,
+};
+use arrow::datatypes::{DataType, Field, Schema};
+use bytes::Bytes;
+use parquet::arrow::arrow_reader::RowSelection;
+use parquet::basic::Encoding;
+use parquet::schema::types::ColumnPath;
+
+use super::fts::{self, Fts, FtsBuilder};
+use crate::api::{Direction, LogEntry, LogQuery, line_matches};
+use crate::codec::{Dec, Enc};
+use crate::error::{Result, StorageError};
+use crate::index::Postings;
+use crate::model::{AnyValue, Attributes, Labels, LogRecord, LogStream, Matcher, Scope};
+use crate::part::{
+    ParquetFile, PartData, PartMeta, PartStore, column, decode_all, encode_parquet, window_start,
+    writer_props,
+};
+use crate::telemetry::Signal;
+
+pub(crate) const STREAMS_FILE: &str = "streams.parquet";
+pub(crate) const RECORDS_FILE: &str = "records.parquet";
+
+fn streams_schema() -> Arc<Schema> {
+    Arc::new(Schema::new(vec![
+        Field::new("labels", DataType::Binary, false),
+        Field::new("resource", DataType::Binary, false),
+        Field::new("first_row", DataType::UInt64, false),
+        Field::new("rows", DataType::UInt32, false),
+        Field::new("min_ns", DataType::Int64, false),
+        Field::new("max_ns", DataType::Int64, false),
+    ]))
+}
+
+fn records_schema() -> Arc<Schema> {
+    Arc::new(Schema::new(vec![
+        Field::new("stream", DataType::UInt32, false),
+        Field::new("time_ns", DataType::Int64, false),
+        Field::new("observed_ns", DataType::Int64, false),
+        Field::new("severity_number", DataType::Int32, false),
+        Field::new("severity_text", DataType::Utf8, false),
+        Field::new("line", DataType::Utf8, false),
+        Field::new("body", DataType::Binary, true),
+        Field::new("attributes", DataType::Binary, false),
+        Field::new("trace_id", DataType::Binary, false),
+        Field::new("span_id", DataType::Binary, false),
+        Field::new("flags", DataType::UInt32, false),
+        Field::new("event_name", DataType::Utf8, false),
+        Field::new("scope", DataType::Binary, false),
+    ]))
+}
+
+const RECORD_COLUMNS: [&str; 13] = [
+    "stream",
+    "time_ns",
+    "observed_ns",
+    "severity_number",
+    "severity_text",
+    "line",
+    "body",
+    "attributes",
+    "trace_id",
+    "span_id",
+    "flags",
+    "event_name",
+    "scope",
+];
+
+fn ns_to_ms_floor(ns: i64) -> i64 {
+    ns.div_euclid(1_000_000)
+}
+
+/// Attribute values as indexed text: `key value key value …`.
+fn attrs_text(a: &Attributes) -> String {
+    let mut s = String::new();
+    for (k, v) in a.iter() {
+        s.push_str(k);
+        s.push(' ');
+        s.push_str(&v.to_text());
+        s.push(' ');
+    }
+    s
+}
+
+/// Encodes streams (sorted by labels, records by time) as one part.
+pub(crate) fn encode_part(streams: &[LogStream], staging: &std::path::Path) -> Result<PartData> {
+    let part = "logs part";
+    let n: usize = streams.iter().map(|s| s.records.len()).sum();
+    let mut fts = FtsBuilder::new(part, staging)?;
+    let mut st_labels = BinaryBuilder::new();
+    let mut st_resource = BinaryBuilder::new();
+    let (mut st_first, mut st_rows, mut st_min, mut st_max) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut c_stream = Vec::with_capacity(n);
+    let mut c_time = Vec::with_capacity(n);
+    let mut c_obs = Vec::with_capacity(n);
+    let mut c_sevn = Vec::with_capacity(n);
+    let mut c_sevt = StringBuilder::new();
+    let mut c_line = StringBuilder::new();
+    let mut c_body = BinaryBuilder::new();
+    let mut c_attrs = BinaryBuilder::new();
+    let mut c_tid = BinaryBuilder::new();
+    let mut c_sid = BinaryBuilder::new();
+    let mut c_flags = Vec::with_capacity(n);
+    let mut c_event = StringBuilder::new();
+    let mut c_scope = BinaryBuilder::new();
+    let (mut min_ns, mut max_ns) = (i64::MAX, i64::MIN);
+    let mut row = 0u64;
+    for s in streams.iter().filter(|s| !s.records.is_empty()) {
+        let stream_no = st_first.len() as u32;
+        let mut e = Enc::default();
+        s.labels.encode(&mut e);
+        st_labels.append_value(&e.buf);
+        st_resource.append_value(s.resource.to_bytes());
+        st_first.push(row);
+        st_rows.push(s.records.len() as u32);
+        st_min.push(s.records.first().map_or(0, |r| r.time_ns));
+        st_max.push(s.records.last().map_or(0, |r| r.time_ns));
+        let mut last_scope: Option<(&Arc<Scope>, Vec<u8>)> = None;
+        for r in &s.records {
+            min_ns = min_ns.min(r.time_ns);
+            max_ns = max_ns.max(r.time_ns);
+            c_stream.push(stream_no);
+            c_time.push(r.time_ns);
+            c_obs.push(r.observed_time_ns);
+            c_sevn.push(r.severity_number);
+            c_sevt.append_value(&r.severity_text);
+            let line = r.line();
+            c_line.append_value(&line);
+            match &r.body {
+                AnyValue::String(_) => c_body.append_null(),
+                other => {
+                    let mut e = Enc::default();
+                    other.encode(&mut e);
+                    c_body.append_value(&e.buf);
+                }
+            }
+            c_attrs.append_value(r.attributes.to_bytes());
+            if r.trace_id == [0; 16] {
+                c_tid.append_value([]);
+                c_sid.append_value([]);
+            } else {
+                c_tid.append_value(r.trace_id);
+                c_sid.append_value(r.span_id);
+            }
+            c_flags.push(r.flags);
+            c_event.append_value(&r.event_name);
+            let scope_bytes = match &last_scope {
+                Some((p, b)) if Arc::ptr_eq(p, &r.scope) => b.clone(),
+                _ => {
+                    let mut e = Enc::default();
+                    r.scope.encode(&mut e);
+                    last_scope = Some((&r.scope, e.buf.clone()));
+                    e.buf
+                }
+            };
+            c_scope.append_value(&scope_bytes);
+            fts.add(row, &line, &attrs_text(&r.attributes))?;
+            row += 1;
+        }
+    }
+    let sb = RecordBatch::try_new(
+        streams_schema(),
+        vec![
+            Arc::new(st_labels.finish()) as ArrayRef,
+            Arc::new(st_resource.finish()),
+            Arc::new(UInt64Array::from(st_first)),
+            Arc::new(UInt32Array::from(st_rows)),
+            Arc::new(Int64Array::from(st_min)),
+            Arc::new(Int64Array::from(st_max)),
+        ],
+    )
+    .map_err(|e| StorageError::part(part, "build streams batch", e))?;
+    let rb = RecordBatch::try_new(
+        records_schema(),
+        vec![
+            Arc::new(UInt32Array::from(c_stream)) as ArrayRef,
+            Arc::new(Int64Array::from(c_time)),
+            Arc::new(Int64Array::from(c_obs)),
+            Arc::new(Int32Array::from(c_sevn)),
+            Arc::new(c_sevt.finish()),
+            Arc::new(c_line.finish()),
+            Arc::new(c_body.finish()),
+            Arc::new(c_attrs.finish()),
+            Arc::new(c_tid.finish()),
+            Arc::new(c_sid.finish()),
+            Arc::new(UInt32Array::from(c_flags)),
+            Arc::new(c_event.finish()),
+            Arc::new(c_scope.finish()),
+        ],
+    )
+    .map_err(|e| StorageError::part(part, "build records batch", e))?;
+    let streams_bytes = encode_parquet(part, &sb, writer_props(|b| b))?;
+    let records_bytes = encode_parquet(
+        part,
+        &rb,
+        writer_props(|b| {
+            b.set_max_row_group_row_count(Some(65536))
+                .set_column_dictionary_enabled(ColumnPath::from("stream"), false)
+                .set_column_encoding(ColumnPath::from("stream"), Encoding::DELTA_BINARY_PACKED)
+                .set_column_dictionary_enabled(ColumnPath::from("time_ns"), false)
+                .set_column_encoding(ColumnPath::from("time_ns"), Encoding::DELTA_BINARY_PACKED)
+                .set_column_dictionary_enabled(ColumnPath::from("observed_ns"), false)
+                .set_column_encoding(
+                    ColumnPath::from("observed_ns"),
+                    Encoding::DELTA_BINARY_PACKED,
+                )
+                .set_column_dictionary_enabled(ColumnPath::from("line"), false)
+                .set_column_dictionary_enabled(ColumnPath::from("trace_id"), false)
+                .set_column_dictionary_enabled(ColumnPath::from("span_id"), false)
+        }),
+    )?;
+    let mut files = vec![
+        (STREAMS_FILE.to_string(), streams_bytes),
+        (RECORDS_FILE.to_string(), records_bytes),
+    ];
+    files.extend(fts.finish()?);
+    if row == 0 {
+        min_ns = 0;
+        max_ns = 0;
+    }
+    Ok(PartData {
+        window_start_ms: ns_to_ms_floor(min_ns),
+        window_end_ms: ns_to_ms_floor(max_ns) + 1,
+        min_time_ms: ns_to_ms_floor(min_ns),
+        max_time_ms: ns_to_ms_floor(max_ns),
+        rows: row,
+        files,
+        extra: serde_json::json!({ "streams": streams.iter().filter(|s| !s.records.is_empty()).count() }),
+    })
+}
+
+/// Merges streams from several sources by label set, records in time order (stable).
+pub(crate) fn merge_streams(sources: Vec<Vec<LogStream>>) -> Vec<LogStream> {
+    let mut by_labels: BTreeMap<Labels, LogStream> = BTreeMap::new();
+    for src in sources {
+        for s in src {
+            match by_labels.get_mut(&s.labels) {
+                Some(existing) => existing.records.extend(s.records),
+                None => {
+                    by_labels.insert(s.labels.clone(), s);
+                }
+            }
+        }
+    }
+    by_labels
+        .into_values()
+        .map(|mut s| {
+            s.records.sort_by_key(|r| r.time_ns);
+            s
+        })
+        .collect()
+}
+
+/// Splits streams by time window (milliseconds) of their records.
+pub(crate) fn split_by_window(
+    streams: Vec<LogStream>,
+    window_ms: i64,
+) -> BTreeMap<i64, Vec<LogStream>> {
+    let mut out: BTreeMap<i64, Vec<LogStream>> = BTreeMap::new();
+    for s in streams {
+        let mut per: BTreeMap<i64, Vec<LogRecord>> = BTreeMap::new();
+        for r in s.records {
+            per.entry(window_start(ns_to_ms_floor(r.time_ns), window_ms))
+                .or_default()
+                .push(r);
+        }
+        for (w, records) in per {
+            out.entry(w).or_default().push(LogStream {
+                labels: s.labels.clone(),
+                resource: s.resource.clone(),
+                records,
+            });
+        }
+    }
+    out
+}
+
+struct StreamIndex {
+    labels: Vec<Labels>,
+    resource: Vec<Arc<Attributes>>,
+    first_row: Vec<u64>,
+    rows: Vec<u32>,
+    min_ns: Vec<i64>,
+    max_ns: Vec<i64>,
+    postings: Postings,
+}
+
+pub(crate) struct LogsPart {
+    pub(crate) meta: PartMeta,
+    streams_file: ParquetFile,
+    records_file: ParquetFile,
+    streams: tokio::sync::OnceCell<Arc<StreamIndex>>,
+    fts: tokio::sync::OnceCell<Arc<Fts>>,
+    local_fts_dir: Option<std::path::PathBuf>,
+    store: Arc<dyn object_store::ObjectStore>,
+}
+
+impl LogsPart {
+    pub(crate) fn open(meta: PartMeta, store: &PartStore) -> Result<LogsPart> {
+        let os = store.object_store();
+        let f = meta.file(STREAMS_FILE)?;
+        let streams_file = ParquetFile::new(
+            &meta.id,
+            os.clone(),
+            PartStore::path(Signal::Logs, &meta.id, STREAMS_FILE),
+            f.size,
+        );
+        let f = meta.file(RECORDS_FILE)?;
+        let records_file = ParquetFile::new(
+            &meta.id,
+            os.clone(),
+            PartStore::path(Signal::Logs, &meta.id, RECORDS_FILE),
+            f.size,
+        );
+        let local_fts_dir = store.local_path(Signal::Logs, &meta.id, fts::DIR);
+        Ok(LogsPart {
+            meta,
+            streams_file,
+            records_file,
+            streams: tokio::sync::OnceCell::new(),
+            fts: tokio::sync::OnceCell::new(),
+            local_fts_dir,
+            store: os,
+        })
+    }
+
+    async fn stream_index(&self) -> Result<Arc<StreamIndex>> {
+        self.streams
+            .get_or_try_init(|| async {
+                let batches = self
+                    .streams_file
+                    .read(
+                        &[
+                            "labels",
+                            "resource",
+                            "first_row",
+                            "rows",
+                            "min_ns",
+                            "max_ns",
+                        ],
+                        None,
+                        None,
+                    )
+                    .await?;
+                Ok::<_, StorageError>(Arc::new(build_stream_index(&self.meta.id, &batches)?))
+            })
+            .await
+            .cloned()
+    }
+
+    async fn fts(&self) -> Result<Arc<Fts>> {
+        self.fts
+            .get_or_try_init(|| async {
+                let fts = match &self.local_fts_dir {
+                    Some(dir) => Fts::open_dir(&self.meta.id, dir)?,
+                    None => {
+                        let mut files = Vec::new();
+                        for f in self
+                            .meta
+                            .files
+                            .iter()
+                            .filter(|f| f.name.starts_with(&format!("{}/", fts::DIR)))
+                        {
+                            let path = PartStore::path(Signal::Logs, &self.meta.id, &f.name);
+                            let data = object_store::ObjectStoreExt::get(&*self.store, &path)
+                                .await
+                                .map_err(|e| {
+                                    StorageError::part(&self.meta.id, "read full-text index", e)
+                                })?
+                                .bytes()
+                                .await
+                                .map_err(|e| {
+                                    StorageError::part(&self.meta.id, "read full-text index", e)
+                                })?;
+                            let name = f.name[fts::DIR.len() + 1..].to_string();
+                            files.push((name, data));
+                        }
+                        Fts::open_files(&self.meta.id, files)?
+                    }
+                };
+                Ok::<_, StorageError>(Arc::new(fts))
+            })
+            .await
+            .cloned()
+    }
+
+    fn overlaps_ns(&self, start_ns: i64, end_ns: i64) -> bool {
+        self.meta.rows > 0
+            && self
+                .meta
+                .overlaps(ns_to_ms_floor(start_ns), ns_to_ms_floor(end_ns))
+    }
+
+    pub(crate) async fn stream_labels(
+        &self,
+        matchers: &[Matcher],
+        start_ns: i64,
+        end_ns: i64,
+    ) -> Result<Vec<Labels>> {
+        if !self.overlaps_ns(start_ns, end_ns) {
+            return Ok(Vec::new());
+        }
+        let idx = self.stream_index().await?;
+        Ok(idx
+            .postings
+            .candidates(matchers)
+            .into_iter()
+            .map(|i| i as usize)
+            .filter(|&i| {
+                idx.min_ns[i] < end_ns
+                    && idx.max_ns[i] >= start_ns
+                    && idx.labels[i].matches(matchers)
+            })
+            .map(|i| idx.labels[i].clone())
+            .collect())
+    }
+
+    pub(crate) async fn query(&self, q: &LogQuery) -> Result<Vec<LogEntry>> {
+        if !self.overlaps_ns(q.start_ns, q.end_ns) {
+            return Ok(Vec::new());
+        }
+        let idx = self.stream_index().await?;
+        let chosen: Vec<usize> = idx
+            .postings
+            .candidates(&q.matchers)
+            .into_iter()
+            .map(|i| i as usize)
+            .filter(|&i| {
+                idx.min_ns[i] < q.end_ns
+                    && idx.max_ns[i] >= q.start_ns
+                    && idx.labels[i].matches(&q.matchers)
+            })
+            .collect();
+        if chosen.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut ranges: Vec<std::ops::Range<usize>> = chosen
+            .iter()
+            .map(|&i| {
+                let s = idx.first_row[i] as usize;
+                s..s + idx.rows[i] as usize
+            })
+            .collect();
+        if !q.contains.is_empty()
+            && let Some(rows) = self.fts().await?.candidate_rows(&q.contains)?
+        {
+            ranges = restrict(&ranges, &rows);
+            if ranges.is_empty() {
+                return Ok(Vec::new());
+            }
+        }
+        let selection =
+            RowSelection::from_consecutive_ranges(ranges.into_iter(), self.meta.rows as usize);
+        let batches = self
+            .records_file
+            .read(&RECORD_COLUMNS, None, Some(selection))
+            .await?;
+        // stream number → position in `chosen`, to keep per-stream limits
+        let mut per_stream: BTreeMap<usize, Vec<LogEntry>> = BTreeMap::new();
+        for b in &batches {
+            let cols = RecordColumns::new(&self.meta.id, b)?;
+            for r in 0..b.num_rows() {
+                let t = cols.time.value(r);
+                if t < q.start_ns || t >= q.end_ns || !line_matches(cols.line.value(r), &q.contains)
+                {
+                    continue;
+                }
+                let stream = cols.stream.value(r) as usize;
+                let (Some(labels), Some(resource)) =
+                    (idx.labels.get(stream), idx.resource.get(stream))
+                else {
+                    return Err(StorageError::part(
+                        &self.meta.id,
+                        "read records",
+                        "record of an unknown stream",
+                    ));
+                };
+                per_stream.entry(stream).or_default().push(LogEntry {
+                    labels: labels.clone(),
+                    resource: resource.clone(),
+                    record: cols.record(r)?,
+                });
+            }
+        }
+        let mut out = Vec::new();
+        for (_, mut entries) in per_stream {
+            if q.limit > 0 && entries.len() > q.limit {
+                match q.direction {
+                    Direction::Forward => entries.truncate(q.limit),
+                    Direction::Backward => {
+                        entries.drain(..entries.len() - q.limit);
+                    }
+                }
+            }
+            out.extend(entries);
+        }
+        Ok(out)
+    }
+
+    /// Every stream of the part with all its records (for merges).
+    pub(crate) async fn read_all(&self, store: &PartStore) -> Result<Vec<LogStream>> {
+        if self.meta.rows == 0 {
+            return Ok(Vec::new());
+        }
+        let sb: Bytes = store.get(Signal::Logs, &self.meta, STREAMS_FILE).await?;
+        let rb: Bytes = store.get(Signal::Logs, &self.meta, RECORDS_FILE).await?;
+        let id = self.meta.id.clone();
+        tokio::task::spawn_blocking(move || {
+            let idx = build_stream_index(&id, &decode_all(&id, sb)?)?;
+            let mut streams: Vec<LogStream> = idx
+                .labels
+                .iter()
+                .zip(&idx.resource)
+                .map(|(l, r)| LogStream {
+                    labels: l.clone(),
+                    resource: r.clone(),
+                    records: Vec::new(),
+                })
+                .collect();
+            for b in decode_all(&id, rb)? {
+                let cols = RecordColumns::new(&id, &b)?;
+                for r in 0..b.num_rows() {
+                    let s = cols.stream.value(r) as usize;
+                    let rec = cols.record(r)?;
+                    streams
+                        .get_mut(s)
+                        .ok_or_else(|| {
+                            StorageError::part(&id, "read records", "record of an unknown stream")
+                        })?
+                        .records
+                        .push(rec);
+                }
+            }
+            Ok(streams)
+        })
+        .await
+        .map_err(|e| StorageError::part(&self.meta.id, "read part", e))?
+    }
+}
+
+/// Keeps the rows of `ranges` that are in the sorted `rows`, as ranges.
+fn restrict(ranges: &[std::ops::Range<usize>], rows: &[u64]) -> Vec<std::ops::Range<usize>> {
+    let mut out: Vec<std::ops::Range<usize>> = Vec::new();
+    for r in ranges {
+        let lo = rows.partition_point(|&x| (x as usize) < r.start);
+        let hi = rows.partition_point(|&x| (x as usize) < r.end);
+        for &row in &rows[lo..hi] {
+            let row = row as usize;
+            match out.last_mut() {
+                Some(last) if last.end == row => last.end = row + 1,
+                _ => out.push(row..row + 1),
+            }
+        }
+    }
+    out
+}
+
+fn build_stream_index(part: &str, batches: &[RecordBatch]) -> Result<StreamIndex> {
+    let mut idx = StreamIndex {
+        labels: Vec::new(),
+        resource: Vec::new(),
+        first_row: Vec::new(),
+        rows: Vec::new(),
+        min_ns: Vec::new(),
+        max_ns: Vec::new(),
+        postings: Postings::default(),
+    };
+    for b in batches {
+        let labels = column::<BinaryArray>(part, b, "labels")?;
+        let resource = column::<BinaryArray>(part, b, "resource")?;
+        let first = column::<UInt64Array>(part, b, "first_row")?;
+        let rows = column::<UInt32Array>(part, b, "rows")?;
+        let min = column::<Int64Array>(part, b, "min_ns")?;
+        let max = column::<Int64Array>(part, b, "max_ns")?;
+        for r in 0..b.num_rows() {
+            let l = Labels::decode(&mut Dec::new(labels.value(r), "stream labels"))?;
+            idx.postings.add(idx.labels.len() as u32, &l);
+            idx.labels.push(l);
+            idx.resource
+                .push(Arc::new(Attributes::from_bytes(resource.value(r))?));
+            idx.first_row.push(first.value(r));
+            idx.rows.push(rows.value(r));
+            idx.min_ns.push(min.value(r));
+            idx.max_ns.push(max.value(r));
+        }
+    }
+    Ok(idx)
+}
+
+struct RecordColumns<'a> {
+    part: &'a str,
+    stream: &'a UInt32Array,
+    time: &'a Int64Array,
+    observed: &'a Int64Array,
+    sevn: &'a Int32Array,
+    sevt: &'a StringArray,
+    line: &'a StringArray,
+    body: &'a BinaryArray,
+    attrs: &'a BinaryArray,
+    tid: &'a BinaryArray,
+    sid: &'a BinaryArray,
+    flags: &'a UInt32Array,
+    event: &'a StringArray,
+    scope: &'a BinaryArray,
+    last_scope: std::cell::RefCell<Option<(Vec<u8>, Arc<Scope>)>>,
+}
+
+impl<'a> RecordColumns<'a> {
+    fn new(part: &'a str, b: &'a RecordBatch) -> Result<Self> {
+        Ok(RecordColumns {
+            part,
+            stream: column(part, b, "stream")?,
+            time: column(part, b, "time_ns")?,
+            observed: column(part, b, "observed_ns")?,
+            sevn: column(part, b, "severity_number")?,
+            sevt: column(part, b, "severity_text")?,
+            line: column(part, b, "line")?,
+            body: column(part, b, "body")?,
+            attrs: column(part, b, "attributes")?,
+            tid: column(part, b, "trace_id")?,
+            sid: column(part, b, "span_id")?,
+            flags: column(part, b, "flags")?,
+            event: column(part, b, "event_name")?,
+            scope: column(part, b, "scope")?,
+            last_scope: std::cell::RefCell::new(None),
+        })
+    }
+
+    fn record(&self, r: usize) -> Result<LogRecord> {
+        let body = if self.body.is_valid(r) {
+            AnyValue::decode(&mut Dec::new(self.body.value(r), "log body"))?
+        } else {
+            AnyValue::String(self.line.value(r).to_string())
+        };
+        let fixed = |b: &[u8], what: &'static str| -> Result<Vec<u8>> {
+            if b.is_empty() || b.len() == 16 || b.len() == 8 {
+                Ok(b.to_vec())
+            } else {
+                Err(StorageError::part(
+                    self.part,
+                    "read records",
+                    format!("{what} of {} bytes", b.len()),
+                ))
+            }
+        };
+        let mut trace_id = [0u8; 16];
+        let mut span_id = [0u8; 8];
+        let t = fixed(self.tid.value(r), "trace id")?;
+        if t.len() == 16 {
+            trace_id.copy_from_slice(&t);
+        }
+        let s = fixed(self.sid.value(r), "span id")?;
+        if s.len() == 8 {
+            span_id.copy_from_slice(&s);
+        }
+        let scope_bytes = self.scope.value(r);
+        let scope = {
+            let mut cache = self.last_scope.borrow_mut();
+            match &*cache {
+                Some((b, s)) if b.as_slice() == scope_bytes => s.clone(),
+                _ => {
+                    let s = Arc::new(Scope::decode(&mut Dec::new(scope_bytes, "scope"))?);
+                    *cache = Some((scope_bytes.to_vec(), s.clone()));
+                    s
+                }
+            }
+        };
+        Ok(LogRecord {
+            time_ns: self.time.value(r),
+            observed_time_ns: self.observed.value(r),
+            severity_number: self.sevn.value(r),
+            severity_text: self.sevt.value(r).to_string(),
+            body,
+            attributes: Attributes::from_bytes(self.attrs.value(r))?,
+            trace_id,
+            span_id,
+            flags: self.flags.value(r),
+            event_name: self.event.value(r).to_string(),
+            scope,
+        })
+    }
+}

@@ -1,0 +1,89 @@
+//! Metrics: the in-memory head of series and samples, its WAL records, and the
+//! Parquet part format (series table + samples sorted by series and time).
+
+pub(crate) mod head;
+pub(crate) mod part;
+pub(crate) mod wal;
+
+#[cfg(test)]
+mod tests;
+
+use crate::model::{HistogramSample, Labels, Sample};
+
+/// One series with its samples in a time range, as the read API returns it.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct Series {
+    pub labels: Labels,
+    /// Sorted by time, one sample per timestamp.
+    pub samples: Vec<Sample>,
+    /// Sorted by time, one histogram per timestamp.
+    pub histograms: Vec<HistogramSample>,
+}
+
+/// Merges series read from several sources; `sources` are ordered oldest first and a
+/// later source wins on equal timestamps.
+pub(crate) fn merge_series(sources: Vec<Vec<Series>>) -> Vec<Series> {
+    use std::collections::BTreeMap;
+    let mut by_labels: BTreeMap<Labels, Vec<(usize, Series)>> = BTreeMap::new();
+    for (rank, src) in sources.into_iter().enumerate() {
+        for s in src {
+            by_labels
+                .entry(s.labels.clone())
+                .or_default()
+                .push((rank, s));
+        }
+    }
+    by_labels
+        .into_iter()
+        .map(|(labels, mut parts)| {
+            if parts.len() == 1 {
+                let (_, s) = parts.pop().unwrap_or_default();
+                return s;
+            }
+            let mut samples: Vec<(i64, usize, f64)> = Vec::new();
+            let mut hists: Vec<(i64, usize, HistogramSample)> = Vec::new();
+            for (rank, s) in parts {
+                samples.extend(s.samples.into_iter().map(|x| (x.t, rank, x.v)));
+                hists.extend(s.histograms.into_iter().map(|h| (h.t, rank, h)));
+            }
+            samples.sort_by_key(|a| (a.0, a.1));
+            hists.sort_by_key(|a| (a.0, a.1));
+            let mut out = Series {
+                labels,
+                ..Default::default()
+            };
+            for (t, _, v) in samples {
+                match out.samples.last_mut() {
+                    Some(last) if last.t == t => last.v = v,
+                    _ => out.samples.push(Sample { t, v }),
+                }
+            }
+            for (t, _, h) in hists {
+                match out.histograms.last_mut() {
+                    Some(last) if last.t == t => *last = h,
+                    _ => out.histograms.push(h),
+                }
+            }
+            out
+        })
+        .collect()
+}
+
+/// Inserts into a time-sorted vector, replacing an element with the same time.
+pub(crate) fn insert_sorted<T>(v: &mut Vec<T>, item: T, t: impl Fn(&T) -> i64) {
+    let ti = t(&item);
+    match v.last() {
+        None => v.push(item),
+        Some(last) if t(last) < ti => v.push(item),
+        _ => match v.binary_search_by(|x| t(x).cmp(&ti)) {
+            Ok(i) => v[i] = item,
+            Err(i) => v.insert(i, item),
+        },
+    }
+}
+
+impl Series {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.samples.is_empty() && self.histograms.is_empty()
+    }
+}

@@ -1,0 +1,495 @@
+//! The metrics part format.
+//!
+//! * `series.parquet`: one row per series, sorted by labels: `labels` (encoded label set),
+//!   `first_row`, `rows` (its row range in the samples file), `min_t`, `max_t`.
+//! * `samples.parquet`: `series` (row of the series table), `t` (ms), `v` (float, null for
+//!   histogram rows), `h` (encoded native histogram, null for float rows), sorted by series
+//!   then time. `series` and `t` are delta-encoded, `v` byte-stream-split, all zstd.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, ArrayRef, BinaryArray, BinaryBuilder, Float64Array, Float64Builder, Int64Array,
+    RecordBatch, UInt32Array, UInt64Array,
+};
+use arrow::datatypes::{DataType, Field, Schema};
+use bytes::Bytes;
+use parquet::arrow::arrow_reader::RowSelection;
+use parquet::basic::Encoding;
+use parquet::schema::types::ColumnPath;
+
+use crate::codec::Dec;
+use crate::error::{Result, StorageError};
+use crate::index::Postings;
+use crate::model::{
+    Histogram, HistogramSample, Labels, Matcher, MetricKind, MetricMetadata, Sample,
+};
+use crate::part::{
+    ParquetFile, PartData, PartMeta, PartStore, column, decode_all, encode_parquet, window_start,
+    writer_props,
+};
+use crate::telemetry::Signal;
+
+use super::Series;
+
+pub(crate) const SERIES_FILE: &str = "series.parquet";
+pub(crate) const SAMPLES_FILE: &str = "samples.parquet";
+
+fn series_schema() -> Arc<Schema> {
+    Arc::new(Schema::new(vec![
+        Field::new("labels", DataType::Binary, false),
+        Field::new("first_row", DataType::UInt64, false),
+        Field::new("rows", DataType::UInt32, false),
+        Field::new("min_t", DataType::Int64, false),
+        Field::new("max_t", DataType::Int64, false),
+    ]))
+}
+
+fn samples_schema() -> Arc<Schema> {
+    Arc::new(Schema::new(vec![
+        Field::new("series", DataType::UInt32, false),
+        Field::new("t", DataType::Int64, false),
+        Field::new("v", DataType::Float64, true),
+        Field::new("h", DataType::Binary, true),
+    ]))
+}
+
+/// Encodes series (sorted by labels, samples by time) as one part covering their time range.
+pub(crate) fn encode_part(series: &[Series], metadata: &[MetricMetadata]) -> Result<PartData> {
+    let slices: Vec<(usize, &[Sample], &[HistogramSample])> = series
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| !s.is_empty())
+        .map(|(i, s)| (i, &s.samples[..], &s.histograms[..]))
+        .collect();
+    let times = slices
+        .iter()
+        .flat_map(|(_, s, h)| {
+            [
+                s.first().map(|x| x.t),
+                s.last().map(|x| x.t),
+                h.first().map(|x| x.t),
+                h.last().map(|x| x.t),
+            ]
+        })
+        .flatten();
+    let (min, max) = times.fold((i64::MAX, i64::MIN), |(lo, hi), t| (lo.min(t), hi.max(t)));
+    let (ws, we) = if slices.is_empty() {
+        let now = crate::part::now_ms();
+        (now, now + 1)
+    } else {
+        (min, max + 1)
+    };
+    encode_window(series, metadata, ws, we, &slices)
+}
+
+/// Splits series by the time window of their samples.
+pub(crate) fn split_by_window(series: Vec<Series>, window_ms: i64) -> BTreeMap<i64, Vec<Series>> {
+    let mut out: BTreeMap<i64, Vec<Series>> = BTreeMap::new();
+    for s in series {
+        let mut per: BTreeMap<i64, Series> = BTreeMap::new();
+        for x in s.samples {
+            per.entry(window_start(x.t, window_ms))
+                .or_insert_with(|| Series {
+                    labels: s.labels.clone(),
+                    ..Default::default()
+                })
+                .samples
+                .push(x);
+        }
+        for h in s.histograms {
+            per.entry(window_start(h.t, window_ms))
+                .or_insert_with(|| Series {
+                    labels: s.labels.clone(),
+                    ..Default::default()
+                })
+                .histograms
+                .push(h);
+        }
+        for (w, ws) in per {
+            out.entry(w).or_default().push(ws);
+        }
+    }
+    out
+}
+
+fn encode_window(
+    series: &[Series],
+    metadata: &[MetricMetadata],
+    window_start_ms: i64,
+    window_end_ms: i64,
+    slices: &[(usize, &[Sample], &[HistogramSample])],
+) -> Result<PartData> {
+    let part = format!("metrics window {window_start_ms}");
+    let n_rows: usize = slices.iter().map(|(_, s, h)| s.len() + h.len()).sum();
+    let mut s_labels = BinaryBuilder::new();
+    let mut s_first = Vec::with_capacity(slices.len());
+    let mut s_rows = Vec::with_capacity(slices.len());
+    let mut s_min = Vec::with_capacity(slices.len());
+    let mut s_max = Vec::with_capacity(slices.len());
+    let mut c_series = Vec::with_capacity(n_rows);
+    let mut c_t = Vec::with_capacity(n_rows);
+    let mut c_v = Float64Builder::with_capacity(n_rows);
+    let mut c_h = BinaryBuilder::new();
+    let (mut min_t, mut max_t) = (i64::MAX, i64::MIN);
+    for (row_idx, (i, samples, hists)) in slices.iter().enumerate() {
+        let first = c_t.len() as u64;
+        // Merge floats and histograms of this series by time.
+        let (mut a, mut b) = (0, 0);
+        while a < samples.len() || b < hists.len() {
+            let take_float = b >= hists.len() || (a < samples.len() && samples[a].t <= hists[b].t);
+            c_series.push(row_idx as u32);
+            if take_float {
+                c_t.push(samples[a].t);
+                c_v.append_value(samples[a].v);
+                c_h.append_null();
+                a += 1;
+            } else {
+                c_t.push(hists[b].t);
+                c_v.append_null();
+                c_h.append_value(hists[b].h.to_bytes());
+                b += 1;
+            }
+        }
+        let rows = (c_t.len() as u64 - first) as u32;
+        let lo = c_t[first as usize];
+        let hi = c_t[c_t.len() - 1];
+        min_t = min_t.min(lo);
+        max_t = max_t.max(hi);
+        let mut e = crate::codec::Enc::default();
+        series[*i].labels.encode(&mut e);
+        s_labels.append_value(&e.buf);
+        s_first.push(first);
+        s_rows.push(rows);
+        s_min.push(lo);
+        s_max.push(hi);
+    }
+    let series_batch = RecordBatch::try_new(
+        series_schema(),
+        vec![
+            Arc::new(s_labels.finish()) as ArrayRef,
+            Arc::new(UInt64Array::from(s_first)),
+            Arc::new(UInt32Array::from(s_rows)),
+            Arc::new(Int64Array::from(s_min)),
+            Arc::new(Int64Array::from(s_max)),
+        ],
+    )
+    .map_err(|e| StorageError::part(&part, "build series batch", e))?;
+    let samples_batch = RecordBatch::try_new(
+        samples_schema(),
+        vec![
+            Arc::new(UInt32Array::from(c_series)) as ArrayRef,
+            Arc::new(Int64Array::from(c_t)),
+            Arc::new(c_v.finish()),
+            Arc::new(c_h.finish()),
+        ],
+    )
+    .map_err(|e| StorageError::part(&part, "build samples batch", e))?;
+    let series_bytes = encode_parquet(&part, &series_batch, writer_props(|b| b))?;
+    let samples_bytes = encode_parquet(
+        &part,
+        &samples_batch,
+        writer_props(|b| {
+            b.set_dictionary_enabled(false)
+                .set_column_encoding(ColumnPath::from("series"), Encoding::DELTA_BINARY_PACKED)
+                .set_column_encoding(ColumnPath::from("t"), Encoding::DELTA_BINARY_PACKED)
+                .set_column_encoding(ColumnPath::from("v"), Encoding::BYTE_STREAM_SPLIT)
+        }),
+    )?;
+    if slices.is_empty() {
+        min_t = window_start_ms;
+        max_t = window_start_ms;
+    }
+    Ok(PartData {
+        window_start_ms,
+        window_end_ms,
+        min_time_ms: min_t,
+        max_time_ms: max_t,
+        rows: n_rows as u64,
+        files: vec![
+            (SERIES_FILE.to_string(), series_bytes),
+            (SAMPLES_FILE.to_string(), samples_bytes),
+        ],
+        extra: serde_json::json!({
+            "series": slices.len(),
+            "metadata": metadata.iter().map(|m| serde_json::json!({
+                "metric": m.metric, "type": m.kind.as_str(), "unit": m.unit, "help": m.help,
+            })).collect::<Vec<_>>(),
+        }),
+    })
+}
+
+/// The series table of a part, loaded on first use.
+struct PartIndex {
+    labels: Vec<Labels>,
+    first_row: Vec<u64>,
+    rows: Vec<u32>,
+    min_t: Vec<i64>,
+    max_t: Vec<i64>,
+    postings: Postings,
+}
+
+pub(crate) struct MetricsPart {
+    pub(crate) meta: PartMeta,
+    series_file: ParquetFile,
+    samples_file: ParquetFile,
+    index: tokio::sync::OnceCell<Arc<PartIndex>>,
+}
+
+impl MetricsPart {
+    pub(crate) fn open(meta: PartMeta, store: &PartStore) -> Result<MetricsPart> {
+        let os = store.object_store();
+        let sf = meta.file(SERIES_FILE)?;
+        let series_file = ParquetFile::new(
+            &meta.id,
+            os.clone(),
+            PartStore::path(Signal::Metrics, &meta.id, SERIES_FILE),
+            sf.size,
+        );
+        let pf = meta.file(SAMPLES_FILE)?;
+        let samples_file = ParquetFile::new(
+            &meta.id,
+            os,
+            PartStore::path(Signal::Metrics, &meta.id, SAMPLES_FILE),
+            pf.size,
+        );
+        Ok(MetricsPart {
+            meta,
+            series_file,
+            samples_file,
+            index: tokio::sync::OnceCell::new(),
+        })
+    }
+
+    pub(crate) fn metadata(&self) -> Vec<MetricMetadata> {
+        parse_metadata(&self.meta.extra)
+    }
+
+    async fn index(&self) -> Result<Arc<PartIndex>> {
+        self.index
+            .get_or_try_init(|| async {
+                let batches = self
+                    .series_file
+                    .read(
+                        &["labels", "first_row", "rows", "min_t", "max_t"],
+                        None,
+                        None,
+                    )
+                    .await?;
+                let idx = build_index(&self.meta.id, &batches)?;
+                Ok::<_, StorageError>(Arc::new(idx))
+            })
+            .await
+            .cloned()
+    }
+
+    /// Series matching `matchers` with samples in `[start, end]` (ms).
+    pub(crate) async fn select(
+        &self,
+        matchers: &[Matcher],
+        start: i64,
+        end: i64,
+    ) -> Result<Vec<Series>> {
+        if !self.meta.overlaps(start, end) || self.meta.rows == 0 {
+            return Ok(Vec::new());
+        }
+        let idx = self.index().await?;
+        let chosen: Vec<u32> = idx
+            .postings
+            .candidates(matchers)
+            .into_iter()
+            .filter(|&i| {
+                let i = i as usize;
+                idx.min_t[i] <= end && idx.max_t[i] >= start && idx.labels[i].matches(matchers)
+            })
+            .collect();
+        if chosen.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ranges = chosen.iter().map(|&i| {
+            let s = idx.first_row[i as usize] as usize;
+            s..s + idx.rows[i as usize] as usize
+        });
+        let selection = RowSelection::from_consecutive_ranges(ranges, self.meta.rows as usize);
+        let batches = self
+            .samples_file
+            .read(&["t", "v", "h"], None, Some(selection))
+            .await?;
+        let mut out = Vec::with_capacity(chosen.len());
+        let mut rows = RowCursor::new(&self.meta.id, &batches)?;
+        for &i in &chosen {
+            let n = idx.rows[i as usize] as usize;
+            let mut s = Series {
+                labels: idx.labels[i as usize].clone(),
+                ..Default::default()
+            };
+            rows.take(n, &mut s, start, end)?;
+            if !s.is_empty() {
+                out.push(s);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Label sets of matching series with data in `[start, end]`.
+    pub(crate) async fn series_labels(
+        &self,
+        matchers: &[Matcher],
+        start: i64,
+        end: i64,
+    ) -> Result<Vec<Labels>> {
+        if !self.meta.overlaps(start, end) || self.meta.rows == 0 {
+            return Ok(Vec::new());
+        }
+        let idx = self.index().await?;
+        Ok(idx
+            .postings
+            .candidates(matchers)
+            .into_iter()
+            .map(|i| i as usize)
+            .filter(|&i| {
+                idx.min_t[i] <= end && idx.max_t[i] >= start && idx.labels[i].matches(matchers)
+            })
+            .map(|i| idx.labels[i].clone())
+            .collect())
+    }
+
+    /// Every series of the part (for compaction), reading whole files.
+    pub(crate) async fn read_all(&self, store: &PartStore) -> Result<Vec<Series>> {
+        if self.meta.rows == 0 {
+            return Ok(Vec::new());
+        }
+        let series_bytes: Bytes = store.get(Signal::Metrics, &self.meta, SERIES_FILE).await?;
+        let samples_bytes: Bytes = store.get(Signal::Metrics, &self.meta, SAMPLES_FILE).await?;
+        let id = self.meta.id.clone();
+        tokio::task::spawn_blocking(move || {
+            let idx = build_index(&id, &decode_all(&id, series_bytes)?)?;
+            let batches = decode_all(&id, samples_bytes)?;
+            let mut rows = RowCursor::new(&id, &batches)?;
+            let mut out = Vec::with_capacity(idx.labels.len());
+            for (i, labels) in idx.labels.iter().enumerate() {
+                let mut s = Series {
+                    labels: labels.clone(),
+                    ..Default::default()
+                };
+                rows.take(idx.rows[i] as usize, &mut s, i64::MIN, i64::MAX)?;
+                out.push(s);
+            }
+            Ok(out)
+        })
+        .await
+        .map_err(|e| StorageError::part(&self.meta.id, "read part", e))?
+    }
+}
+
+fn build_index(part: &str, batches: &[RecordBatch]) -> Result<PartIndex> {
+    let mut idx = PartIndex {
+        labels: Vec::new(),
+        first_row: Vec::new(),
+        rows: Vec::new(),
+        min_t: Vec::new(),
+        max_t: Vec::new(),
+        postings: Postings::default(),
+    };
+    for b in batches {
+        let labels = column::<BinaryArray>(part, b, "labels")?;
+        let first = column::<UInt64Array>(part, b, "first_row")?;
+        let rows = column::<UInt32Array>(part, b, "rows")?;
+        let min_t = column::<Int64Array>(part, b, "min_t")?;
+        let max_t = column::<Int64Array>(part, b, "max_t")?;
+        for r in 0..b.num_rows() {
+            let l = Labels::decode(&mut Dec::new(labels.value(r), "series labels"))?;
+            idx.postings.add(idx.labels.len() as u32, &l);
+            idx.labels.push(l);
+            idx.first_row.push(first.value(r));
+            idx.rows.push(rows.value(r));
+            idx.min_t.push(min_t.value(r));
+            idx.max_t.push(max_t.value(r));
+        }
+    }
+    Ok(idx)
+}
+
+/// Walks the rows of decoded sample batches in order.
+struct RowCursor<'a> {
+    part: &'a str,
+    cols: Vec<(&'a Int64Array, &'a Float64Array, &'a BinaryArray)>,
+    batch: usize,
+    row: usize,
+}
+
+impl<'a> RowCursor<'a> {
+    fn new(part: &'a str, batches: &'a [RecordBatch]) -> Result<Self> {
+        let cols = batches
+            .iter()
+            .map(|b| {
+                Ok((
+                    column::<Int64Array>(part, b, "t")?,
+                    column::<Float64Array>(part, b, "v")?,
+                    column::<BinaryArray>(part, b, "h")?,
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(RowCursor {
+            part,
+            cols,
+            batch: 0,
+            row: 0,
+        })
+    }
+
+    fn take(&mut self, mut n: usize, s: &mut Series, start: i64, end: i64) -> Result<()> {
+        while n > 0 {
+            let Some((t, v, h)) = self.cols.get(self.batch) else {
+                return Err(StorageError::part(
+                    self.part,
+                    "read samples",
+                    "fewer rows than the series table says",
+                ));
+            };
+            if self.row >= t.len() {
+                self.batch += 1;
+                self.row = 0;
+                continue;
+            }
+            let r = self.row;
+            let ts = t.value(r);
+            if ts >= start && ts <= end {
+                if v.is_valid(r) {
+                    s.samples.push(Sample {
+                        t: ts,
+                        v: v.value(r),
+                    });
+                } else if h.is_valid(r) {
+                    s.histograms.push(HistogramSample {
+                        t: ts,
+                        h: Histogram::from_bytes(h.value(r))?,
+                    });
+                }
+            }
+            self.row += 1;
+            n -= 1;
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn parse_metadata(extra: &serde_json::Value) -> Vec<MetricMetadata> {
+    extra
+        .get("metadata")
+        .and_then(|m| m.as_array())
+        .map(|a| {
+            a.iter()
+                .filter_map(|m| {
+                    Some(MetricMetadata {
+                        metric: m.get("metric")?.as_str()?.to_string(),
+                        kind: MetricKind::parse(m.get("type")?.as_str()?),
+                        unit: m.get("unit")?.as_str()?.to_string(),
+                        help: m.get("help")?.as_str()?.to_string(),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}

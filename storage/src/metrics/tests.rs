@@ -1,0 +1,140 @@
+use super::part::{MetricsPart, encode_part, split_by_window};
+use super::*;
+use crate::model::{Buckets, Histogram, Matcher, MetricKind, MetricMetadata};
+use crate::part::{PartStore, Publish};
+use crate::telemetry::Signal;
+
+fn series(name: &str, job: &str, pts: &[(i64, f64)]) -> Series {
+    Series {
+        labels: Labels::from_pairs([("__name__", name), ("job", job)]),
+        samples: pts.iter().map(|&(t, v)| Sample { t, v }).collect(),
+        histograms: vec![],
+    }
+}
+
+#[test]
+fn merge_prefers_later_sources_on_equal_timestamps() {
+    let a = vec![series("m", "a", &[(1, 1.0), (2, 2.0)])];
+    let b = vec![
+        series("m", "a", &[(2, 20.0), (3, 3.0)]),
+        series("m", "b", &[(1, 9.0)]),
+    ];
+    let out = merge_series(vec![a, b]);
+    assert_eq!(out.len(), 2);
+    assert_eq!(
+        out[0].samples,
+        vec![
+            Sample { t: 1, v: 1.0 },
+            Sample { t: 2, v: 20.0 },
+            Sample { t: 3, v: 3.0 }
+        ]
+    );
+    assert_eq!(out[1].labels.get("job"), Some("b"));
+}
+
+#[test]
+fn insert_sorted_handles_out_of_order_and_duplicates() {
+    let mut v: Vec<Sample> = Vec::new();
+    for (t, x) in [(5, 1.0), (3, 2.0), (5, 3.0), (9, 4.0), (1, 5.0)] {
+        insert_sorted(&mut v, Sample { t, v: x }, |s| s.t);
+    }
+    let ts: Vec<(i64, f64)> = v.iter().map(|s| (s.t, s.v)).collect();
+    assert_eq!(ts, vec![(1, 5.0), (3, 2.0), (5, 3.0), (9, 4.0)]);
+}
+
+#[test]
+fn split_by_window_keeps_every_sample_once() {
+    let s = series(
+        "m",
+        "a",
+        &[
+            (0, 1.0),
+            (3_599_999, 2.0),
+            (3_600_000, 3.0),
+            (7_300_000, 4.0),
+        ],
+    );
+    let w = split_by_window(vec![s], 3_600_000);
+    assert_eq!(
+        w.keys().copied().collect::<Vec<_>>(),
+        vec![0, 3_600_000, 7_200_000]
+    );
+    assert_eq!(w.values().map(|v| v[0].samples.len()).sum::<usize>(), 4);
+}
+
+#[tokio::test]
+async fn part_roundtrip_selects_by_matchers_and_time() {
+    let staging = tempfile::tempdir().unwrap();
+    let store = PartStore::in_memory(staging.path().to_path_buf());
+    let mut all = vec![
+        series("up", "api", &[(1000, 1.0), (2000, 1.0), (3000, 0.0)]),
+        series("up", "web", &[(1000, 1.0)]),
+        series("requests_total", "api", &[(1000, 10.0), (2000, f64::NAN)]),
+    ];
+    all.push(Series {
+        labels: Labels::from_pairs([("__name__", "latency"), ("job", "api")]),
+        samples: vec![],
+        histograms: vec![HistogramSample {
+            t: 1500,
+            h: Histogram {
+                schema: 3,
+                zero_threshold: 1e-128,
+                zero_count: 1.0,
+                count: 6.0,
+                sum: 12.5,
+                positive: Buckets {
+                    offset: -2,
+                    counts: vec![1.0, 2.0, 2.0],
+                },
+                negative: Buckets::default(),
+            },
+        }],
+    });
+    all.sort_by(|a, b| a.labels.cmp(&b.labels));
+    let md = vec![MetricMetadata {
+        metric: "up".into(),
+        kind: MetricKind::Gauge,
+        unit: String::new(),
+        help: "is up".into(),
+    }];
+    let data = encode_part(&all, &md).unwrap();
+    assert_eq!(data.rows, 7);
+    let meta = store
+        .publish(Signal::Metrics, data, Publish::default())
+        .await
+        .unwrap();
+    store.verify(Signal::Metrics, &meta).await.unwrap();
+    let part = MetricsPart::open(meta, &store).unwrap();
+    assert_eq!(part.metadata(), md);
+
+    let got = part
+        .select(&[Matcher::eq("__name__", "up")], 0, 10_000)
+        .await
+        .unwrap();
+    assert_eq!(got.len(), 2);
+    assert_eq!(
+        got[0],
+        all.iter()
+            .find(|s| s.labels.get("job") == Some("api") && s.labels.get("__name__") == Some("up"))
+            .unwrap()
+            .clone()
+    );
+    let got = part
+        .select(&[Matcher::eq("job", "api")], 1500, 2000)
+        .await
+        .unwrap();
+    let names: Vec<_> = got
+        .iter()
+        .map(|s| s.labels.get("__name__").unwrap().to_string())
+        .collect();
+    assert_eq!(names, vec!["latency", "requests_total", "up"]);
+    assert!(got[1].samples[0].v.is_nan());
+    assert_eq!(got[0].histograms[0].h.positive.counts, vec![1.0, 2.0, 2.0]);
+    assert!(
+        part.select(&[Matcher::eq("job", "nope")], 0, 10_000)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(part.read_all(&store).await.unwrap().len(), 4);
+}

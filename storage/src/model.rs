@@ -1,0 +1,19 @@
+//! The data model every signal is stored in: labels and matchers, attribute values,
+//! and one batch type per signal (what the collector hands to storage).
+
+mod labels;
+mod logs;
+mod metrics;
+mod traces;
+pub(crate) mod value;
+
+pub use labels::{Label, Labels, MatchOp, Matcher};
+pub use logs::{LogRecord, LogStream, LogsBatch};
+pub use metrics::{
+    Buckets, Histogram, HistogramSample, MetricKind, MetricMetadata, MetricsBatch, STALE_NAN_BITS,
+    Sample, SeriesPoints, is_stale_nan,
+};
+pub use traces::{ResourceSpans, Span, SpanEvent, SpanLink, TracesBatch};
+pub use value::{AnyValue, Attributes, Scope};
+
+pub(crate) use labels::CompactLabels;

@@ -1,0 +1,191 @@
+//! Metric samples as PromQL sees them: float samples and native histograms
+//! per label set, in milliseconds, plus per-metric metadata.
+
+use crate::codec::{Dec, Enc};
+use crate::error::{Result, StorageError};
+
+use super::Labels;
+
+/// The bit pattern Prometheus uses to mark a series as stale.
+pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
+
+pub fn is_stale_nan(v: f64) -> bool {
+    v.to_bits() == STALE_NAN_BITS
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Sample {
+    /// Milliseconds since the Unix epoch.
+    pub t: i64,
+    pub v: f64,
+}
+
+/// Sparse buckets of a native histogram: `counts[i]` is the count of bucket index `offset + i`
+/// (Prometheus indexing: bucket `i` covers `(base^(i-1), base^i]`).
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct Buckets {
+    pub offset: i32,
+    pub counts: Vec<f64>,
+}
+
+/// A native (exponential) histogram with absolute bucket counts.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct Histogram {
+    pub schema: i32,
+    pub zero_threshold: f64,
+    pub zero_count: f64,
+    pub count: f64,
+    pub sum: f64,
+    pub positive: Buckets,
+    pub negative: Buckets,
+}
+
+impl Histogram {
+    pub(crate) fn encode(&self, e: &mut Enc) {
+        e.ivarint(i64::from(self.schema));
+        e.f64(self.zero_threshold);
+        e.f64(self.zero_count);
+        e.f64(self.count);
+        e.f64(self.sum);
+        for b in [&self.positive, &self.negative] {
+            e.ivarint(i64::from(b.offset));
+            e.uvarint(b.counts.len() as u64);
+            for c in &b.counts {
+                e.f64(*c);
+            }
+        }
+    }
+
+    pub(crate) fn decode(d: &mut Dec<'_>) -> Result<Histogram> {
+        let schema = i32::try_from(d.ivarint()?)
+            .map_err(|_| StorageError::decode("histogram", "schema out of range"))?;
+        let zero_threshold = d.f64()?;
+        let zero_count = d.f64()?;
+        let count = d.f64()?;
+        let sum = d.f64()?;
+        let mut bs = [Buckets::default(), Buckets::default()];
+        for b in &mut bs {
+            b.offset = i32::try_from(d.ivarint()?)
+                .map_err(|_| StorageError::decode("histogram", "offset out of range"))?;
+            let n = d.count(8)?;
+            b.counts = (0..n).map(|_| d.f64()).collect::<Result<_>>()?;
+        }
+        let [positive, negative] = bs;
+        Ok(Histogram {
+            schema,
+            zero_threshold,
+            zero_count,
+            count,
+            sum,
+            positive,
+            negative,
+        })
+    }
+
+    pub(crate) fn to_bytes(&self) -> Vec<u8> {
+        let mut e = Enc::default();
+        self.encode(&mut e);
+        e.buf
+    }
+
+    pub(crate) fn from_bytes(b: &[u8]) -> Result<Histogram> {
+        Histogram::decode(&mut Dec::new(b, "histogram"))
+    }
+
+    pub(crate) fn heap_bytes(&self) -> usize {
+        (self.positive.counts.len() + self.negative.counts.len()) * 8
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct HistogramSample {
+    pub t: i64,
+    pub h: Histogram,
+}
+
+/// All points of one series in a batch.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct SeriesPoints {
+    pub labels: Labels,
+    pub samples: Vec<Sample>,
+    pub histograms: Vec<HistogramSample>,
+}
+
+impl SeriesPoints {
+    pub fn points(&self) -> usize {
+        self.samples.len() + self.histograms.len()
+    }
+}
+
+/// The Prometheus metric type of a metric family, as `/api/v1/metadata` reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MetricKind {
+    Counter,
+    Gauge,
+    Histogram,
+    GaugeHistogram,
+    Summary,
+    Info,
+    Unknown,
+}
+
+impl MetricKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MetricKind::Counter => "counter",
+            MetricKind::Gauge => "gauge",
+            MetricKind::Histogram => "histogram",
+            MetricKind::GaugeHistogram => "gaugehistogram",
+            MetricKind::Summary => "summary",
+            MetricKind::Info => "info",
+            MetricKind::Unknown => "unknown",
+        }
+    }
+
+    pub fn parse(s: &str) -> MetricKind {
+        match s {
+            "counter" => MetricKind::Counter,
+            "gauge" => MetricKind::Gauge,
+            "histogram" => MetricKind::Histogram,
+            "gaugehistogram" => MetricKind::GaugeHistogram,
+            "summary" => MetricKind::Summary,
+            "info" => MetricKind::Info,
+            _ => MetricKind::Unknown,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct MetricMetadata {
+    pub metric: String,
+    pub kind: MetricKind,
+    pub unit: String,
+    pub help: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MetricsBatch {
+    pub series: Vec<SeriesPoints>,
+    pub metadata: Vec<MetricMetadata>,
+}
+
+impl MetricsBatch {
+    pub fn points(&self) -> usize {
+        self.series.iter().map(SeriesPoints::points).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn histogram_roundtrip(schema in -4i32..9, zc in 0f64..100.0, pos in proptest::collection::vec(0f64..1e6, 0..20), off in -50i32..50) {
+            let h = Histogram { schema, zero_threshold: 1e-128, zero_count: zc, count: 10.0, sum: 3.5,
+                positive: Buckets { offset: off, counts: pos }, negative: Buckets::default() };
+            prop_assert_eq!(Histogram::from_bytes(&h.to_bytes()).unwrap(), h);
+        }
+    }
+}

@@ -1,0 +1,206 @@
+//! Parquet encoding of part files and their reading through the object store,
+//! with the file footer and page index cached per open file.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use futures::{FutureExt, TryStreamExt};
+use object_store::path::Path as ObjPath;
+use object_store::{ObjectStore, ObjectStoreExt};
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection,
+};
+use parquet::arrow::async_reader::AsyncFileReader;
+use parquet::arrow::{ArrowWriter, ParquetRecordBatchStreamBuilder, ProjectionMask};
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::errors::ParquetError;
+use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData, ParquetMetaDataReader};
+use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterPropertiesBuilder};
+
+use crate::error::{Result, StorageError};
+
+/// Writer settings shared by every part file: zstd, page statistics (for the page
+/// index), and the column-specific choices made by `configure`.
+pub(crate) fn writer_props(
+    configure: impl FnOnce(WriterPropertiesBuilder) -> WriterPropertiesBuilder,
+) -> WriterProperties {
+    let b = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_data_page_row_count_limit(8192)
+        .set_max_row_group_row_count(Some(1 << 20));
+    configure(b).build()
+}
+
+pub(crate) fn encode(part: &str, batch: &RecordBatch, props: WriterProperties) -> Result<Bytes> {
+    let mut buf = Vec::with_capacity(1 << 16);
+    let mut w = ArrowWriter::try_new(&mut buf, batch.schema(), Some(props))
+        .map_err(|e| StorageError::part(part, "encode parquet", e))?;
+    w.write(batch)
+        .map_err(|e| StorageError::part(part, "encode parquet", e))?;
+    w.close()
+        .map_err(|e| StorageError::part(part, "encode parquet", e))?;
+    Ok(Bytes::from(buf))
+}
+
+/// Decodes a whole file held in memory (compaction reads parts this way).
+pub(crate) fn decode_all(part: &str, bytes: Bytes) -> Result<Vec<RecordBatch>> {
+    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
+        .and_then(|b| b.with_batch_size(65536).build())
+        .map_err(|e| StorageError::part(part, "decode parquet", e))?;
+    reader
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| StorageError::part(part, "decode parquet", e))
+}
+
+/// One Parquet file of a part, read by ranges through the object store.
+pub(crate) struct ParquetFile {
+    part: String,
+    store: Arc<dyn ObjectStore>,
+    path: ObjPath,
+    size: u64,
+    meta: tokio::sync::OnceCell<ArrowReaderMetadata>,
+}
+
+impl ParquetFile {
+    pub(crate) fn new(part: &str, store: Arc<dyn ObjectStore>, path: ObjPath, size: u64) -> Self {
+        ParquetFile {
+            part: part.to_string(),
+            store,
+            path,
+            size,
+            meta: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    fn reader(&self) -> ObjectReader {
+        ObjectReader {
+            store: self.store.clone(),
+            path: self.path.clone(),
+            size: self.size,
+        }
+    }
+
+    pub(crate) async fn metadata(&self) -> Result<ArrowReaderMetadata> {
+        self.meta
+            .get_or_try_init(|| async {
+                let mut r = self.reader();
+                ArrowReaderMetadata::load_async(
+                    &mut r,
+                    ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional),
+                )
+                .await
+                .map_err(|e| StorageError::part(&self.part, "read parquet footer", e))
+            })
+            .await
+            .cloned()
+    }
+
+    /// Reads `columns` of the selected row groups and rows.
+    pub(crate) async fn read(
+        &self,
+        columns: &[&str],
+        row_groups: Option<Vec<usize>>,
+        selection: Option<RowSelection>,
+    ) -> Result<Vec<RecordBatch>> {
+        let meta = self.metadata().await?;
+        let mask = ProjectionMask::columns(meta.parquet_schema(), columns.iter().copied());
+        let mut b = ParquetRecordBatchStreamBuilder::new_with_metadata(self.reader(), meta)
+            .with_projection(mask)
+            .with_batch_size(65536);
+        if let Some(rg) = row_groups {
+            b = b.with_row_groups(rg);
+        }
+        if let Some(sel) = selection {
+            b = b.with_row_selection(sel);
+        }
+        let stream = b
+            .build()
+            .map_err(|e| StorageError::part(&self.part, "read parquet", e))?;
+        stream
+            .try_collect()
+            .await
+            .map_err(|e| StorageError::part(&self.part, "read parquet", e))
+    }
+
+    /// A builder positioned on this file, for callers that need bloom filters or statistics.
+    pub(crate) async fn builder(&self) -> Result<ParquetRecordBatchStreamBuilder<ObjectReader>> {
+        let meta = self.metadata().await?;
+        Ok(ParquetRecordBatchStreamBuilder::new_with_metadata(
+            self.reader(),
+            meta,
+        ))
+    }
+}
+
+/// Typed access to the columns of a decoded batch, with errors that name the column.
+pub(crate) fn column<'a, T: 'static>(
+    part: &str,
+    batch: &'a RecordBatch,
+    name: &str,
+) -> Result<&'a T> {
+    batch
+        .column_by_name(name)
+        .and_then(|c| c.as_any().downcast_ref::<T>())
+        .ok_or_else(|| {
+            StorageError::part(
+                part,
+                "decode parquet",
+                format!("column {name} missing or of the wrong type"),
+            )
+        })
+}
+
+/// Reads byte ranges of one object for the Parquet reader.
+pub(crate) struct ObjectReader {
+    store: Arc<dyn ObjectStore>,
+    path: ObjPath,
+    size: u64,
+}
+
+fn pq_err(e: object_store::Error) -> ParquetError {
+    ParquetError::External(Box::new(e))
+}
+
+impl AsyncFileReader for ObjectReader {
+    fn get_bytes(&mut self, range: Range<u64>) -> BoxFuture<'_, parquet::errors::Result<Bytes>> {
+        async move {
+            self.store
+                .get_range(&self.path, range)
+                .await
+                .map_err(pq_err)
+        }
+        .boxed()
+    }
+
+    fn get_byte_ranges(
+        &mut self,
+        ranges: Vec<Range<u64>>,
+    ) -> BoxFuture<'_, parquet::errors::Result<Vec<Bytes>>> {
+        async move {
+            self.store
+                .get_ranges(&self.path, &ranges)
+                .await
+                .map_err(pq_err)
+        }
+        .boxed()
+    }
+
+    fn get_metadata<'a>(
+        &'a mut self,
+        options: Option<&'a ArrowReaderOptions>,
+    ) -> BoxFuture<'a, parquet::errors::Result<Arc<ParquetMetaData>>> {
+        async move {
+            let size = self.size;
+            let m = ParquetMetaDataReader::new()
+                .with_arrow_reader_options(options)
+                .load_and_finish(self, size)
+                .await?;
+            Ok(Arc::new(m))
+        }
+        .boxed()
+    }
+}

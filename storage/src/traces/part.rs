@@ -1,0 +1,484 @@
+//! The traces part format: `spans.parquet`, one row per span sorted by trace id then
+//! start time, in row groups of 8192 spans with min/max statistics and a bloom filter
+//! on `trace_id`, so that a lookup by id reads only the row groups that hold it.
+//! `meta.json` lists the services and operations of the part.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayRef, BinaryArray, BinaryBuilder, FixedSizeBinaryArray, FixedSizeBinaryBuilder, Int32Array,
+    Int64Array, RecordBatch, StringArray, StringBuilder, UInt32Array,
+};
+use arrow::datatypes::{DataType, Field, Schema};
+use bytes::Bytes;
+use parquet::basic::Encoding;
+use parquet::schema::types::ColumnPath;
+
+use super::wal::{decode_events, decode_links, encode_events, encode_links};
+use crate::api::{SpanQuery, SpanRecord, span_matches};
+use crate::codec::{Dec, Enc};
+use crate::error::{Result, StorageError};
+use crate::model::{Attributes, Scope, Span};
+use crate::part::{
+    ParquetFile, PartData, PartMeta, PartStore, column, decode_all, encode_parquet, window_start,
+    writer_props,
+};
+use crate::telemetry::Signal;
+
+pub(crate) const SPANS_FILE: &str = "spans.parquet";
+const ROW_GROUP: usize = 8192;
+
+fn schema() -> Arc<Schema> {
+    Arc::new(Schema::new(vec![
+        Field::new("trace_id", DataType::FixedSizeBinary(16), false),
+        Field::new("span_id", DataType::FixedSizeBinary(8), false),
+        Field::new("parent_span_id", DataType::FixedSizeBinary(8), false),
+        Field::new("trace_state", DataType::Utf8, false),
+        Field::new("flags", DataType::UInt32, false),
+        Field::new("name", DataType::Utf8, false),
+        Field::new("kind", DataType::Int32, false),
+        Field::new("start_ns", DataType::Int64, false),
+        Field::new("end_ns", DataType::Int64, false),
+        Field::new("attributes", DataType::Binary, false),
+        Field::new("events", DataType::Binary, false),
+        Field::new("links", DataType::Binary, false),
+        Field::new("dropped", DataType::Binary, false),
+        Field::new("status_code", DataType::Int32, false),
+        Field::new("status_message", DataType::Utf8, false),
+        Field::new("service", DataType::Utf8, false),
+        Field::new("resource", DataType::Binary, false),
+        Field::new("scope", DataType::Binary, false),
+    ]))
+}
+
+const COLUMNS: [&str; 18] = [
+    "trace_id",
+    "span_id",
+    "parent_span_id",
+    "trace_state",
+    "flags",
+    "name",
+    "kind",
+    "start_ns",
+    "end_ns",
+    "attributes",
+    "events",
+    "links",
+    "dropped",
+    "status_code",
+    "status_message",
+    "service",
+    "resource",
+    "scope",
+];
+
+fn ms(ns: i64) -> i64 {
+    ns.div_euclid(1_000_000)
+}
+
+/// Encodes spans sorted by (trace id, start) as one part.
+pub(crate) fn encode_part(spans: &[SpanRecord]) -> Result<PartData> {
+    let part = "traces part";
+    let n = spans.len();
+    let fsb = |size: i32| FixedSizeBinaryBuilder::with_capacity(n, size);
+    let (mut tid, mut sid, mut pid) = (fsb(16), fsb(8), fsb(8));
+    let mut tstate = StringBuilder::new();
+    let mut flags = Vec::with_capacity(n);
+    let mut name = StringBuilder::new();
+    let mut kind = Vec::with_capacity(n);
+    let mut start = Vec::with_capacity(n);
+    let mut end = Vec::with_capacity(n);
+    let (mut attrs, mut events, mut links, mut dropped) = (
+        BinaryBuilder::new(),
+        BinaryBuilder::new(),
+        BinaryBuilder::new(),
+        BinaryBuilder::new(),
+    );
+    let mut status = Vec::with_capacity(n);
+    let mut smsg = StringBuilder::new();
+    let mut service = StringBuilder::new();
+    let (mut resource, mut scope) = (BinaryBuilder::new(), BinaryBuilder::new());
+    let mut ops: BTreeMap<&str, BTreeSet<(&str, i32)>> = BTreeMap::new();
+    let (mut min_ns, mut max_ns) = (i64::MAX, i64::MIN);
+    let build_err = |e: arrow::error::ArrowError| StorageError::part(part, "build spans batch", e);
+    for r in spans {
+        let s = &r.span;
+        min_ns = min_ns.min(s.start_ns);
+        max_ns = max_ns.max(s.start_ns);
+        tid.append_value(s.trace_id).map_err(build_err)?;
+        sid.append_value(s.span_id).map_err(build_err)?;
+        pid.append_value(s.parent_span_id).map_err(build_err)?;
+        tstate.append_value(&s.trace_state);
+        flags.push(s.flags);
+        name.append_value(&s.name);
+        kind.push(s.kind);
+        start.push(s.start_ns);
+        end.push(s.end_ns);
+        attrs.append_value(s.attributes.to_bytes());
+        let mut e = Enc::default();
+        encode_events(&s.events, &mut e);
+        events.append_value(&e.buf);
+        let mut e = Enc::default();
+        encode_links(&s.links, &mut e);
+        links.append_value(&e.buf);
+        let mut e = Enc::default();
+        e.uvarint(u64::from(s.dropped_attributes_count));
+        e.uvarint(u64::from(s.dropped_events_count));
+        e.uvarint(u64::from(s.dropped_links_count));
+        dropped.append_value(&e.buf);
+        status.push(s.status_code);
+        smsg.append_value(&s.status_message);
+        service.append_value(&r.service_name);
+        resource.append_value(r.resource.to_bytes());
+        let mut e = Enc::default();
+        s.scope.encode(&mut e);
+        scope.append_value(&e.buf);
+        ops.entry(&r.service_name)
+            .or_default()
+            .insert((&s.name, s.kind));
+    }
+    let batch = RecordBatch::try_new(
+        schema(),
+        vec![
+            Arc::new(tid.finish()) as ArrayRef,
+            Arc::new(sid.finish()),
+            Arc::new(pid.finish()),
+            Arc::new(tstate.finish()),
+            Arc::new(UInt32Array::from(flags)),
+            Arc::new(name.finish()),
+            Arc::new(Int32Array::from(kind)),
+            Arc::new(Int64Array::from(start)),
+            Arc::new(Int64Array::from(end)),
+            Arc::new(attrs.finish()),
+            Arc::new(events.finish()),
+            Arc::new(links.finish()),
+            Arc::new(dropped.finish()),
+            Arc::new(Int32Array::from(status)),
+            Arc::new(smsg.finish()),
+            Arc::new(service.finish()),
+            Arc::new(resource.finish()),
+            Arc::new(scope.finish()),
+        ],
+    )
+    .map_err(build_err)?;
+    let bytes = encode_parquet(
+        part,
+        &batch,
+        writer_props(|b| {
+            b.set_max_row_group_row_count(Some(ROW_GROUP))
+                .set_column_dictionary_enabled(ColumnPath::from("trace_id"), false)
+                .set_column_bloom_filter_enabled(ColumnPath::from("trace_id"), true)
+                .set_column_bloom_filter_fpp(ColumnPath::from("trace_id"), 0.01)
+                .set_column_dictionary_enabled(ColumnPath::from("span_id"), false)
+                .set_column_dictionary_enabled(ColumnPath::from("parent_span_id"), false)
+                .set_column_dictionary_enabled(ColumnPath::from("start_ns"), false)
+                .set_column_encoding(ColumnPath::from("start_ns"), Encoding::DELTA_BINARY_PACKED)
+                .set_column_dictionary_enabled(ColumnPath::from("end_ns"), false)
+                .set_column_encoding(ColumnPath::from("end_ns"), Encoding::DELTA_BINARY_PACKED)
+        }),
+    )?;
+    if n == 0 {
+        min_ns = 0;
+        max_ns = 0;
+    }
+    let services: serde_json::Map<String, serde_json::Value> = ops
+        .into_iter()
+        .map(|(svc, set)| {
+            (
+                svc.to_string(),
+                serde_json::Value::Array(
+                    set.into_iter()
+                        .map(|(op, k)| serde_json::json!([op, k]))
+                        .collect(),
+                ),
+            )
+        })
+        .collect();
+    Ok(PartData {
+        window_start_ms: ms(min_ns),
+        window_end_ms: ms(max_ns) + 1,
+        min_time_ms: ms(min_ns),
+        max_time_ms: ms(max_ns),
+        rows: n as u64,
+        files: vec![(SPANS_FILE.to_string(), bytes)],
+        extra: serde_json::json!({ "services": services }),
+    })
+}
+
+/// Splits spans by the time window of their start, keeping order.
+pub(crate) fn split_by_window(
+    spans: Vec<SpanRecord>,
+    window_ms: i64,
+) -> BTreeMap<i64, Vec<SpanRecord>> {
+    let mut out: BTreeMap<i64, Vec<SpanRecord>> = BTreeMap::new();
+    for s in spans {
+        out.entry(window_start(ms(s.span.start_ns), window_ms))
+            .or_default()
+            .push(s);
+    }
+    out
+}
+
+pub(crate) struct TracesPart {
+    pub(crate) meta: PartMeta,
+    file: ParquetFile,
+}
+
+impl TracesPart {
+    pub(crate) fn open(meta: PartMeta, store: &PartStore) -> Result<TracesPart> {
+        let f = meta.file(SPANS_FILE)?;
+        let file = ParquetFile::new(
+            &meta.id,
+            store.object_store(),
+            PartStore::path(Signal::Traces, &meta.id, SPANS_FILE),
+            f.size,
+        );
+        Ok(TracesPart { meta, file })
+    }
+
+    /// Services with their operations and span kinds, from the meta.
+    pub(crate) fn operations(&self) -> BTreeMap<String, BTreeSet<(String, i32)>> {
+        let mut out: BTreeMap<String, BTreeSet<(String, i32)>> = BTreeMap::new();
+        if let Some(m) = self.meta.extra.get("services").and_then(|s| s.as_object()) {
+            for (svc, ops) in m {
+                let set = out.entry(svc.clone()).or_default();
+                for op in ops.as_array().into_iter().flatten() {
+                    if let (Some(name), Some(kind)) = (
+                        op.get(0).and_then(|v| v.as_str()),
+                        op.get(1).and_then(|v| v.as_i64()),
+                    ) {
+                        set.insert((name.to_string(), kind as i32));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Spans of one trace: row groups are chosen by trace-id statistics and bloom filter.
+    pub(crate) async fn trace(&self, id: &[u8; 16]) -> Result<Vec<SpanRecord>> {
+        if self.meta.rows == 0 {
+            return Ok(Vec::new());
+        }
+        let meta = self.file.metadata().await?;
+        let pq = meta.metadata();
+        let col = pq
+            .file_metadata()
+            .schema_descr()
+            .columns()
+            .iter()
+            .position(|c| c.name() == "trace_id")
+            .ok_or_else(|| {
+                StorageError::part(&self.meta.id, "trace lookup", "no trace_id column")
+            })?;
+        let mut groups = Vec::new();
+        for (i, rg) in pq.row_groups().iter().enumerate() {
+            let stats = rg.column(col).statistics();
+            let in_range = match stats.and_then(|s| Some((s.min_bytes_opt()?, s.max_bytes_opt()?)))
+            {
+                Some((min, max)) => min <= &id[..] && &id[..] <= max,
+                None => true,
+            };
+            if in_range {
+                groups.push(i);
+            }
+        }
+        if groups.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut builder = self.file.builder().await?;
+        let mut keep = Vec::new();
+        for g in groups {
+            let bloom = builder
+                .get_row_group_column_bloom_filter(g, col)
+                .await
+                .map_err(|e| StorageError::part(&self.meta.id, "read bloom filter", e))?;
+            if bloom.is_none_or(|b| b.check(&id[..])) {
+                keep.push(g);
+            }
+        }
+        if keep.is_empty() {
+            return Ok(Vec::new());
+        }
+        let batches = self.file.read(&COLUMNS, Some(keep), None).await?;
+        let mut out = Vec::new();
+        for b in &batches {
+            let cols = SpanColumns::new(&self.meta.id, b)?;
+            for r in 0..b.num_rows() {
+                if cols.tid.value(r) == id {
+                    out.push(cols.record(r)?);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    pub(crate) async fn search(&self, q: &SpanQuery) -> Result<Vec<SpanRecord>> {
+        if self.meta.rows == 0 || !self.meta.overlaps(ms(q.start_ns), ms(q.end_ns)) {
+            return Ok(Vec::new());
+        }
+        if let Some(svc) = &q.service
+            && !self.operations().contains_key(svc)
+        {
+            return Ok(Vec::new());
+        }
+        let batches = self.file.read(&COLUMNS, None, None).await?;
+        let mut out = Vec::new();
+        for b in &batches {
+            let cols = SpanColumns::new(&self.meta.id, b)?;
+            for r in 0..b.num_rows() {
+                let start = cols.start.value(r);
+                if start < q.start_ns || start >= q.end_ns {
+                    continue;
+                }
+                if q.service
+                    .as_deref()
+                    .is_some_and(|s| s != cols.service.value(r))
+                    || q.operation
+                        .as_deref()
+                        .is_some_and(|o| o != cols.name.value(r))
+                {
+                    continue;
+                }
+                let rec = cols.record(r)?;
+                if span_matches(q, &rec.service_name, &rec.resource, &rec.span) {
+                    out.push(rec);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    pub(crate) async fn read_all(&self, store: &PartStore) -> Result<Vec<SpanRecord>> {
+        if self.meta.rows == 0 {
+            return Ok(Vec::new());
+        }
+        let bytes: Bytes = store.get(Signal::Traces, &self.meta, SPANS_FILE).await?;
+        let id = self.meta.id.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut out = Vec::new();
+            for b in decode_all(&id, bytes)? {
+                let cols = SpanColumns::new(&id, &b)?;
+                for r in 0..b.num_rows() {
+                    out.push(cols.record(r)?);
+                }
+            }
+            Ok(out)
+        })
+        .await
+        .map_err(|e| StorageError::part(&self.meta.id, "read part", e))?
+    }
+}
+
+struct SpanColumns<'a> {
+    tid: &'a FixedSizeBinaryArray,
+    sid: &'a FixedSizeBinaryArray,
+    pid: &'a FixedSizeBinaryArray,
+    tstate: &'a StringArray,
+    flags: &'a UInt32Array,
+    name: &'a StringArray,
+    kind: &'a Int32Array,
+    start: &'a Int64Array,
+    end: &'a Int64Array,
+    attrs: &'a BinaryArray,
+    events: &'a BinaryArray,
+    links: &'a BinaryArray,
+    dropped: &'a BinaryArray,
+    status: &'a Int32Array,
+    smsg: &'a StringArray,
+    service: &'a StringArray,
+    resource: &'a BinaryArray,
+    scope: &'a BinaryArray,
+    cache: std::cell::RefCell<Caches>,
+}
+
+#[derive(Default)]
+struct Caches {
+    resource: Option<(Vec<u8>, Arc<Attributes>)>,
+    scope: Option<(Vec<u8>, Arc<Scope>)>,
+}
+
+impl<'a> SpanColumns<'a> {
+    fn new(part: &'a str, b: &'a RecordBatch) -> Result<Self> {
+        Ok(SpanColumns {
+            tid: column(part, b, "trace_id")?,
+            sid: column(part, b, "span_id")?,
+            pid: column(part, b, "parent_span_id")?,
+            tstate: column(part, b, "trace_state")?,
+            flags: column(part, b, "flags")?,
+            name: column(part, b, "name")?,
+            kind: column(part, b, "kind")?,
+            start: column(part, b, "start_ns")?,
+            end: column(part, b, "end_ns")?,
+            attrs: column(part, b, "attributes")?,
+            events: column(part, b, "events")?,
+            links: column(part, b, "links")?,
+            dropped: column(part, b, "dropped")?,
+            status: column(part, b, "status_code")?,
+            smsg: column(part, b, "status_message")?,
+            service: column(part, b, "service")?,
+            resource: column(part, b, "resource")?,
+            scope: column(part, b, "scope")?,
+            cache: Default::default(),
+        })
+    }
+
+    fn record(&self, r: usize) -> Result<SpanRecord> {
+        let fixed = |a: &FixedSizeBinaryArray| a.value(r).to_vec();
+        let mut trace_id = [0u8; 16];
+        trace_id.copy_from_slice(&fixed(self.tid)[..16]);
+        let mut span_id = [0u8; 8];
+        span_id.copy_from_slice(&fixed(self.sid)[..8]);
+        let mut parent_span_id = [0u8; 8];
+        parent_span_id.copy_from_slice(&fixed(self.pid)[..8]);
+        let mut d = Dec::new(self.dropped.value(r), "dropped counts");
+        let small = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
+        let dropped_attributes_count = small(d.uvarint()?);
+        let dropped_events_count = small(d.uvarint()?);
+        let dropped_links_count = small(d.uvarint()?);
+        let mut cache = self.cache.borrow_mut();
+        let rb = self.resource.value(r);
+        let resource = match &cache.resource {
+            Some((b, a)) if b.as_slice() == rb => a.clone(),
+            _ => {
+                let a = Arc::new(Attributes::from_bytes(rb)?);
+                cache.resource = Some((rb.to_vec(), a.clone()));
+                a
+            }
+        };
+        let sb = self.scope.value(r);
+        let scope = match &cache.scope {
+            Some((b, s)) if b.as_slice() == sb => s.clone(),
+            _ => {
+                let s = Arc::new(Scope::decode(&mut Dec::new(sb, "scope"))?);
+                cache.scope = Some((sb.to_vec(), s.clone()));
+                s
+            }
+        };
+        Ok(SpanRecord {
+            service_name: self.service.value(r).to_string(),
+            resource,
+            span: Span {
+                trace_id,
+                span_id,
+                parent_span_id,
+                trace_state: self.tstate.value(r).to_string(),
+                flags: self.flags.value(r),
+                name: self.name.value(r).to_string(),
+                kind: self.kind.value(r),
+                start_ns: self.start.value(r),
+                end_ns: self.end.value(r),
+                attributes: Attributes::from_bytes(self.attrs.value(r))?,
+                dropped_attributes_count,
+                events: decode_events(&mut Dec::new(self.events.value(r), "span events"))?,
+                dropped_events_count,
+                links: decode_links(&mut Dec::new(self.links.value(r), "span links"))?,
+                dropped_links_count,
+                status_code: self.status.value(r),
+                status_message: self.smsg.value(r).to_string(),
+                scope,
+            },
+        })
+    }
+}

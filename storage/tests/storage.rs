@@ -1,0 +1,429 @@
+#![allow(clippy::unwrap_used)]
+//! Storage end to end: heads, flushes, parts, reopen and replay, merges, retention, faults.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use signalbox_storage::*;
+
+const NS: i64 = 1_000_000;
+
+async fn snapshot(s: &Storage, t: i64) -> (usize, Vec<String>, usize, Vec<String>) {
+    let series = s
+        .select_series(
+            &[Matcher::eq("__name__", "http_requests_total")],
+            t - 3_600_000,
+            t + 3_600_000,
+        )
+        .await
+        .unwrap();
+    let points: usize = series.iter().map(|s| s.samples.len()).sum();
+    let lines: Vec<String> = s
+        .query_logs(&q_logs((t - 3_600_000) * NS, (t + 3_600_000) * NS))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.record.line().into_owned())
+        .collect();
+    let spans = s.trace([3; 16]).await.unwrap().len();
+    let services = s.services().await.unwrap();
+    (points, lines, spans, services)
+}
+
+#[tokio::test]
+async fn data_reads_back_from_head_parts_and_after_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = now_ms();
+    let (s, report) = open(config(dir.path())).await;
+    assert_eq!(report.parts, 0);
+    s.write_metrics(metrics(50, t, 1.0)).await.unwrap();
+    s.write_logs(logs("api", &["GET /a 200", "GET /b 500 error"], t * NS))
+        .await
+        .unwrap();
+    s.write_traces(trace("checkout", 3, 4, t * NS))
+        .await
+        .unwrap();
+    let from_head = snapshot(&s, t).await;
+    assert_eq!(
+        from_head,
+        (
+            50,
+            vec!["GET /a 200".into(), "GET /b 500 error".into()],
+            4,
+            vec!["checkout".into()]
+        )
+    );
+
+    s.flush_all().await.unwrap();
+    assert!(
+        s.part_counts().iter().all(|(_, n)| *n == 1),
+        "{:?}",
+        s.part_counts()
+    );
+    assert_eq!(snapshot(&s, t).await, from_head);
+
+    // More data that stays in the WAL only, then a restart without flushing.
+    s.write_metrics(metrics(50, t + 1000, 2.0)).await.unwrap();
+    s.write_logs(logs("api", &["GET /c 200"], (t + 1000) * NS))
+        .await
+        .unwrap();
+    // A client retry: the same spans again.
+    s.write_traces(trace("checkout", 3, 2, t * NS))
+        .await
+        .unwrap();
+    drop(s);
+    let (s, report) = open(config(dir.path())).await;
+    assert_eq!(report.parts, 3);
+    assert!(report.metrics.records >= 2, "{report:?}");
+    let (points, lines, spans, _) = snapshot(&s, t).await;
+    assert_eq!(points, 100);
+    assert_eq!(lines.len(), 3);
+    assert_eq!(spans, 4, "a retried span is stored once");
+    let md = s.metadata().await.unwrap();
+    assert_eq!(md[0].metric, "http_requests_total");
+    assert_eq!(
+        s.label_values("instance", &[], t - 1000, t + 2000)
+            .await
+            .unwrap()
+            .len(),
+        50
+    );
+}
+
+#[tokio::test]
+async fn full_text_and_stream_filters_on_parts() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = now_ms();
+    let (s, _) = open(config(dir.path())).await;
+    s.write_logs(logs(
+        "api",
+        &[
+            "connection refused to db-7",
+            "user login ok",
+            "Connection reset",
+        ],
+        t * NS,
+    ))
+    .await
+    .unwrap();
+    s.write_logs(logs("web", &["connection refused to cache"], t * NS))
+        .await
+        .unwrap();
+    for round in 0..2 {
+        let mut q = q_logs((t - 1) * NS, (t + 1) * NS);
+        q.contains = vec!["refused".into()];
+        let got = s.query_logs(&q).await.unwrap();
+        assert_eq!(got.len(), 1, "round {round}");
+        assert_eq!(got[0].record.line(), "connection refused to db-7");
+        // Partial words at the edges of the needle still match.
+        q.contains = vec!["nection ref".into()];
+        assert_eq!(s.query_logs(&q).await.unwrap().len(), 1, "round {round}");
+        // Case-sensitive, like LogQL's |=.
+        q.contains = vec!["Connection".into()];
+        assert_eq!(s.query_logs(&q).await.unwrap().len(), 1, "round {round}");
+        q.matchers = vec![Matcher::new(MatchOp::RegexMatch, "service_name", "api|web").unwrap()];
+        q.contains = vec!["refused".into()];
+        assert_eq!(s.query_logs(&q).await.unwrap().len(), 2, "round {round}");
+        q.direction = Direction::Backward;
+        q.limit = 1;
+        assert_eq!(s.query_logs(&q).await.unwrap().len(), 1, "round {round}");
+        s.flush_all().await.unwrap();
+    }
+    let streams = s
+        .log_streams(&[], (t - 1) * NS, (t + 1) * NS)
+        .await
+        .unwrap();
+    assert_eq!(streams.len(), 2);
+}
+
+#[tokio::test]
+async fn traces_are_found_by_id_and_searched_after_flush() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = now_ms();
+    let (s, _) = open(config(dir.path())).await;
+    for b in 0..50u8 {
+        s.write_traces(trace(
+            if b % 2 == 0 { "cart" } else { "pay" },
+            b + 1,
+            3,
+            (t - b as i64) * NS,
+        ))
+        .await
+        .unwrap();
+    }
+    s.flush_all().await.unwrap();
+    let spans = s.trace([17; 16]).await.unwrap();
+    assert_eq!(spans.len(), 3);
+    assert_eq!(spans[0].span.name, "op-0");
+    assert!(s.trace([200; 16]).await.unwrap().is_empty());
+    let q = SpanQuery {
+        service: Some("pay".into()),
+        operation: Some("op-1".into()),
+        attributes: vec![("http.route".into(), "/x".into())],
+        start_ns: (t - 100) * NS,
+        end_ns: (t + 100) * NS,
+        limit: 10,
+        ..Default::default()
+    };
+    let found = s.search_spans(&q).await.unwrap();
+    assert_eq!(found.len(), 10);
+    assert!(
+        found
+            .iter()
+            .all(|r| r.service_name == "pay" && r.span.name == "op-1")
+    );
+    assert_eq!(s.operations("cart").await.unwrap().len(), 3);
+    assert_eq!(
+        s.services().await.unwrap(),
+        vec!["cart".to_string(), "pay".to_string()]
+    );
+}
+
+#[tokio::test]
+async fn merges_combine_parts_without_losing_or_duplicating() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = now_ms() - 4 * 3_600_000;
+    let mut cfg = config(dir.path());
+    for c in [&mut cfg.metrics, &mut cfg.logs, &mut cfg.traces] {
+        c.part_window = Duration::from_secs(3600);
+        c.max_parts_per_window = 2;
+    }
+    let (s, _) = open(cfg.clone()).await;
+    for i in 0..3 {
+        s.write_metrics(metrics(10, t + i * 1000, i as f64))
+            .await
+            .unwrap();
+        s.write_logs(logs("api", &["a", "b"], (t + i * 1000) * NS))
+            .await
+            .unwrap();
+        s.write_traces(trace("svc", 3, 2, (t + i * 1000) * NS))
+            .await
+            .unwrap();
+        s.flush_all().await.unwrap();
+    }
+    assert!(s.part_counts().iter().all(|(_, n)| *n == 3));
+    let before = snapshot(&s, t).await;
+    assert!(s.merge_some().await > 0);
+    assert!(
+        s.part_counts().iter().all(|(_, n)| *n == 1),
+        "{:?}",
+        s.part_counts()
+    );
+    assert_eq!(snapshot(&s, t).await, before);
+    drop(s);
+    let (s, report) = open(cfg).await;
+    assert_eq!(report.parts, 3);
+    assert_eq!(snapshot(&s, t).await, before);
+    let on_disk = std::fs::read_dir(dir.path().join("parts/logs"))
+        .unwrap()
+        .count();
+    assert_eq!(on_disk, 1, "replaced parts are deleted");
+}
+
+#[tokio::test]
+async fn retention_deletes_whole_parts_past_the_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = now_ms() - 30 * 60_000;
+    let (s, _) = open(config(dir.path())).await;
+    s.write_metrics(metrics(5, t, 1.0)).await.unwrap();
+    s.flush_all().await.unwrap();
+    assert_eq!(s.retention().await, 0);
+    drop(s);
+    let mut cfg = config(dir.path());
+    cfg.metrics.retention = Duration::from_secs(600);
+    let (s, _) = open(cfg).await;
+    assert_eq!(s.retention().await, 1);
+    assert_eq!(s.part_counts()[0].1, 0);
+    // Too old for the retention window: rejected, counted, not stored.
+    let out = s.write_metrics(metrics(5, t, 1.0)).await.unwrap();
+    assert_eq!((out.accepted, out.rejected), (0, 5));
+    assert!(out.reasons[0].contains("older than the retention"));
+}
+
+#[tokio::test]
+async fn torn_wal_tail_is_truncated_and_earlier_writes_survive() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = now_ms();
+    let (s, _) = open(config(dir.path())).await;
+    s.write_logs(logs("api", &["one"], t * NS)).await.unwrap();
+    s.write_logs(logs("api", &["two"], (t + 1) * NS))
+        .await
+        .unwrap();
+    drop(s);
+    let wal_dir = dir.path().join("wal/logs");
+    let mut segs: Vec<_> = std::fs::read_dir(&wal_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    segs.sort();
+    let last = segs
+        .iter()
+        .rev()
+        .find(|p| std::fs::metadata(p).unwrap().len() > 8)
+        .unwrap()
+        .clone();
+    // A write that was cut off half-way: a frame header promising more bytes than exist.
+    let mut data = std::fs::read(&last).unwrap();
+    data.extend_from_slice(&[200, 0, 0, 0, 1, 2, 3, 4, 1, b'x', b'y']);
+    std::fs::write(&last, &data).unwrap();
+    // The torn segment must be the newest one for the tail rule: remove any newer empty ones.
+    for p in segs.iter().filter(|p| **p > last) {
+        std::fs::remove_file(p).unwrap();
+    }
+    let (s, report) = open(config(dir.path())).await;
+    assert_eq!(report.logs.torn_tails.len(), 1);
+    let lines: Vec<_> = s
+        .query_logs(&q_logs((t - 1) * NS, (t + 2) * NS))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.record.line().into_owned())
+        .collect();
+    assert_eq!(lines, vec!["one", "two"]);
+    s.write_logs(logs("api", &["three"], (t + 2) * NS))
+        .await
+        .unwrap();
+    drop(s);
+    let (s, report) = open(config(dir.path())).await;
+    assert!(report.logs.torn_tails.is_empty());
+    assert_eq!(
+        s.query_logs(&q_logs((t - 1) * NS, (t + 3) * NS))
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+}
+
+#[tokio::test]
+async fn wal_segments_already_in_parts_are_not_replayed_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = now_ms();
+    let (s, _) = open(config(dir.path())).await;
+    s.write_logs(logs("api", &["only once"], t * NS))
+        .await
+        .unwrap();
+    // Keep a copy of the WAL as it was before the flush truncated it: a crash between
+    // publishing the part and deleting the segments leaves exactly this on disk.
+    let wal_dir = dir.path().join("wal/logs");
+    let saved: Vec<_> = std::fs::read_dir(&wal_dir)
+        .unwrap()
+        .map(|e| {
+            let p = e.unwrap().path();
+            (p.clone(), std::fs::read(&p).unwrap())
+        })
+        .collect();
+    s.flush_all().await.unwrap();
+    drop(s);
+    for (p, d) in saved {
+        std::fs::write(p, d).unwrap();
+    }
+    let (s, report) = open(config(dir.path())).await;
+    assert_eq!(report.logs.records, 0, "{report:?}");
+    assert_eq!(
+        s.query_logs(&q_logs((t - 1) * NS, (t + 1) * NS))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn corrupt_part_is_set_aside_and_the_rest_keeps_working() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = now_ms();
+    let (s, _) = open(config(dir.path())).await;
+    s.write_metrics(metrics(3, t, 1.0)).await.unwrap();
+    s.flush_all().await.unwrap();
+    s.write_metrics(metrics(3, t + 1, 2.0)).await.unwrap();
+    drop(s);
+    let part_dir = std::fs::read_dir(dir.path().join("parts/metrics"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let f = part_dir.join("samples.parquet");
+    let mut data = std::fs::read(&f).unwrap();
+    let mid = data.len() / 2;
+    data[mid] ^= 0x55;
+    std::fs::write(&f, data).unwrap();
+    let (s, _) = open(config(dir.path())).await;
+    assert_eq!(s.scrub().await, 1);
+    let series = s
+        .select_series(&[Matcher::eq("job", "api")], t - 10, t + 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        series.iter().map(|s| s.samples.len()).sum::<usize>(),
+        3,
+        "the head's samples remain"
+    );
+    assert!(part_dir.join("meta.json.corrupt").exists());
+    drop(s);
+    let (_s, report) = open(config(dir.path())).await;
+    assert_eq!(report.parts, 0);
+}
+
+#[tokio::test]
+async fn bounds_refuse_with_a_retryable_error_and_keep_what_was_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = now_ms();
+    let mut cfg = config(dir.path());
+    cfg.limits.max_active_series = 10;
+    cfg.limits.max_label_value_length = 24;
+    cfg.logs.max_head_bytes = 4096;
+    let (s, _) = open(cfg).await;
+    s.write_metrics(metrics(8, t, 1.0)).await.unwrap();
+    let err = s.write_metrics(metrics(12, t + 1, 1.0)).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Overloaded);
+    assert!(err.retry_after().is_some());
+    assert_eq!(
+        s.select_series(&[Matcher::eq("job", "api")], t, t)
+            .await
+            .unwrap()
+            .len(),
+        8
+    );
+
+    let mut long = metrics(1, t, 1.0);
+    long.series[0].labels = Labels::from_pairs([
+        ("__name__", "m"),
+        ("path", "/a/very/long/path/indeed/and/longer"),
+    ]);
+    let out = s.write_metrics(long).await.unwrap();
+    assert_eq!(out.rejected, 1);
+    assert!(
+        out.reasons[0].contains("longer than 24"),
+        "{:?}",
+        out.reasons
+    );
+
+    let line = "x".repeat(1000);
+    let mut refused = false;
+    for i in 0..20 {
+        match s.write_logs(logs("api", &[&line], (t + i) * NS)).await {
+            Ok(_) => {}
+            Err(e) => {
+                assert!(matches!(e, StorageError::HeadFull { .. }));
+                refused = true;
+                break;
+            }
+        }
+    }
+    assert!(refused);
+    assert!(
+        !s.query_logs(&q_logs((t - 1) * NS, (t + 30) * NS))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // A flush frees the head and writes are accepted again.
+    s.flush_all().await.unwrap();
+    s.write_logs(logs("api", &["after flush"], (t + 40) * NS))
+        .await
+        .unwrap();
+}
