@@ -480,11 +480,7 @@ impl<K: Kind> Store<K> {
     }
 
     /// Parts (and frozen heads) to read for a query, captured while the caller holds the head lock.
-    pub(crate) fn parts_overlapping(
-        &self,
-        start_ms: i64,
-        end_ms: i64,
-    ) -> Snapshot<K> {
+    pub(crate) fn parts_overlapping(&self, start_ms: i64, end_ms: i64) -> Snapshot<K> {
         let v = self.view.read();
         (
             v.frozen.iter().map(|f| f.head.clone()).collect(),

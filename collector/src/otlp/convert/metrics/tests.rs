@@ -1,0 +1,298 @@
+use super::*;
+use opentelemetry_proto::tonic::common::v1::{AnyValue as PAny, KeyValue, any_value::Value};
+use opentelemetry_proto::tonic::metrics::v1::{
+    ExponentialHistogram, Gauge, Histogram as PHist, Metric, ResourceMetrics, ScopeMetrics, Sum,
+    exponential_histogram_data_point,
+};
+
+fn kv(k: &str, v: &str) -> KeyValue {
+    KeyValue {
+        key: k.into(),
+        value: Some(PAny {
+            value: Some(Value::StringValue(v.into())),
+        }),
+        ..Default::default()
+    }
+}
+
+fn request(metrics: Vec<Metric>, resource: Vec<KeyValue>) -> ExportMetricsServiceRequest {
+    ExportMetricsServiceRequest {
+        resource_metrics: vec![ResourceMetrics {
+            resource: Some(Resource {
+                attributes: resource,
+                ..Default::default()
+            }),
+            scope_metrics: vec![ScopeMetrics {
+                metrics,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+}
+
+fn sum_metric(
+    name: &str,
+    unit: &str,
+    temporality: AggregationTemporality,
+    monotonic: bool,
+    v: f64,
+    t: u64,
+) -> Metric {
+    Metric {
+        name: name.into(),
+        unit: unit.into(),
+        data: Some(metric::Data::Sum(Sum {
+            aggregation_temporality: temporality as i32,
+            is_monotonic: monotonic,
+            data_points: vec![NumberDataPoint {
+                time_unix_nano: t,
+                value: Some(number_data_point::Value::AsDouble(v)),
+                attributes: vec![kv("http.method", "GET")],
+                ..Default::default()
+            }],
+        })),
+        ..Default::default()
+    }
+}
+
+fn find<'a>(b: &'a MetricsBatch, name: &str) -> Vec<&'a SeriesPoints> {
+    b.series
+        .iter()
+        .filter(|s| s.labels.get("__name__") == Some(name))
+        .collect()
+}
+
+#[test]
+fn names_get_unit_and_type_suffixes() {
+    assert_eq!(
+        metric_name("http.server.duration", "ms", NameKind::Other),
+        "http_server_duration_milliseconds"
+    );
+    assert_eq!(
+        metric_name("my.counter", "1", NameKind::Counter),
+        "my_counter_total"
+    );
+    assert_eq!(
+        metric_name("requests_total", "{requests}", NameKind::Counter),
+        "requests_total"
+    );
+    assert_eq!(
+        metric_name("cpu.utilization", "1", NameKind::Gauge),
+        "cpu_utilization_ratio"
+    );
+    assert_eq!(
+        metric_name("net.io", "By/s", NameKind::Gauge),
+        "net_io_bytes_per_second"
+    );
+    assert_eq!(
+        metric_name("process.memory_bytes", "By", NameKind::Gauge),
+        "process_memory_bytes"
+    );
+    assert_eq!(metric_name("2xx.count", "", NameKind::Gauge), "_2xx_count");
+    assert_eq!(metric_name("temp", "Cel", NameKind::Gauge), "temp_celsius");
+    assert_eq!(prom_unit("By/s"), "bytes_per_second");
+    assert_eq!(prom_unit("{packets}"), "");
+}
+
+#[test]
+fn job_instance_and_target_info_come_from_the_resource() {
+    let req = request(
+        vec![sum_metric(
+            "req",
+            "",
+            AggregationTemporality::Cumulative,
+            true,
+            5.0,
+            2_000_000,
+        )],
+        vec![
+            kv("service.name", "cart"),
+            kv("service.namespace", "shop"),
+            kv("service.instance.id", "i-1"),
+            kv("host.name", "h1"),
+        ],
+    );
+    let c = convert(&req, &DeltaState::default());
+    let s = find(&c.batch, "req_total");
+    assert_eq!(s.len(), 1);
+    assert_eq!(s[0].labels.get("job"), Some("shop/cart"));
+    assert_eq!(s[0].labels.get("instance"), Some("i-1"));
+    assert_eq!(s[0].labels.get("http_method"), Some("GET"));
+    assert_eq!(s[0].samples, vec![Sample { t: 2, v: 5.0 }]);
+    let info = find(&c.batch, "target_info");
+    assert_eq!(info[0].labels.get("host_name"), Some("h1"));
+    assert_eq!(info[0].labels.get("job"), Some("shop/cart"));
+    assert_eq!(info[0].labels.get("service_name"), None);
+    assert!(
+        c.batch
+            .metadata
+            .iter()
+            .any(|m| m.metric == "req_total" && m.kind == MetricKind::Counter)
+    );
+}
+
+#[test]
+fn delta_sums_accumulate_only_once_committed() {
+    let mut state = DeltaState::default();
+    let req = |v| {
+        request(
+            vec![sum_metric(
+                "hits",
+                "",
+                AggregationTemporality::Delta,
+                true,
+                v,
+                1_000_000_000,
+            )],
+            vec![kv("service.name", "a")],
+        )
+    };
+    let c = convert(&req(3.0), &state);
+    assert_eq!(find(&c.batch, "hits_total")[0].samples[0].v, 3.0);
+    // Not committed (say storage refused it): the retry starts from the same total.
+    let c = convert(&req(3.0), &state);
+    assert_eq!(find(&c.batch, "hits_total")[0].samples[0].v, 3.0);
+    state.commit(c.delta_updates);
+    let c = convert(&req(4.0), &state);
+    assert_eq!(find(&c.batch, "hits_total")[0].samples[0].v, 7.0);
+    assert!(has_delta(&req(1.0)));
+}
+
+#[test]
+fn classic_histograms_become_cumulative_buckets() {
+    let m = Metric {
+        name: "latency".into(),
+        unit: "s".into(),
+        data: Some(metric::Data::Histogram(PHist {
+            aggregation_temporality: AggregationTemporality::Cumulative as i32,
+            data_points: vec![HistogramDataPoint {
+                time_unix_nano: 5_000_000,
+                count: 6,
+                sum: Some(2.5),
+                bucket_counts: vec![1, 2, 3],
+                explicit_bounds: vec![0.1, 0.5],
+                ..Default::default()
+            }],
+        })),
+        ..Default::default()
+    };
+    let c = convert(&request(vec![m], vec![]), &DeltaState::default());
+    let buckets = find(&c.batch, "latency_seconds_bucket");
+    let mut got: Vec<(String, f64)> = buckets
+        .iter()
+        .map(|s| (s.labels.get("le").unwrap().to_string(), s.samples[0].v))
+        .collect();
+    got.sort_by(|a, b| a.1.total_cmp(&b.1));
+    assert_eq!(
+        got,
+        vec![
+            ("0.1".into(), 1.0),
+            ("0.5".into(), 3.0),
+            ("+Inf".into(), 6.0)
+        ]
+    );
+    assert_eq!(find(&c.batch, "latency_seconds_sum")[0].samples[0].v, 2.5);
+    assert_eq!(find(&c.batch, "latency_seconds_count")[0].samples[0].v, 6.0);
+}
+
+#[test]
+fn mismatched_bucket_counts_are_rejected_not_stored() {
+    let m = Metric {
+        name: "bad".into(),
+        data: Some(metric::Data::Histogram(PHist {
+            aggregation_temporality: 2,
+            data_points: vec![HistogramDataPoint {
+                time_unix_nano: 5_000_000,
+                count: 1,
+                bucket_counts: vec![1],
+                explicit_bounds: vec![0.1, 0.5],
+                ..Default::default()
+            }],
+        })),
+        ..Default::default()
+    };
+    let g = Metric {
+        name: "g".into(),
+        data: Some(metric::Data::Gauge(Gauge {
+            data_points: vec![NumberDataPoint {
+                time_unix_nano: 0,
+                ..Default::default()
+            }],
+        })),
+        ..Default::default()
+    };
+    let c = convert(&request(vec![m, g], vec![]), &DeltaState::default());
+    assert_eq!(c.rejected, 2);
+    assert!(c.batch.series.is_empty());
+    assert_eq!(c.reasons.len(), 2);
+}
+
+#[test]
+fn exponential_histograms_map_to_native_histograms() {
+    let m = Metric {
+        name: "size".into(),
+        unit: "By".into(),
+        data: Some(metric::Data::ExponentialHistogram(ExponentialHistogram {
+            aggregation_temporality: AggregationTemporality::Cumulative as i32,
+            data_points: vec![ExponentialHistogramDataPoint {
+                time_unix_nano: 1_000_000,
+                count: 3,
+                sum: Some(10.0),
+                scale: 0,
+                zero_count: 1,
+                positive: Some(exponential_histogram_data_point::Buckets {
+                    offset: 1,
+                    bucket_counts: vec![0, 2],
+                }),
+                ..Default::default()
+            }],
+        })),
+        ..Default::default()
+    };
+    let c = convert(&request(vec![m], vec![]), &DeltaState::default());
+    let s = find(&c.batch, "size_bytes");
+    let h = &s[0].histograms[0].h;
+    assert_eq!(h.schema, 0);
+    assert_eq!(
+        h.positive,
+        Buckets {
+            offset: 2,
+            counts: vec![0.0, 2.0]
+        }
+    );
+    assert_eq!((h.count, h.sum, h.zero_count), (3.0, 10.0, 1.0));
+}
+
+#[test]
+fn high_scales_are_reduced_by_merging_buckets() {
+    // Scale 10 → 8 merges four neighbouring buckets.
+    let b = downscale(-3, &[1.0, 1.0, 1.0, 1.0, 1.0, 1.0], 2);
+    // OTLP indexes -3..=2 at scale 10 fall into -1 (−3..−1 → −1) and 0 (0..=2 → 0) at scale 8.
+    assert_eq!(
+        b,
+        Buckets {
+            offset: 0,
+            counts: vec![3.0, 3.0]
+        }
+    );
+}
+
+#[test]
+fn no_recorded_value_becomes_a_staleness_marker() {
+    let m = Metric {
+        name: "g".into(),
+        data: Some(metric::Data::Gauge(Gauge {
+            data_points: vec![NumberDataPoint {
+                time_unix_nano: 9_000_000,
+                flags: 1,
+                ..Default::default()
+            }],
+        })),
+        ..Default::default()
+    };
+    let c = convert(&request(vec![m], vec![]), &DeltaState::default());
+    assert!(signalbox_storage::is_stale_nan(
+        find(&c.batch, "g")[0].samples[0].v
+    ));
+}
