@@ -1,1 +1,92 @@
-fn main() {}
+//! `signalbox`: parses the command line, loads the configuration and runs the server
+//! (or one of the small subcommands).
+
+mod cli;
+mod config;
+mod healthcheck;
+mod server;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use cli::{Cli, Command};
+
+fn init_logging(cfg: &config::LogConfig) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&cfg.level));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .with_writer(std::io::stderr);
+    if cfg.format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let (cfg, settings) = match config::settings(&cli) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("signalbox: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::CheckConfig => {
+            match toml::to_string_pretty(&cfg) {
+                Ok(s) => print!("{s}"),
+                Err(e) => {
+                    eprintln!("signalbox: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Command::Healthcheck { addr } => {
+            let addr = match addr.map(|a| a.parse()).transpose() {
+                Ok(a) => a.unwrap_or(settings.http_addr),
+                Err(e) => {
+                    eprintln!("signalbox: --addr: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            match healthcheck::ready(addr) {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => {
+                    eprintln!("signalbox: {addr} is not ready");
+                    ExitCode::FAILURE
+                }
+                Err(e) => {
+                    eprintln!("signalbox: {addr}: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Serve => {
+            init_logging(&settings.log);
+            let rt = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("signalbox: cannot start the runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match rt.block_on(server::run(settings)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!("{e:#}");
+                    eprintln!("signalbox: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}

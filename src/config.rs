@@ -1,0 +1,466 @@
+//! The configuration file tree: built-in defaults ← file (YAML or TOML) ← environment
+//! (`SIGNALBOX_*`, `__` between levels) ← command-line flags; unknown keys are errors.
+//! `validate` turns it into the typed settings the crates take.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use figment::Figment;
+use figment::providers::{Format, Serialized, Toml, Yaml};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use signalbox_collector::CollectorConfig;
+use signalbox_storage::{FsyncPolicy, Limits, SignalConfig, StorageConfig, WalOptions};
+
+use crate::cli::Cli;
+
+/// A size in bytes, written `512MiB`, `1GB`, `4096` or `64KiB`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ByteSize(pub(crate) u64);
+
+/// A duration, written `15d`, `10m`, `100ms`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Dur(pub(crate) Duration);
+
+fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num.parse().map_err(|_| format!("invalid size {s:?}"))?;
+    let mult: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KB" | "kB" => 1000,
+        "MB" => 1000_u64.pow(2),
+        "GB" => 1000_u64.pow(3),
+        "TB" => 1000_u64.pow(4),
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "TiB" => 1 << 40,
+        other => {
+            return Err(format!(
+                "unknown size unit {other:?} in {s:?} (use B, KB, MB, GB, TB, KiB, MiB, GiB, TiB)"
+            ));
+        }
+    };
+    Ok((n * mult as f64) as u64)
+}
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            N(u64),
+            S(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::N(n) => Ok(ByteSize(n)),
+            Raw::S(s) => parse_size(&s)
+                .map(ByteSize)
+                .map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+impl Serialize for ByteSize {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let b = self.0;
+        let text = if b > 0 && b.is_multiple_of(1 << 30) {
+            format!("{}GiB", b >> 30)
+        } else if b > 0 && b.is_multiple_of(1 << 20) {
+            format!("{}MiB", b >> 20)
+        } else {
+            format!("{b}B")
+        };
+        s.serialize_str(&text)
+    }
+}
+
+impl<'de> Deserialize<'de> for Dur {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        humantime::parse_duration(&s)
+            .map(Dur)
+            .map_err(|e| serde::de::Error::custom(format!("invalid duration {s:?}: {e}")))
+    }
+}
+
+impl Serialize for Dur {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&humantime::format_duration(self.0).to_string())
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct Config {
+    pub(crate) data_dir: PathBuf,
+    pub(crate) otlp: OtlpConfig,
+    pub(crate) http: HttpConfig,
+    pub(crate) storage: StorageSection,
+    pub(crate) log: LogConfig,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct OtlpConfig {
+    pub(crate) grpc_addr: String,
+    pub(crate) http_addr: String,
+    /// Largest accepted request body, before and after decompression.
+    pub(crate) max_request_size: ByteSize,
+    /// Request bytes being decoded at once before new requests are refused (retryably).
+    pub(crate) max_inflight: ByteSize,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct HttpConfig {
+    pub(crate) addr: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct StorageSection {
+    pub(crate) wal: WalSection,
+    pub(crate) limits: LimitsSection,
+    pub(crate) metrics: SignalSection,
+    pub(crate) logs: SignalSection,
+    pub(crate) traces: SignalSection,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Fsync {
+    /// Acknowledge after an fsync; concurrent writes share fsyncs.
+    Batch,
+    /// Acknowledge once written; fsync every `fsync_interval`.
+    Interval,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct WalSection {
+    pub(crate) fsync: Fsync,
+    pub(crate) fsync_interval: Dur,
+    pub(crate) segment_size: ByteSize,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct LimitsSection {
+    pub(crate) max_active_series: usize,
+    pub(crate) max_labels_per_series: usize,
+    pub(crate) max_label_name_length: usize,
+    pub(crate) max_label_value_length: usize,
+    pub(crate) max_future: Dur,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SignalSection {
+    pub(crate) retention: Dur,
+    #[serde(default)]
+    pub(crate) max_size: Option<ByteSize>,
+    pub(crate) head_size: ByteSize,
+    pub(crate) flush_size: ByteSize,
+    pub(crate) flush_interval: Dur,
+    pub(crate) part_window: Dur,
+    pub(crate) max_parts_per_window: usize,
+    pub(crate) max_merge_size: ByteSize,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct LogConfig {
+    /// `error`, `warn`, `info`, `debug`, `trace`, or a filter like `info,signalbox_storage=debug`.
+    pub(crate) level: String,
+    /// `text` or `json`.
+    pub(crate) format: String,
+}
+
+impl SignalSection {
+    fn from(c: &SignalConfig) -> SignalSection {
+        SignalSection {
+            retention: Dur(c.retention),
+            max_size: c.max_bytes.map(ByteSize),
+            head_size: ByteSize(c.max_head_bytes),
+            flush_size: ByteSize(c.flush_bytes),
+            flush_interval: Dur(c.flush_interval),
+            part_window: Dur(c.part_window),
+            max_parts_per_window: c.max_parts_per_window,
+            max_merge_size: ByteSize(c.max_merge_bytes),
+        }
+    }
+
+    fn validate(&self, name: &str) -> anyhow::Result<SignalConfig> {
+        if self.head_size.0 < 1 << 20 {
+            bail!("storage.{name}.head_size must be at least 1MiB");
+        }
+        if self.flush_size.0 == 0 || self.flush_size.0 > self.head_size.0 {
+            bail!("storage.{name}.flush_size must be between 1 byte and head_size");
+        }
+        if self.part_window.0 < Duration::from_secs(60) {
+            bail!("storage.{name}.part_window must be at least 1m");
+        }
+        if self.retention.0 < self.flush_interval.0 {
+            bail!("storage.{name}.retention must be at least flush_interval");
+        }
+        if self.max_parts_per_window < 2 {
+            bail!("storage.{name}.max_parts_per_window must be at least 2");
+        }
+        Ok(SignalConfig {
+            max_head_bytes: self.head_size.0,
+            flush_bytes: self.flush_size.0,
+            flush_interval: self.flush_interval.0,
+            part_window: self.part_window.0,
+            retention: self.retention.0,
+            max_bytes: self.max_size.map(|b| b.0),
+            max_parts_per_window: self.max_parts_per_window,
+            max_merge_bytes: self.max_merge_size.0,
+        })
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let s = StorageConfig::new("./data");
+        let c = CollectorConfig::default();
+        Config {
+            data_dir: PathBuf::from("./data"),
+            otlp: OtlpConfig {
+                grpc_addr: "127.0.0.1:4317".into(),
+                http_addr: "127.0.0.1:4318".into(),
+                max_request_size: ByteSize(c.max_request_bytes as u64),
+                max_inflight: ByteSize(c.max_inflight_bytes as u64),
+            },
+            http: HttpConfig {
+                addr: "127.0.0.1:4320".into(),
+            },
+            storage: StorageSection {
+                wal: WalSection::default(),
+                limits: LimitsSection::default(),
+                metrics: SignalSection::from(&s.metrics),
+                logs: SignalSection::from(&s.logs),
+                traces: SignalSection::from(&s.traces),
+            },
+            log: LogConfig::default(),
+        }
+    }
+}
+
+impl Default for OtlpConfig {
+    fn default() -> Self {
+        Config::default().otlp
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Config::default().http
+    }
+}
+
+impl Default for StorageSection {
+    fn default() -> Self {
+        Config::default().storage
+    }
+}
+
+impl Default for WalSection {
+    fn default() -> Self {
+        let w = WalOptions::default();
+        WalSection {
+            fsync: Fsync::Batch,
+            fsync_interval: Dur(Duration::from_millis(100)),
+            segment_size: ByteSize(w.segment_bytes),
+        }
+    }
+}
+
+impl Default for LimitsSection {
+    fn default() -> Self {
+        let l = Limits::default();
+        LimitsSection {
+            max_active_series: l.max_active_series,
+            max_labels_per_series: l.max_labels_per_series,
+            max_label_name_length: l.max_label_name_length,
+            max_label_value_length: l.max_label_value_length,
+            max_future: Dur(l.max_future),
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: "info".into(),
+            format: "text".into(),
+        }
+    }
+}
+
+/// The typed settings the server is built from.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub(crate) storage: StorageConfig,
+    pub(crate) collector: CollectorConfig,
+    pub(crate) otlp_grpc_addr: SocketAddr,
+    pub(crate) otlp_http_addr: SocketAddr,
+    pub(crate) http_addr: SocketAddr,
+    pub(crate) log: LogConfig,
+}
+
+fn addr(key: &str, s: &str) -> anyhow::Result<SocketAddr> {
+    s.parse()
+        .with_context(|| format!("{key}: {s:?} is not an address like 127.0.0.1:4317 or [::]:4317"))
+}
+
+impl Config {
+    /// Layers defaults, the file, the environment and the flags, and rejects unknown keys.
+    pub(crate) fn load(cli: &Cli, env: &[(String, String)]) -> anyhow::Result<Config> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = &cli.config {
+            if !path.exists() {
+                bail!("config file {} does not exist", path.display());
+            }
+            fig = match path.extension().and_then(|e| e.to_str()) {
+                Some("yaml" | "yml") => fig.merge(Yaml::file_exact(path)),
+                Some("toml") => fig.merge(Toml::file_exact(path)),
+                _ => bail!(
+                    "config file {} must end in .yaml, .yml or .toml",
+                    path.display()
+                ),
+            };
+        }
+        fig = fig.merge(env_provider(env));
+        #[derive(Serialize)]
+        struct Flags {
+            #[serde(skip_serializing_if = "Option::is_none")]
+            data_dir: Option<PathBuf>,
+            otlp: FlagsOtlp,
+            http: FlagsHttp,
+        }
+        #[derive(Serialize)]
+        struct FlagsOtlp {
+            #[serde(skip_serializing_if = "Option::is_none")]
+            grpc_addr: Option<String>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            http_addr: Option<String>,
+        }
+        #[derive(Serialize)]
+        struct FlagsHttp {
+            #[serde(skip_serializing_if = "Option::is_none")]
+            addr: Option<String>,
+        }
+        fig = fig.merge(Serialized::defaults(Flags {
+            data_dir: cli.data_dir.clone(),
+            otlp: FlagsOtlp {
+                grpc_addr: cli.otlp_grpc_addr.clone(),
+                http_addr: cli.otlp_http_addr.clone(),
+            },
+            http: FlagsHttp {
+                addr: cli.http_addr.clone(),
+            },
+        }));
+        fig.extract::<Config>().map_err(|e| {
+            let msgs: Vec<String> = e.into_iter().map(|e| e.to_string()).collect();
+            anyhow::anyhow!("invalid configuration: {}", msgs.join("; "))
+        })
+    }
+
+    pub(crate) fn validate(&self) -> anyhow::Result<Settings> {
+        let mut storage = StorageConfig::new(&self.data_dir);
+        storage.wal = WalOptions {
+            fsync: match self.storage.wal.fsync {
+                Fsync::Batch => FsyncPolicy::Batch,
+                Fsync::Interval => FsyncPolicy::Interval(self.storage.wal.fsync_interval.0),
+            },
+            segment_bytes: self.storage.wal.segment_size.0.max(1 << 20),
+        };
+        let l = &self.storage.limits;
+        if l.max_active_series == 0 || l.max_labels_per_series == 0 {
+            bail!("storage.limits: max_active_series and max_labels_per_series must be positive");
+        }
+        storage.limits = Limits {
+            max_active_series: l.max_active_series,
+            max_labels_per_series: l.max_labels_per_series,
+            max_label_name_length: l.max_label_name_length.max(1),
+            max_label_value_length: l.max_label_value_length.max(1),
+            max_future: l.max_future.0,
+        };
+        storage.metrics = self.storage.metrics.validate("metrics")?;
+        storage.logs = self.storage.logs.validate("logs")?;
+        storage.traces = self.storage.traces.validate("traces")?;
+        if self.otlp.max_request_size.0 < 1024 {
+            bail!("otlp.max_request_size must be at least 1KiB");
+        }
+        if self.otlp.max_inflight.0 < self.otlp.max_request_size.0 {
+            bail!("otlp.max_inflight must be at least otlp.max_request_size");
+        }
+        if !matches!(self.log.format.as_str(), "text" | "json") {
+            bail!("log.format must be text or json, not {:?}", self.log.format);
+        }
+        Ok(Settings {
+            storage,
+            collector: CollectorConfig {
+                max_request_bytes: self.otlp.max_request_size.0 as usize,
+                max_inflight_bytes: self.otlp.max_inflight.0 as usize,
+            },
+            otlp_grpc_addr: addr("otlp.grpc_addr", &self.otlp.grpc_addr)?,
+            otlp_http_addr: addr("otlp.http_addr", &self.otlp.http_addr)?,
+            http_addr: addr("http.addr", &self.http.addr)?,
+            log: self.log.clone(),
+        })
+    }
+}
+
+/// `SIGNALBOX_STORAGE__METRICS__RETENTION=30d` → `storage.metrics.retention`.
+fn env_provider(env: &[(String, String)]) -> figment::providers::Serialized<figment::value::Dict> {
+    let mut dict = figment::value::Dict::new();
+    for (k, v) in env {
+        let Some(rest) = k.strip_prefix("SIGNALBOX_") else {
+            continue;
+        };
+        let path: Vec<String> = rest.split("__").map(|p| p.to_ascii_lowercase()).collect();
+        insert(&mut dict, &path, v);
+    }
+    Serialized::defaults(dict)
+}
+
+fn insert(dict: &mut figment::value::Dict, path: &[String], v: &str) {
+    use figment::value::{Dict, Value};
+    match path {
+        [] => {}
+        [last] => {
+            // Numbers stay numbers so that integer settings can come from the environment.
+            let value = v
+                .parse::<u64>()
+                .map(Value::from)
+                .unwrap_or_else(|_| Value::from(v.to_string()));
+            dict.insert(last.clone(), value);
+        }
+        [first, rest @ ..] => {
+            let entry = dict
+                .entry(first.clone())
+                .or_insert_with(|| Value::from(Dict::new()));
+            if let Value::Dict(_, inner) = entry {
+                insert(inner, rest, v);
+            }
+        }
+    }
+}
+
+/// Loads and validates; the error names what is wrong.
+pub(crate) fn settings(cli: &Cli) -> anyhow::Result<(Config, Settings)> {
+    let env: Vec<(String, String)> = std::env::vars().collect();
+    let cfg = Config::load(cli, &env)?;
+    let s = cfg.validate()?;
+    Ok((cfg, s))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,164 @@
+//! Wiring: storage, the collector, the listeners, background maintenance, and the
+//! shutdown sequence (stop accepting, finish requests, flush heads to parts).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use signalbox_collector::{Collector, serve_otlp_grpc, serve_otlp_http};
+use signalbox_query::AdminState;
+use signalbox_storage::Storage;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::config::Settings;
+
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+async fn bind(what: &str, addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen for {what} on {addr}"))
+}
+
+async fn stopped(mut rx: watch::Receiver<bool>) {
+    while !*rx.borrow() {
+        if rx.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn terminate_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await
+            }
+        }
+    };
+    tokio::select! {
+        _ = term => tracing::info!("SIGTERM received, shutting down"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("interrupt received, shutting down"),
+    }
+}
+
+pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
+    let mut registry = Registry::with_prefix("signalbox");
+    let info = Family::<Vec<(&'static str, &'static str)>, Gauge>::default();
+    info.get_or_create(&vec![("version", env!("CARGO_PKG_VERSION"))])
+        .set(1);
+    registry.register("build_info", "Version of the running server", info);
+
+    let started = std::time::Instant::now();
+    let (storage, report) = Storage::open(settings.storage.clone(), &mut registry)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot open data directory {}",
+                settings.storage.data_dir.display()
+            )
+        })?;
+    for (signal, r) in [
+        ("metrics", &report.metrics),
+        ("logs", &report.logs),
+        ("traces", &report.traces),
+    ] {
+        for (path, len) in &r.torn_tails {
+            tracing::warn!(signal, path = %path.display(), kept_bytes = len, "wal had a torn tail; truncated");
+        }
+        if r.corrupt_records > 0 {
+            tracing::error!(
+                signal,
+                records = r.corrupt_records,
+                "wal had corrupt records; skipped"
+            );
+        }
+    }
+    tracing::info!(
+        data_dir = %settings.storage.data_dir.display(),
+        parts = report.parts,
+        replayed_records = report.metrics.records + report.logs.records + report.traces.records,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "storage opened"
+    );
+    let storage = Arc::new(storage);
+    let collector = Collector::new(storage.clone(), settings.collector.clone(), &mut registry);
+    let admin = AdminState::new(Arc::new(registry));
+
+    let grpc_l = bind("OTLP/gRPC", settings.otlp_grpc_addr).await?;
+    let otlp_http_l = bind("OTLP/HTTP", settings.otlp_http_addr).await?;
+    let http_l = bind("HTTP", settings.http_addr).await?;
+    tracing::info!(
+        otlp_grpc = %grpc_l.local_addr()?,
+        otlp_http = %otlp_http_l.local_addr()?,
+        http = %http_l.local_addr()?,
+        "listening"
+    );
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let grpc = tokio::spawn(serve_otlp_grpc(
+        grpc_l,
+        collector.clone(),
+        stopped(stop_rx.clone()),
+    ));
+    let otlp_http = tokio::spawn(serve_otlp_http(
+        otlp_http_l,
+        collector,
+        stopped(stop_rx.clone()),
+    ));
+    let app = signalbox_query::router(admin.clone());
+    let http = tokio::spawn(async move {
+        axum::serve(http_l, app)
+            .with_graceful_shutdown(stopped(stop_rx))
+            .await
+    });
+    let (maint_tx, maint_rx) = watch::channel(false);
+    let maintenance = tokio::spawn(storage.clone().run_maintenance(maint_rx));
+    {
+        let s = storage.clone();
+        tokio::spawn(async move {
+            let bad = s.scrub().await;
+            if bad > 0 {
+                tracing::error!(parts = bad, "corrupt parts found at start-up and set aside");
+            }
+        });
+    }
+    admin.set_ready(true);
+
+    terminate_signal().await;
+    admin.set_ready(false);
+    let _ = stop_tx.send(true);
+    let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
+        let (g, h, q) = tokio::join!(grpc, otlp_http, http);
+        if let Ok(Err(e)) = g {
+            tracing::error!(error = %e, "otlp/grpc server ended with an error");
+        }
+        if let Ok(Err(e)) = h {
+            tracing::error!(error = %e, "otlp/http server ended with an error");
+        }
+        if let Ok(Err(e)) = q {
+            tracing::error!(error = %e, "http server ended with an error");
+        }
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!("requests still running after {DRAIN_TIMEOUT:?}; flushing anyway");
+    }
+    let _ = maint_tx.send(true);
+    let _ = maintenance.await;
+    storage
+        .flush_all()
+        .await
+        .context("flushing heads at shutdown")?;
+    tracing::info!("shutdown complete");
+    Ok(())
+}

@@ -1,0 +1,134 @@
+//! The real binary end to end: OTLP in over gRPC and HTTP, graceful shutdown on
+//! SIGTERM, everything readable afterwards through the storage read API.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::*;
+use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+use prost::Message;
+use signalbox_storage::{LogQuery, LogsReader, Matcher, MetricsReader, TracesReader};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn otlp_in_graceful_stop_and_data_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let srv = Server::start(&data);
+    let t = now_ns();
+    let url = format!("http://{}", srv.grpc);
+
+    let lines: Vec<String> = (0..10).map(|i| format!("grpc line {i}")).collect();
+    LogsServiceClient::connect(url.clone())
+        .await
+        .unwrap()
+        .export(logs_request("e2e", &lines, t))
+        .await
+        .unwrap();
+    let http_lines: Vec<String> = (0..5).map(|i| format!("http line {i}")).collect();
+    let resp = reqwest::Client::new()
+        .post(format!("http://{}/v1/logs", srv.otlp_http))
+        .header("content-type", "application/x-protobuf")
+        .body(logs_request("e2e", &http_lines, t + 100).encode_to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let series: Vec<String> = (0..20).map(|i| format!("s{i}")).collect();
+    MetricsServiceClient::connect(url.clone())
+        .await
+        .unwrap()
+        .export(gauge_request("e2e", "queue.depth", &series, t, 7.0))
+        .await
+        .unwrap();
+    TraceServiceClient::connect(url)
+        .await
+        .unwrap()
+        .export(trace_request("e2e", [9; 16], 3, t))
+        .await
+        .unwrap();
+
+    let (code, metrics) = http_get(srv.http, "/metrics").unwrap();
+    assert_eq!(code, 200);
+    for needle in [
+        "signalbox_ingest_requests_total{signal=\"logs\",protocol=\"grpc\"} 1",
+        "signalbox_ingest_requests_total{signal=\"logs\",protocol=\"http\"} 1",
+        "signalbox_stored_items_total{signal=\"logs\"} 15",
+        "signalbox_stored_items_total{signal=\"metrics\"} 20",
+        "signalbox_stored_items_total{signal=\"traces\"} 3",
+        "signalbox_wal_fsync_seconds_count{signal=\"logs\"}",
+        "signalbox_head_bytes{signal=\"metrics\"}",
+        "signalbox_active_series",
+        "signalbox_build_info{version=",
+    ] {
+        assert!(metrics.contains(needle), "missing {needle} in\n{metrics}");
+    }
+
+    assert_eq!(srv.terminate(), 0);
+    let parts: Vec<_> = std::fs::read_dir(data.join("parts/logs"))
+        .unwrap()
+        .collect();
+    assert_eq!(parts.len(), 1, "shutdown flushes the head to a part");
+
+    let s = open_storage(&data).await;
+    let got = s
+        .query_logs(&LogQuery {
+            matchers: vec![Matcher::eq("service_name", "e2e")],
+            start_ns: 0,
+            end_ns: i64::MAX,
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(got.len(), 15);
+    let m = s
+        .select_series(&[Matcher::eq("__name__", "queue_depth")], 0, i64::MAX)
+        .await
+        .unwrap();
+    assert_eq!(m.len(), 20);
+    assert_eq!(m[0].labels.get("job"), Some("e2e"));
+    assert_eq!(s.trace([9; 16]).await.unwrap().len(), 3);
+}
+
+#[test]
+fn bad_config_exits_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.yaml");
+    std::fs::write(&cfg, "storage:\n  metrics:\n    retension: 3d\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_signalbox"))
+        .arg("--config")
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("retension"), "{err}");
+}
+
+#[test]
+fn port_in_use_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = busy.local_addr().unwrap().to_string();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_signalbox"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args([
+            "--http-addr",
+            &addr,
+            "--otlp-grpc-addr",
+            "127.0.0.1:0",
+            "--otlp-http-addr",
+            "127.0.0.1:0",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&addr) && err.contains("cannot listen"),
+        "{err}"
+    );
+}
