@@ -18,22 +18,20 @@ use crate::engine::{Kind, Store};
 use crate::error::{Result, StorageError};
 use crate::logs::head::LogsHead;
 use crate::logs::part::{
-    LogsPart, encode_part as encode_logs, merge_streams, split_by_window as split_logs,
+    LogsPart, StreamRef, encode_part as encode_logs, merge_streams, split_by_window as split_logs,
 };
 use crate::metrics::head::MetricsHead;
 use crate::metrics::part::{
-    MetricsPart, encode_part as encode_metrics, split_by_window as split_metrics,
+    MetricsPart, SeriesSlice, encode_part as encode_metrics, split_by_window as split_metrics,
 };
 use crate::metrics::wal::{Replayer, Resolved, encode_write};
 use crate::metrics::{Series, merge_series};
-use crate::model::{
-    Labels, LogStream, LogsBatch, Matcher, MetricMetadata, MetricsBatch, TracesBatch,
-};
+use crate::model::{Labels, LogsBatch, Matcher, MetricMetadata, MetricsBatch, TracesBatch};
 use crate::part::{PartData, PartMeta, PartStore, now_ms};
 use crate::telemetry::{RefusalLabel, Signal, StorageMetrics};
 use crate::traces::head::TracesHead;
 use crate::traces::part::{
-    TracesPart, encode_part as encode_traces, split_by_window as split_traces,
+    SpanRef, TracesPart, encode_part as encode_traces, split_by_window as split_traces,
 };
 use crate::validate::{self, TimeBounds};
 use crate::wal::{FsyncPolicy, ReplayReport};
@@ -57,7 +55,7 @@ impl Kind for MetricsKind {
     }
     fn encode_head(&self, h: &MetricsHead, _staging: &Path) -> Result<PartData> {
         let metadata: Vec<MetricMetadata> = h.metadata.values().cloned().collect();
-        encode_metrics(&h.drain_sorted(), &metadata)
+        encode_metrics(&h.slices(), &metadata)
     }
     fn open_part(&self, meta: PartMeta, _store: &PartStore) -> Result<MetricsPart> {
         MetricsPart::open(meta, _store)
@@ -88,7 +86,10 @@ impl Kind for MetricsKind {
             }
             windows
                 .values()
-                .map(|series| encode_metrics(series, &metadata))
+                .map(|series| {
+                    let slices: Vec<SeriesSlice<'_>> = series.iter().map(SeriesSlice::of).collect();
+                    encode_metrics(&slices, &metadata)
+                })
                 .collect()
         })
         .await
@@ -114,16 +115,16 @@ impl Kind for LogsKind {
         h.is_empty()
     }
     fn encode_head(&self, h: &LogsHead, staging: &Path) -> Result<PartData> {
-        let mut streams: Vec<LogStream> = h
+        let mut streams: Vec<StreamRef<'_>> = h
             .streams
             .iter()
-            .map(|s| LogStream {
-                labels: s.labels.clone(),
-                resource: s.resource.clone(),
-                records: s.records.clone(),
+            .map(|s| StreamRef {
+                labels: &s.labels,
+                resource: &s.resource,
+                records: &s.records,
             })
             .collect();
-        streams.sort_by(|a, b| a.labels.cmp(&b.labels));
+        streams.sort_by(|a, b| a.labels.cmp(b.labels));
         encode_logs(&streams, staging)
     }
     fn open_part(&self, meta: PartMeta, store: &PartStore) -> Result<LogsPart> {
@@ -149,7 +150,8 @@ impl Kind for LogsKind {
                 .into_values()
                 .map(|mut streams| {
                     streams.sort_by(|a, b| a.labels.cmp(&b.labels));
-                    encode_logs(&streams, &staging)
+                    let refs: Vec<StreamRef<'_>> = streams.iter().map(StreamRef::of).collect();
+                    encode_logs(&refs, &staging)
                 })
                 .collect()
         })
@@ -176,7 +178,7 @@ impl Kind for TracesKind {
         h.len() == 0
     }
     fn encode_head(&self, h: &TracesHead, _staging: &Path) -> Result<PartData> {
-        encode_traces(&h.sorted_records())
+        encode_traces(&h.sorted_refs())
     }
     fn open_part(&self, meta: PartMeta, store: &PartStore) -> Result<TracesPart> {
         TracesPart::open(meta, store)
@@ -197,11 +199,10 @@ impl Kind for TracesKind {
         tokio::task::spawn_blocking(move || {
             split_traces(all, window_ms)
                 .into_values()
-                .map(|mut spans| {
-                    spans.sort_by(|a, b| {
-                        (a.span.trace_id, a.span.start_ns).cmp(&(b.span.trace_id, b.span.start_ns))
-                    });
-                    encode_traces(&spans)
+                .map(|spans| {
+                    let mut refs: Vec<SpanRef<'_>> = spans.iter().map(SpanRef::of).collect();
+                    refs.sort_by_key(|r| (r.span.trace_id, r.span.start_ns));
+                    encode_traces(&refs)
                 })
                 .collect()
         })

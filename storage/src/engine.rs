@@ -66,7 +66,10 @@ pub(crate) struct Store<K: Kind> {
     pub(crate) parts: Arc<PartStore>,
     frozen_bytes: AtomicU64,
     last_cut: Mutex<Instant>,
-    maintenance: tokio::sync::Mutex<()>,
+    /// One flush at a time (frozen heads are flushed in order).
+    flush_lock: tokio::sync::Mutex<()>,
+    /// One merge or retention pass at a time; flushes go on meanwhile.
+    merge_lock: tokio::sync::Mutex<()>,
     garbage: Mutex<Vec<Arc<K::Part>>>,
     metrics: StorageMetrics,
 }
@@ -120,7 +123,8 @@ impl<K: Kind> Store<K> {
             parts,
             frozen_bytes: AtomicU64::new(0),
             last_cut: Mutex::new(Instant::now()),
-            maintenance: tokio::sync::Mutex::new(()),
+            flush_lock: tokio::sync::Mutex::new(()),
+            merge_lock: tokio::sync::Mutex::new(()),
             garbage: Mutex::new(Vec::new()),
             metrics,
         };
@@ -200,7 +204,7 @@ impl<K: Kind> Store<K> {
     /// Cuts the active head and writes every frozen head to a part, oldest first; the WAL
     /// segments a frozen head came from are deleted once its part is durable.
     pub(crate) async fn flush(&self) -> Result<()> {
-        let _m = self.maintenance.lock().await;
+        let _m = self.flush_lock.lock().await;
         self.cut()?;
         let res = self.flush_frozen().await;
         if res.is_err() {
@@ -254,7 +258,7 @@ impl<K: Kind> Store<K> {
     /// Merges the parts of one time window when it has several, or when a part spans
     /// several windows; closed windows first. Returns whether anything was merged.
     pub(crate) async fn compact(&self) -> Result<bool> {
-        let _m = self.maintenance.lock().await;
+        let _m = self.merge_lock.lock().await;
         let window = self.cfg.part_window.as_millis() as i64;
         let now = now_ms();
         let parts: Vec<Arc<K::Part>> = self.view.read().parts.clone();
@@ -269,13 +273,24 @@ impl<K: Kind> Store<K> {
             }
         }
         let grace = self.cfg.flush_interval.as_millis() as i64;
-        let candidate = by_window.into_iter().find(|(w, ps)| {
-            let straddles = ps.iter().any(|p| {
-                let m = K::part_meta(p);
-                window_start(m.min_time_ms, window) != window_start(m.max_time_ms, window)
-            });
+        // A closed window is merged into one part. An open window that collected many
+        // flushed (level 0) parts has just those merged, so that its growing merged part
+        // is not rewritten again and again.
+        let candidate = by_window.into_iter().find_map(|(w, ps)| {
             let closed = w + window + grace < now;
-            (ps.len() > 1 || straddles) && (closed || ps.len() >= self.cfg.max_parts_per_window)
+            if closed {
+                let straddles = ps.iter().any(|p| {
+                    let m = K::part_meta(p);
+                    window_start(m.min_time_ms, window) != window_start(m.max_time_ms, window)
+                });
+                (ps.len() > 1 || straddles).then_some((w, ps))
+            } else {
+                let fresh: Vec<Arc<K::Part>> = ps
+                    .into_iter()
+                    .filter(|p| K::part_meta(p).level == 0)
+                    .collect();
+                (fresh.len() >= self.cfg.max_parts_per_window).then_some((w, fresh))
+            }
         });
         let Some((w, mut inputs)) = candidate else {
             return Ok(false);
@@ -374,7 +389,7 @@ impl<K: Kind> Store<K> {
     /// Deletes whole parts past the retention time, then the oldest parts while the
     /// signal is over its size budget.
     pub(crate) async fn apply_retention(&self) -> Result<usize> {
-        let _m = self.maintenance.lock().await;
+        let _m = self.merge_lock.lock().await;
         let cutoff = now_ms() - self.cfg.retention.as_millis() as i64;
         let mut removed: Vec<Arc<K::Part>> = Vec::new();
         {

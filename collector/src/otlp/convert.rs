@@ -55,7 +55,14 @@ pub(crate) fn scope(s: Option<&InstrumentationScope>) -> Scope {
 
 /// A Prometheus label name for an attribute key: characters outside `[a-zA-Z0-9_]` become
 /// `_`; a leading digit gets the prefix `key_`, a single leading underscore the prefix `key`.
-pub(crate) fn label_name(key: &str) -> String {
+pub(crate) fn label_name(key: &str) -> std::borrow::Cow<'_, str> {
+    let valid = !key.is_empty()
+        && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && !key.starts_with(|c: char| c.is_ascii_digit())
+        && (!key.starts_with('_') || key.starts_with("__"));
+    if valid {
+        return std::borrow::Cow::Borrowed(key);
+    }
     let mut s: String = key
         .chars()
         .map(|c| {
@@ -74,25 +81,45 @@ pub(crate) fn label_name(key: &str) -> String {
     if s.is_empty() {
         s.push_str("key_");
     }
-    s
+    std::borrow::Cow::Owned(s)
+}
+
+/// The text of an attribute value, as a label value.
+pub(crate) fn value_text(v: Option<&PAnyValue>) -> String {
+    match v.and_then(|v| v.value.as_ref()) {
+        Some(any_value::Value::StringValue(s)) => s.clone(),
+        _ => any_value(v).to_text(),
+    }
 }
 
 /// Label pairs from attributes. Keys that collide once sanitized have their values
 /// joined with `;` in the order of their original keys.
 pub(crate) fn labels_from_attributes(attrs: &Attributes) -> Vec<(String, String)> {
-    let mut pairs: Vec<(String, String, String)> = attrs
-        .iter()
-        .map(|(k, v)| (label_name(k), k.clone(), v.to_text()))
-        .collect();
-    pairs.sort();
+    labels_from_pairs(attrs.iter().map(|(k, v)| (k.as_str(), v.to_text())))
+}
+
+/// Label pairs from OTLP key/values (see `labels_from_attributes`).
+pub(crate) fn labels_from_kvs(kvs: &[KeyValue]) -> Vec<(String, String)> {
+    labels_from_pairs(
+        kvs.iter()
+            .map(|kv| (kv.key.as_str(), value_text(kv.value.as_ref()))),
+    )
+}
+
+fn labels_from_pairs<'a>(it: impl Iterator<Item = (&'a str, String)>) -> Vec<(String, String)> {
+    let mut pairs: Vec<(std::borrow::Cow<'a, str>, &'a str, String)> =
+        it.map(|(k, v)| (label_name(k), k, v)).collect();
+    if pairs.len() > 1 {
+        pairs.sort_unstable_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+    }
     let mut out: Vec<(String, String)> = Vec::with_capacity(pairs.len());
     for (name, _, value) in pairs {
         match out.last_mut() {
-            Some((n, v)) if *n == name => {
+            Some((n, v)) if *n == *name => {
                 v.push(';');
                 v.push_str(&value);
             }
-            _ => out.push((name, value)),
+            _ => out.push((name.into_owned(), value)),
         }
     }
     out

@@ -28,8 +28,8 @@ use crate::error::{Result, StorageError};
 use crate::index::Postings;
 use crate::model::{AnyValue, Attributes, Labels, LogRecord, LogStream, Matcher, Scope};
 use crate::part::{
-    ParquetFile, PartData, PartMeta, PartStore, column, decode_all, encode_parquet, window_start,
-    writer_props,
+    ParquetFile, PartData, PartMeta, PartStore, Writer, column, decode_all, encode_parquet,
+    window_start, writer_props,
 };
 use crate::telemetry::Signal;
 
@@ -97,120 +97,83 @@ fn attrs_text(a: &Attributes) -> String {
     s
 }
 
-/// Encodes streams (sorted by labels, records by time) as one part.
-pub(crate) fn encode_part(streams: &[LogStream], staging: &std::path::Path) -> Result<PartData> {
+/// One stream to write: labels, resource, records sorted by time.
+pub(crate) struct StreamRef<'a> {
+    pub(crate) labels: &'a Labels,
+    pub(crate) resource: &'a Arc<Attributes>,
+    pub(crate) records: &'a [LogRecord],
+}
+
+impl<'a> StreamRef<'a> {
+    pub(crate) fn of(s: &'a LogStream) -> StreamRef<'a> {
+        StreamRef {
+            labels: &s.labels,
+            resource: &s.resource,
+            records: &s.records,
+        }
+    }
+}
+
+/// Rows per Arrow batch (and Parquet row group) of the records file.
+const RECORD_BATCH_ROWS: usize = 65536;
+
+#[derive(Default)]
+struct RecordCols {
+    stream: Vec<u32>,
+    time: Vec<i64>,
+    obs: Vec<i64>,
+    sevn: Vec<i32>,
+    sevt: StringBuilder,
+    line: StringBuilder,
+    body: BinaryBuilder,
+    attrs: BinaryBuilder,
+    tid: BinaryBuilder,
+    sid: BinaryBuilder,
+    flags: Vec<u32>,
+    event: StringBuilder,
+    scope: BinaryBuilder,
+}
+
+impl RecordCols {
+    fn take_batch(&mut self) -> Result<RecordBatch> {
+        RecordBatch::try_new(
+            records_schema(),
+            vec![
+                Arc::new(UInt32Array::from(std::mem::take(&mut self.stream))) as ArrayRef,
+                Arc::new(Int64Array::from(std::mem::take(&mut self.time))),
+                Arc::new(Int64Array::from(std::mem::take(&mut self.obs))),
+                Arc::new(Int32Array::from(std::mem::take(&mut self.sevn))),
+                Arc::new(self.sevt.finish()),
+                Arc::new(self.line.finish()),
+                Arc::new(self.body.finish()),
+                Arc::new(self.attrs.finish()),
+                Arc::new(self.tid.finish()),
+                Arc::new(self.sid.finish()),
+                Arc::new(UInt32Array::from(std::mem::take(&mut self.flags))),
+                Arc::new(self.event.finish()),
+                Arc::new(self.scope.finish()),
+            ],
+        )
+        .map_err(|e| StorageError::part("logs part", "build records batch", e))
+    }
+}
+
+/// Encodes streams (records sorted by time) as one part.
+pub(crate) fn encode_part(
+    streams: &[StreamRef<'_>],
+    staging: &std::path::Path,
+) -> Result<PartData> {
     let part = "logs part";
-    let n: usize = streams.iter().map(|s| s.records.len()).sum();
     let mut fts = FtsBuilder::new(part, staging)?;
     let mut st_labels = BinaryBuilder::new();
     let mut st_resource = BinaryBuilder::new();
     let (mut st_first, mut st_rows, mut st_min, mut st_max) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let mut c_stream = Vec::with_capacity(n);
-    let mut c_time = Vec::with_capacity(n);
-    let mut c_obs = Vec::with_capacity(n);
-    let mut c_sevn = Vec::with_capacity(n);
-    let mut c_sevt = StringBuilder::new();
-    let mut c_line = StringBuilder::new();
-    let mut c_body = BinaryBuilder::new();
-    let mut c_attrs = BinaryBuilder::new();
-    let mut c_tid = BinaryBuilder::new();
-    let mut c_sid = BinaryBuilder::new();
-    let mut c_flags = Vec::with_capacity(n);
-    let mut c_event = StringBuilder::new();
-    let mut c_scope = BinaryBuilder::new();
-    let (mut min_ns, mut max_ns) = (i64::MAX, i64::MIN);
-    let mut row = 0u64;
-    for s in streams.iter().filter(|s| !s.records.is_empty()) {
-        let stream_no = st_first.len() as u32;
-        let mut e = Enc::default();
-        s.labels.encode(&mut e);
-        st_labels.append_value(&e.buf);
-        st_resource.append_value(s.resource.to_bytes());
-        st_first.push(row);
-        st_rows.push(s.records.len() as u32);
-        st_min.push(s.records.first().map_or(0, |r| r.time_ns));
-        st_max.push(s.records.last().map_or(0, |r| r.time_ns));
-        let mut last_scope: Option<(&Arc<Scope>, Vec<u8>)> = None;
-        for r in &s.records {
-            min_ns = min_ns.min(r.time_ns);
-            max_ns = max_ns.max(r.time_ns);
-            c_stream.push(stream_no);
-            c_time.push(r.time_ns);
-            c_obs.push(r.observed_time_ns);
-            c_sevn.push(r.severity_number);
-            c_sevt.append_value(&r.severity_text);
-            let line = r.line();
-            c_line.append_value(&line);
-            match &r.body {
-                AnyValue::String(_) => c_body.append_null(),
-                other => {
-                    let mut e = Enc::default();
-                    other.encode(&mut e);
-                    c_body.append_value(&e.buf);
-                }
-            }
-            c_attrs.append_value(r.attributes.to_bytes());
-            if r.trace_id == [0; 16] {
-                c_tid.append_value([]);
-                c_sid.append_value([]);
-            } else {
-                c_tid.append_value(r.trace_id);
-                c_sid.append_value(r.span_id);
-            }
-            c_flags.push(r.flags);
-            c_event.append_value(&r.event_name);
-            let scope_bytes = match &last_scope {
-                Some((p, b)) if Arc::ptr_eq(p, &r.scope) => b.clone(),
-                _ => {
-                    let mut e = Enc::default();
-                    r.scope.encode(&mut e);
-                    last_scope = Some((&r.scope, e.buf.clone()));
-                    e.buf
-                }
-            };
-            c_scope.append_value(&scope_bytes);
-            fts.add(row, &line, &attrs_text(&r.attributes))?;
-            row += 1;
-        }
-    }
-    let sb = RecordBatch::try_new(
-        streams_schema(),
-        vec![
-            Arc::new(st_labels.finish()) as ArrayRef,
-            Arc::new(st_resource.finish()),
-            Arc::new(UInt64Array::from(st_first)),
-            Arc::new(UInt32Array::from(st_rows)),
-            Arc::new(Int64Array::from(st_min)),
-            Arc::new(Int64Array::from(st_max)),
-        ],
-    )
-    .map_err(|e| StorageError::part(part, "build streams batch", e))?;
-    let rb = RecordBatch::try_new(
-        records_schema(),
-        vec![
-            Arc::new(UInt32Array::from(c_stream)) as ArrayRef,
-            Arc::new(Int64Array::from(c_time)),
-            Arc::new(Int64Array::from(c_obs)),
-            Arc::new(Int32Array::from(c_sevn)),
-            Arc::new(c_sevt.finish()),
-            Arc::new(c_line.finish()),
-            Arc::new(c_body.finish()),
-            Arc::new(c_attrs.finish()),
-            Arc::new(c_tid.finish()),
-            Arc::new(c_sid.finish()),
-            Arc::new(UInt32Array::from(c_flags)),
-            Arc::new(c_event.finish()),
-            Arc::new(c_scope.finish()),
-        ],
-    )
-    .map_err(|e| StorageError::part(part, "build records batch", e))?;
-    let streams_bytes = encode_parquet(part, &sb, writer_props(|b| b))?;
-    let records_bytes = encode_parquet(
+    let mut out = Writer::new(
         part,
-        &rb,
+        records_schema(),
         writer_props(|b| {
-            b.set_max_row_group_row_count(Some(65536))
+            b.set_max_row_group_row_count(Some(RECORD_BATCH_ROWS))
                 .set_column_dictionary_enabled(ColumnPath::from("stream"), false)
                 .set_column_encoding(ColumnPath::from("stream"), Encoding::DELTA_BINARY_PACKED)
                 .set_column_dictionary_enabled(ColumnPath::from("time_ns"), false)
@@ -225,9 +188,84 @@ pub(crate) fn encode_part(streams: &[LogStream], staging: &std::path::Path) -> R
                 .set_column_dictionary_enabled(ColumnPath::from("span_id"), false)
         }),
     )?;
+    let mut c = RecordCols::default();
+    let (mut min_ns, mut max_ns) = (i64::MAX, i64::MIN);
+    let mut row = 0u64;
+    let mut scope_cache: Option<(*const Scope, Vec<u8>)> = None;
+    for s in streams.iter().filter(|s| !s.records.is_empty()) {
+        let stream_no = st_first.len() as u32;
+        let mut e = Enc::default();
+        s.labels.encode(&mut e);
+        st_labels.append_value(&e.buf);
+        st_resource.append_value(s.resource.to_bytes());
+        st_first.push(row);
+        st_rows.push(s.records.len() as u32);
+        st_min.push(s.records.first().map_or(0, |r| r.time_ns));
+        st_max.push(s.records.last().map_or(0, |r| r.time_ns));
+        for r in s.records {
+            min_ns = min_ns.min(r.time_ns);
+            max_ns = max_ns.max(r.time_ns);
+            c.stream.push(stream_no);
+            c.time.push(r.time_ns);
+            c.obs.push(r.observed_time_ns);
+            c.sevn.push(r.severity_number);
+            c.sevt.append_value(&r.severity_text);
+            let line = r.line();
+            c.line.append_value(&line);
+            match &r.body {
+                AnyValue::String(_) => c.body.append_null(),
+                other => {
+                    let mut e = Enc::default();
+                    other.encode(&mut e);
+                    c.body.append_value(&e.buf);
+                }
+            }
+            c.attrs.append_value(r.attributes.to_bytes());
+            if r.trace_id == [0; 16] {
+                c.tid.append_value([]);
+                c.sid.append_value([]);
+            } else {
+                c.tid.append_value(r.trace_id);
+                c.sid.append_value(r.span_id);
+            }
+            c.flags.push(r.flags);
+            c.event.append_value(&r.event_name);
+            // Records of one scope share one `Arc`: encode it once per run.
+            let ptr = Arc::as_ptr(&r.scope);
+            if scope_cache.as_ref().is_none_or(|(p, _)| *p != ptr) {
+                let mut e = Enc::default();
+                r.scope.encode(&mut e);
+                scope_cache = Some((ptr, e.buf));
+            }
+            if let Some((_, b)) = &scope_cache {
+                c.scope.append_value(b);
+            }
+            fts.add(row, &line, &attrs_text(&r.attributes))?;
+            row += 1;
+            if c.time.len() >= RECORD_BATCH_ROWS {
+                out.write(&c.take_batch()?)?;
+            }
+        }
+    }
+    if !c.time.is_empty() || row == 0 {
+        out.write(&c.take_batch()?)?;
+    }
+    let sb = RecordBatch::try_new(
+        streams_schema(),
+        vec![
+            Arc::new(st_labels.finish()) as ArrayRef,
+            Arc::new(st_resource.finish()),
+            Arc::new(UInt64Array::from(st_first)),
+            Arc::new(UInt32Array::from(st_rows)),
+            Arc::new(Int64Array::from(st_min)),
+            Arc::new(Int64Array::from(st_max)),
+        ],
+    )
+    .map_err(|e| StorageError::part(part, "build streams batch", e))?;
+    let streams_bytes = encode_parquet(part, &sb, writer_props(|b| b))?;
     let mut files = vec![
         (STREAMS_FILE.to_string(), streams_bytes),
-        (RECORDS_FILE.to_string(), records_bytes),
+        (RECORDS_FILE.to_string(), out.finish()?),
     ];
     files.extend(fts.finish()?);
     if row == 0 {

@@ -1,7 +1,6 @@
 //! The metrics head: series created since the last cut, their samples, a postings
 //! index over their labels, and the metadata seen for each metric.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::index::Postings;
@@ -27,9 +26,9 @@ const SAMPLE_BYTES: u64 = std::mem::size_of::<Sample>() as u64;
 #[derive(Default)]
 pub(crate) struct MetricsHead {
     pub(crate) series: Vec<HeadSeries>,
-    by_hash: HashMap<u64, Vec<u32>>,
+    by_hash: rustc_hash::FxHashMap<u64, Vec<u32>>,
     postings: Postings,
-    pub(crate) metadata: HashMap<String, MetricMetadata>,
+    pub(crate) metadata: std::collections::HashMap<String, MetricMetadata>,
     bytes: u64,
     points: u64,
     pub(crate) min_t: i64,
@@ -55,12 +54,11 @@ impl MetricsHead {
 
     /// The head-local index of the series with these labels, if present.
     pub(crate) fn lookup(&self, labels: &Labels, hash: u64) -> Option<u32> {
-        let compact = labels.compact();
         self.by_hash
             .get(&hash)?
             .iter()
             .copied()
-            .find(|&i| self.series[i as usize].labels == compact)
+            .find(|&i| self.series[i as usize].labels.is(labels))
     }
 
     /// Creates the series (the caller has checked limits) and returns its head-local index.
@@ -171,16 +169,16 @@ impl MetricsHead {
             .collect()
     }
 
-    /// Every series with its samples, sorted by labels (what a part is written from).
-    pub(crate) fn drain_sorted(&self) -> Vec<Series> {
-        let mut v: Vec<Series> = self
+    /// Every series with points, by its encoded labels (what a part is written from).
+    pub(crate) fn slices(&self) -> Vec<super::part::SeriesSlice<'_>> {
+        let mut v: Vec<super::part::SeriesSlice<'_>> = self
             .series
             .iter()
             .filter(|s| !s.samples.is_empty() || !s.histograms.is_empty())
-            .map(|s| Series {
-                labels: s.labels.labels(),
-                samples: s.samples.clone(),
-                histograms: s.histograms.clone(),
+            .map(|s| super::part::SeriesSlice {
+                labels: std::borrow::Cow::Borrowed(s.labels.bytes()),
+                samples: &s.samples,
+                histograms: &s.histograms,
             })
             .collect();
         v.sort_by(|a, b| a.labels.cmp(&b.labels));

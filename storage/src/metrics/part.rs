@@ -26,8 +26,8 @@ use crate::model::{
     Histogram, HistogramSample, Labels, Matcher, MetricKind, MetricMetadata, Sample,
 };
 use crate::part::{
-    ParquetFile, PartData, PartMeta, PartStore, column, decode_all, encode_parquet, window_start,
-    writer_props,
+    ParquetFile, PartData, PartMeta, PartStore, Writer, column, decode_all, encode_parquet,
+    window_start, writer_props,
 };
 use crate::telemetry::Signal;
 
@@ -55,33 +55,171 @@ fn samples_schema() -> Arc<Schema> {
     ]))
 }
 
-/// Encodes series (sorted by labels, samples by time) as one part covering their time range.
-pub(crate) fn encode_part(series: &[Series], metadata: &[MetricMetadata]) -> Result<PartData> {
-    let slices: Vec<(usize, &[Sample], &[HistogramSample])> = series
+/// One series to write: its encoded label set and its points (sorted by time).
+pub(crate) struct SeriesSlice<'a> {
+    pub(crate) labels: std::borrow::Cow<'a, [u8]>,
+    pub(crate) samples: &'a [Sample],
+    pub(crate) histograms: &'a [HistogramSample],
+}
+
+impl<'a> SeriesSlice<'a> {
+    pub(crate) fn of(s: &'a Series) -> SeriesSlice<'a> {
+        let mut e = crate::codec::Enc::default();
+        s.labels.encode(&mut e);
+        SeriesSlice {
+            labels: std::borrow::Cow::Owned(e.buf),
+            samples: &s.samples,
+            histograms: &s.histograms,
+        }
+    }
+}
+
+/// Rows of the samples file are written in batches of this many, so that a flush
+/// holds one batch of Arrow arrays at a time rather than the whole part.
+const SAMPLE_BATCH_ROWS: usize = 1 << 20;
+
+/// Encodes series as one part covering their time range. Empty series are skipped.
+pub(crate) fn encode_part(
+    series: &[SeriesSlice<'_>],
+    metadata: &[MetricMetadata],
+) -> Result<PartData> {
+    let part = "metrics part";
+    let series: Vec<&SeriesSlice<'_>> = series
         .iter()
-        .enumerate()
-        .filter(|(_, s)| !s.is_empty())
-        .map(|(i, s)| (i, &s.samples[..], &s.histograms[..]))
+        .filter(|s| !s.samples.is_empty() || !s.histograms.is_empty())
         .collect();
-    let times = slices
+    let n_rows: usize = series
         .iter()
-        .flat_map(|(_, s, h)| {
-            [
-                s.first().map(|x| x.t),
-                s.last().map(|x| x.t),
-                h.first().map(|x| x.t),
-                h.last().map(|x| x.t),
-            ]
-        })
-        .flatten();
-    let (min, max) = times.fold((i64::MAX, i64::MIN), |(lo, hi), t| (lo.min(t), hi.max(t)));
-    let (ws, we) = if slices.is_empty() {
-        let now = crate::part::now_ms();
-        (now, now + 1)
-    } else {
-        (min, max + 1)
+        .map(|s| s.samples.len() + s.histograms.len())
+        .sum();
+    let mut s_labels = BinaryBuilder::new();
+    let mut s_first = Vec::with_capacity(series.len());
+    let mut s_rows = Vec::with_capacity(series.len());
+    let mut s_min = Vec::with_capacity(series.len());
+    let mut s_max = Vec::with_capacity(series.len());
+    let mut samples_out = Writer::new(
+        part,
+        samples_schema(),
+        writer_props(|b| {
+            b.set_dictionary_enabled(false)
+                .set_column_encoding(ColumnPath::from("series"), Encoding::DELTA_BINARY_PACKED)
+                .set_column_encoding(ColumnPath::from("t"), Encoding::DELTA_BINARY_PACKED)
+                .set_column_encoding(ColumnPath::from("v"), Encoding::BYTE_STREAM_SPLIT)
+        }),
+    )?;
+    let chunk = n_rows.min(SAMPLE_BATCH_ROWS);
+    let mut c_series: Vec<u32> = Vec::with_capacity(chunk);
+    let mut c_t: Vec<i64> = Vec::with_capacity(chunk);
+    let mut c_v = Float64Builder::with_capacity(chunk);
+    let mut c_h = BinaryBuilder::new();
+    let flush = |c_series: &mut Vec<u32>,
+                 c_t: &mut Vec<i64>,
+                 c_v: &mut Float64Builder,
+                 c_h: &mut BinaryBuilder,
+                 w: &mut Writer|
+     -> Result<()> {
+        if c_t.is_empty() {
+            return Ok(());
+        }
+        let batch = RecordBatch::try_new(
+            samples_schema(),
+            vec![
+                Arc::new(UInt32Array::from(std::mem::take(c_series))) as ArrayRef,
+                Arc::new(Int64Array::from(std::mem::take(c_t))),
+                Arc::new(c_v.finish()),
+                Arc::new(c_h.finish()),
+            ],
+        )
+        .map_err(|e| StorageError::part(part, "build samples batch", e))?;
+        w.write(&batch)
     };
-    encode_window(series, metadata, ws, we, &slices)
+    let (mut min_t, mut max_t) = (i64::MAX, i64::MIN);
+    let mut row = 0u64;
+    for (row_idx, s) in series.iter().enumerate() {
+        let (samples, hists) = (s.samples, s.histograms);
+        let first = row;
+        let (mut lo, mut hi) = (i64::MAX, i64::MIN);
+        // Merge floats and histograms of this series by time.
+        let (mut a, mut b) = (0, 0);
+        while a < samples.len() || b < hists.len() {
+            let take_float = b >= hists.len() || (a < samples.len() && samples[a].t <= hists[b].t);
+            c_series.push(row_idx as u32);
+            let t = if take_float {
+                c_v.append_value(samples[a].v);
+                c_h.append_null();
+                a += 1;
+                samples[a - 1].t
+            } else {
+                c_v.append_null();
+                c_h.append_value(hists[b].h.to_bytes());
+                b += 1;
+                hists[b - 1].t
+            };
+            c_t.push(t);
+            lo = lo.min(t);
+            hi = hi.max(t);
+            row += 1;
+            if c_t.len() >= SAMPLE_BATCH_ROWS {
+                flush(
+                    &mut c_series,
+                    &mut c_t,
+                    &mut c_v,
+                    &mut c_h,
+                    &mut samples_out,
+                )?;
+            }
+        }
+        min_t = min_t.min(lo);
+        max_t = max_t.max(hi);
+        s_labels.append_value(&s.labels);
+        s_first.push(first);
+        s_rows.push((row - first) as u32);
+        s_min.push(lo);
+        s_max.push(hi);
+    }
+    flush(
+        &mut c_series,
+        &mut c_t,
+        &mut c_v,
+        &mut c_h,
+        &mut samples_out,
+    )?;
+    let samples_bytes = samples_out.finish()?;
+    let series_batch = RecordBatch::try_new(
+        series_schema(),
+        vec![
+            Arc::new(s_labels.finish()) as ArrayRef,
+            Arc::new(UInt64Array::from(s_first)),
+            Arc::new(UInt32Array::from(s_rows)),
+            Arc::new(Int64Array::from(s_min)),
+            Arc::new(Int64Array::from(s_max)),
+        ],
+    )
+    .map_err(|e| StorageError::part(part, "build series batch", e))?;
+    let series_bytes = encode_parquet(part, &series_batch, writer_props(|b| b))?;
+    if series.is_empty() {
+        // Metadata alone still has to outlive the WAL segments it came from.
+        let now = crate::part::now_ms();
+        min_t = now;
+        max_t = now;
+    }
+    Ok(PartData {
+        window_start_ms: min_t,
+        window_end_ms: max_t + 1,
+        min_time_ms: min_t,
+        max_time_ms: max_t,
+        rows: row,
+        files: vec![
+            (SERIES_FILE.to_string(), series_bytes),
+            (SAMPLES_FILE.to_string(), samples_bytes),
+        ],
+        extra: serde_json::json!({
+            "series": series.len(),
+            "metadata": metadata.iter().map(|m| serde_json::json!({
+                "metric": m.metric, "type": m.kind.as_str(), "unit": m.unit, "help": m.help,
+            })).collect::<Vec<_>>(),
+        }),
+    })
 }
 
 /// Splits series by the time window of their samples.
@@ -112,112 +250,6 @@ pub(crate) fn split_by_window(series: Vec<Series>, window_ms: i64) -> BTreeMap<i
         }
     }
     out
-}
-
-fn encode_window(
-    series: &[Series],
-    metadata: &[MetricMetadata],
-    window_start_ms: i64,
-    window_end_ms: i64,
-    slices: &[(usize, &[Sample], &[HistogramSample])],
-) -> Result<PartData> {
-    let part = format!("metrics window {window_start_ms}");
-    let n_rows: usize = slices.iter().map(|(_, s, h)| s.len() + h.len()).sum();
-    let mut s_labels = BinaryBuilder::new();
-    let mut s_first = Vec::with_capacity(slices.len());
-    let mut s_rows = Vec::with_capacity(slices.len());
-    let mut s_min = Vec::with_capacity(slices.len());
-    let mut s_max = Vec::with_capacity(slices.len());
-    let mut c_series = Vec::with_capacity(n_rows);
-    let mut c_t = Vec::with_capacity(n_rows);
-    let mut c_v = Float64Builder::with_capacity(n_rows);
-    let mut c_h = BinaryBuilder::new();
-    let (mut min_t, mut max_t) = (i64::MAX, i64::MIN);
-    for (row_idx, (i, samples, hists)) in slices.iter().enumerate() {
-        let first = c_t.len() as u64;
-        // Merge floats and histograms of this series by time.
-        let (mut a, mut b) = (0, 0);
-        while a < samples.len() || b < hists.len() {
-            let take_float = b >= hists.len() || (a < samples.len() && samples[a].t <= hists[b].t);
-            c_series.push(row_idx as u32);
-            if take_float {
-                c_t.push(samples[a].t);
-                c_v.append_value(samples[a].v);
-                c_h.append_null();
-                a += 1;
-            } else {
-                c_t.push(hists[b].t);
-                c_v.append_null();
-                c_h.append_value(hists[b].h.to_bytes());
-                b += 1;
-            }
-        }
-        let rows = (c_t.len() as u64 - first) as u32;
-        let lo = c_t[first as usize];
-        let hi = c_t[c_t.len() - 1];
-        min_t = min_t.min(lo);
-        max_t = max_t.max(hi);
-        let mut e = crate::codec::Enc::default();
-        series[*i].labels.encode(&mut e);
-        s_labels.append_value(&e.buf);
-        s_first.push(first);
-        s_rows.push(rows);
-        s_min.push(lo);
-        s_max.push(hi);
-    }
-    let series_batch = RecordBatch::try_new(
-        series_schema(),
-        vec![
-            Arc::new(s_labels.finish()) as ArrayRef,
-            Arc::new(UInt64Array::from(s_first)),
-            Arc::new(UInt32Array::from(s_rows)),
-            Arc::new(Int64Array::from(s_min)),
-            Arc::new(Int64Array::from(s_max)),
-        ],
-    )
-    .map_err(|e| StorageError::part(&part, "build series batch", e))?;
-    let samples_batch = RecordBatch::try_new(
-        samples_schema(),
-        vec![
-            Arc::new(UInt32Array::from(c_series)) as ArrayRef,
-            Arc::new(Int64Array::from(c_t)),
-            Arc::new(c_v.finish()),
-            Arc::new(c_h.finish()),
-        ],
-    )
-    .map_err(|e| StorageError::part(&part, "build samples batch", e))?;
-    let series_bytes = encode_parquet(&part, &series_batch, writer_props(|b| b))?;
-    let samples_bytes = encode_parquet(
-        &part,
-        &samples_batch,
-        writer_props(|b| {
-            b.set_dictionary_enabled(false)
-                .set_column_encoding(ColumnPath::from("series"), Encoding::DELTA_BINARY_PACKED)
-                .set_column_encoding(ColumnPath::from("t"), Encoding::DELTA_BINARY_PACKED)
-                .set_column_encoding(ColumnPath::from("v"), Encoding::BYTE_STREAM_SPLIT)
-        }),
-    )?;
-    if slices.is_empty() {
-        min_t = window_start_ms;
-        max_t = window_start_ms;
-    }
-    Ok(PartData {
-        window_start_ms,
-        window_end_ms,
-        min_time_ms: min_t,
-        max_time_ms: max_t,
-        rows: n_rows as u64,
-        files: vec![
-            (SERIES_FILE.to_string(), series_bytes),
-            (SAMPLES_FILE.to_string(), samples_bytes),
-        ],
-        extra: serde_json::json!({
-            "series": slices.len(),
-            "metadata": metadata.iter().map(|m| serde_json::json!({
-                "metric": m.metric, "type": m.kind.as_str(), "unit": m.unit, "help": m.help,
-            })).collect::<Vec<_>>(),
-        }),
-    })
 }
 
 /// The series table of a part, loaded on first use.

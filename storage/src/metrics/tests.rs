@@ -97,7 +97,8 @@ async fn part_roundtrip_selects_by_matchers_and_time() {
         unit: String::new(),
         help: "is up".into(),
     }];
-    let data = encode_part(&all, &md).unwrap();
+    let slices: Vec<_> = all.iter().map(super::part::SeriesSlice::of).collect();
+    let data = encode_part(&slices, &md).unwrap();
     assert_eq!(data.rows, 7);
     let meta = store
         .publish(Signal::Metrics, data, Publish::default())

@@ -105,9 +105,14 @@ impl Labels {
 
     /// A 64-bit hash of the label set, stable across processes.
     pub fn hash64(&self) -> u64 {
-        let mut e = Enc::default();
-        self.encode(&mut e);
-        xxhash_rust::xxh3::xxh3_64(&e.buf)
+        let mut h = xxhash_rust::xxh3::Xxh3::new();
+        for l in &self.0 {
+            h.update(l.name.as_bytes());
+            h.update(&[0xff]);
+            h.update(l.value.as_bytes());
+            h.update(&[0xfe]);
+        }
+        h.digest()
     }
 }
 
@@ -136,6 +141,21 @@ impl CompactLabels {
 
     pub(crate) fn heap_bytes(&self) -> usize {
         self.0.len()
+    }
+
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// Whether this is the encoding of `labels`, without decoding into new strings.
+    pub(crate) fn is(&self, labels: &Labels) -> bool {
+        let mut d = Dec::new(&self.0, "labels");
+        if d.uvarint().ok() != Some(labels.0.len() as u64) {
+            return false;
+        }
+        labels.0.iter().all(|l| {
+            d.bytes().ok() == Some(l.name.as_bytes()) && d.bytes().ok() == Some(l.value.as_bytes())
+        })
     }
 }
 

@@ -36,14 +36,44 @@ pub(crate) fn writer_props(
 }
 
 pub(crate) fn encode(part: &str, batch: &RecordBatch, props: WriterProperties) -> Result<Bytes> {
-    let mut buf = Vec::with_capacity(1 << 16);
-    let mut w = ArrowWriter::try_new(&mut buf, batch.schema(), Some(props))
-        .map_err(|e| StorageError::part(part, "encode parquet", e))?;
-    w.write(batch)
-        .map_err(|e| StorageError::part(part, "encode parquet", e))?;
-    w.close()
-        .map_err(|e| StorageError::part(part, "encode parquet", e))?;
-    Ok(Bytes::from(buf))
+    let mut w = Writer::new(part, batch.schema(), props)?;
+    w.write(batch)?;
+    w.finish()
+}
+
+/// A Parquet file built in memory from several batches.
+pub(crate) struct Writer {
+    part: String,
+    w: ArrowWriter<Vec<u8>>,
+}
+
+impl Writer {
+    pub(crate) fn new(
+        part: &str,
+        schema: arrow::datatypes::SchemaRef,
+        props: WriterProperties,
+    ) -> Result<Writer> {
+        let w = ArrowWriter::try_new(Vec::with_capacity(1 << 16), schema, Some(props))
+            .map_err(|e| StorageError::part(part, "encode parquet", e))?;
+        Ok(Writer {
+            part: part.to_string(),
+            w,
+        })
+    }
+
+    pub(crate) fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        self.w
+            .write(batch)
+            .map_err(|e| StorageError::part(&self.part, "encode parquet", e))
+    }
+
+    pub(crate) fn finish(self) -> Result<Bytes> {
+        let buf = self
+            .w
+            .into_inner()
+            .map_err(|e| StorageError::part(&self.part, "encode parquet", e))?;
+        Ok(Bytes::from(buf))
+    }
 }
 
 /// Decodes a whole file held in memory (compaction reads parts this way).

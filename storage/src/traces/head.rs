@@ -96,11 +96,20 @@ impl TracesHead {
     }
 
     /// Every span, sorted by trace id then start time (what a part is written from).
-    pub(crate) fn sorted_records(&self) -> Vec<SpanRecord> {
-        let mut v: Vec<SpanRecord> = (0..self.spans.len()).map(|i| self.record(i)).collect();
-        v.sort_by(|a, b| {
-            (a.span.trace_id, a.span.start_ns).cmp(&(b.span.trace_id, b.span.start_ns))
-        });
+    pub(crate) fn sorted_refs(&self) -> Vec<super::part::SpanRef<'_>> {
+        let mut v: Vec<super::part::SpanRef<'_>> = self
+            .spans
+            .iter()
+            .map(|(res, span)| {
+                let (service, resource) = &self.resources[*res as usize];
+                super::part::SpanRef {
+                    service,
+                    resource,
+                    span,
+                }
+            })
+            .collect();
+        v.sort_by_key(|r| (r.span.trace_id, r.span.start_ns));
         v
     }
 }

@@ -21,7 +21,7 @@ use crate::codec::{Dec, Enc};
 use crate::error::{Result, StorageError};
 use crate::model::{Attributes, Scope, Span};
 use crate::part::{
-    ParquetFile, PartData, PartMeta, PartStore, column, decode_all, encode_parquet, window_start,
+    ParquetFile, PartData, PartMeta, PartStore, Writer, column, decode_all, window_start,
     writer_props,
 };
 use crate::telemetry::Signal;
@@ -77,94 +77,136 @@ fn ms(ns: i64) -> i64 {
     ns.div_euclid(1_000_000)
 }
 
-/// Encodes spans sorted by (trace id, start) as one part.
-pub(crate) fn encode_part(spans: &[SpanRecord]) -> Result<PartData> {
-    let part = "traces part";
-    let n = spans.len();
-    let fsb = |size: i32| FixedSizeBinaryBuilder::with_capacity(n, size);
-    let (mut tid, mut sid, mut pid) = (fsb(16), fsb(8), fsb(8));
-    let mut tstate = StringBuilder::new();
-    let mut flags = Vec::with_capacity(n);
-    let mut name = StringBuilder::new();
-    let mut kind = Vec::with_capacity(n);
-    let mut start = Vec::with_capacity(n);
-    let mut end = Vec::with_capacity(n);
-    let (mut attrs, mut events, mut links, mut dropped) = (
-        BinaryBuilder::new(),
-        BinaryBuilder::new(),
-        BinaryBuilder::new(),
-        BinaryBuilder::new(),
-    );
-    let mut status = Vec::with_capacity(n);
-    let mut smsg = StringBuilder::new();
-    let mut service = StringBuilder::new();
-    let (mut resource, mut scope) = (BinaryBuilder::new(), BinaryBuilder::new());
-    let mut ops: BTreeMap<&str, BTreeSet<(&str, i32)>> = BTreeMap::new();
-    let (mut min_ns, mut max_ns) = (i64::MAX, i64::MIN);
-    let build_err = |e: arrow::error::ArrowError| StorageError::part(part, "build spans batch", e);
-    for r in spans {
-        let s = &r.span;
-        min_ns = min_ns.min(s.start_ns);
-        max_ns = max_ns.max(s.start_ns);
-        tid.append_value(s.trace_id).map_err(build_err)?;
-        sid.append_value(s.span_id).map_err(build_err)?;
-        pid.append_value(s.parent_span_id).map_err(build_err)?;
-        tstate.append_value(&s.trace_state);
-        flags.push(s.flags);
-        name.append_value(&s.name);
-        kind.push(s.kind);
-        start.push(s.start_ns);
-        end.push(s.end_ns);
-        attrs.append_value(s.attributes.to_bytes());
+/// One span to write, with the service and resource that sent it.
+pub(crate) struct SpanRef<'a> {
+    pub(crate) service: &'a str,
+    pub(crate) resource: &'a Arc<Attributes>,
+    pub(crate) span: &'a Span,
+}
+
+impl<'a> SpanRef<'a> {
+    pub(crate) fn of(r: &'a SpanRecord) -> SpanRef<'a> {
+        SpanRef {
+            service: &r.service_name,
+            resource: &r.resource,
+            span: &r.span,
+        }
+    }
+}
+
+struct SpanCols {
+    tid: FixedSizeBinaryBuilder,
+    sid: FixedSizeBinaryBuilder,
+    pid: FixedSizeBinaryBuilder,
+    tstate: StringBuilder,
+    flags: Vec<u32>,
+    name: StringBuilder,
+    kind: Vec<i32>,
+    start: Vec<i64>,
+    end: Vec<i64>,
+    attrs: BinaryBuilder,
+    events: BinaryBuilder,
+    links: BinaryBuilder,
+    dropped: BinaryBuilder,
+    status: Vec<i32>,
+    smsg: StringBuilder,
+    service: StringBuilder,
+    resource: BinaryBuilder,
+    scope: BinaryBuilder,
+}
+
+impl SpanCols {
+    fn new() -> SpanCols {
+        SpanCols {
+            tid: FixedSizeBinaryBuilder::with_capacity(ROW_GROUP, 16),
+            sid: FixedSizeBinaryBuilder::with_capacity(ROW_GROUP, 8),
+            pid: FixedSizeBinaryBuilder::with_capacity(ROW_GROUP, 8),
+            tstate: StringBuilder::new(),
+            flags: Vec::new(),
+            name: StringBuilder::new(),
+            kind: Vec::new(),
+            start: Vec::new(),
+            end: Vec::new(),
+            attrs: BinaryBuilder::new(),
+            events: BinaryBuilder::new(),
+            links: BinaryBuilder::new(),
+            dropped: BinaryBuilder::new(),
+            status: Vec::new(),
+            smsg: StringBuilder::new(),
+            service: StringBuilder::new(),
+            resource: BinaryBuilder::new(),
+            scope: BinaryBuilder::new(),
+        }
+    }
+
+    fn push(&mut self, r: &SpanRef<'_>, resource: &[u8], scope: &[u8]) -> Result<()> {
+        let s = r.span;
+        let err =
+            |e: arrow::error::ArrowError| StorageError::part("traces part", "build spans batch", e);
+        self.tid.append_value(s.trace_id).map_err(err)?;
+        self.sid.append_value(s.span_id).map_err(err)?;
+        self.pid.append_value(s.parent_span_id).map_err(err)?;
+        self.tstate.append_value(&s.trace_state);
+        self.flags.push(s.flags);
+        self.name.append_value(&s.name);
+        self.kind.push(s.kind);
+        self.start.push(s.start_ns);
+        self.end.push(s.end_ns);
+        self.attrs.append_value(s.attributes.to_bytes());
         let mut e = Enc::default();
         encode_events(&s.events, &mut e);
-        events.append_value(&e.buf);
+        self.events.append_value(&e.buf);
         let mut e = Enc::default();
         encode_links(&s.links, &mut e);
-        links.append_value(&e.buf);
+        self.links.append_value(&e.buf);
         let mut e = Enc::default();
         e.uvarint(u64::from(s.dropped_attributes_count));
         e.uvarint(u64::from(s.dropped_events_count));
         e.uvarint(u64::from(s.dropped_links_count));
-        dropped.append_value(&e.buf);
-        status.push(s.status_code);
-        smsg.append_value(&s.status_message);
-        service.append_value(&r.service_name);
-        resource.append_value(r.resource.to_bytes());
-        let mut e = Enc::default();
-        s.scope.encode(&mut e);
-        scope.append_value(&e.buf);
-        ops.entry(&r.service_name)
-            .or_default()
-            .insert((&s.name, s.kind));
+        self.dropped.append_value(&e.buf);
+        self.status.push(s.status_code);
+        self.smsg.append_value(&s.status_message);
+        self.service.append_value(r.service);
+        self.resource.append_value(resource);
+        self.scope.append_value(scope);
+        Ok(())
     }
-    let batch = RecordBatch::try_new(
-        schema(),
-        vec![
-            Arc::new(tid.finish()) as ArrayRef,
-            Arc::new(sid.finish()),
-            Arc::new(pid.finish()),
-            Arc::new(tstate.finish()),
-            Arc::new(UInt32Array::from(flags)),
-            Arc::new(name.finish()),
-            Arc::new(Int32Array::from(kind)),
-            Arc::new(Int64Array::from(start)),
-            Arc::new(Int64Array::from(end)),
-            Arc::new(attrs.finish()),
-            Arc::new(events.finish()),
-            Arc::new(links.finish()),
-            Arc::new(dropped.finish()),
-            Arc::new(Int32Array::from(status)),
-            Arc::new(smsg.finish()),
-            Arc::new(service.finish()),
-            Arc::new(resource.finish()),
-            Arc::new(scope.finish()),
-        ],
-    )
-    .map_err(build_err)?;
-    let bytes = encode_parquet(
+
+    fn take_batch(&mut self) -> Result<RecordBatch> {
+        RecordBatch::try_new(
+            schema(),
+            vec![
+                Arc::new(self.tid.finish()) as ArrayRef,
+                Arc::new(self.sid.finish()),
+                Arc::new(self.pid.finish()),
+                Arc::new(self.tstate.finish()),
+                Arc::new(UInt32Array::from(std::mem::take(&mut self.flags))),
+                Arc::new(self.name.finish()),
+                Arc::new(Int32Array::from(std::mem::take(&mut self.kind))),
+                Arc::new(Int64Array::from(std::mem::take(&mut self.start))),
+                Arc::new(Int64Array::from(std::mem::take(&mut self.end))),
+                Arc::new(self.attrs.finish()),
+                Arc::new(self.events.finish()),
+                Arc::new(self.links.finish()),
+                Arc::new(self.dropped.finish()),
+                Arc::new(Int32Array::from(std::mem::take(&mut self.status))),
+                Arc::new(self.smsg.finish()),
+                Arc::new(self.service.finish()),
+                Arc::new(self.resource.finish()),
+                Arc::new(self.scope.finish()),
+            ],
+        )
+        .map_err(|e| StorageError::part("traces part", "build spans batch", e))
+    }
+}
+
+/// Encodes spans sorted by (trace id, start) as one part.
+pub(crate) fn encode_part(spans: &[SpanRef<'_>]) -> Result<PartData> {
+    let part = "traces part";
+    let n = spans.len();
+    let mut out = Writer::new(
         part,
-        &batch,
+        schema(),
         writer_props(|b| {
             b.set_max_row_group_row_count(Some(ROW_GROUP))
                 .set_column_dictionary_enabled(ColumnPath::from("trace_id"), false)
@@ -178,6 +220,39 @@ pub(crate) fn encode_part(spans: &[SpanRecord]) -> Result<PartData> {
                 .set_column_encoding(ColumnPath::from("end_ns"), Encoding::DELTA_BINARY_PACKED)
         }),
     )?;
+    let mut cols = SpanCols::new();
+    let mut ops: BTreeMap<&str, BTreeSet<(&str, i32)>> = BTreeMap::new();
+    let (mut min_ns, mut max_ns) = (i64::MAX, i64::MIN);
+    // Spans of one resource and scope share `Arc`s: encode each once per run.
+    let mut res_cache: Option<(*const Attributes, Vec<u8>)> = None;
+    let mut scope_cache: Option<(*const Scope, Vec<u8>)> = None;
+    for r in spans {
+        let s = r.span;
+        min_ns = min_ns.min(s.start_ns);
+        max_ns = max_ns.max(s.start_ns);
+        let rp = Arc::as_ptr(r.resource);
+        if res_cache.as_ref().is_none_or(|(p, _)| *p != rp) {
+            res_cache = Some((rp, r.resource.to_bytes()));
+        }
+        let sp = Arc::as_ptr(&s.scope);
+        if scope_cache.as_ref().is_none_or(|(p, _)| *p != sp) {
+            let mut e = Enc::default();
+            s.scope.encode(&mut e);
+            scope_cache = Some((sp, e.buf));
+        }
+        let (Some((_, rb)), Some((_, sb))) = (&res_cache, &scope_cache) else {
+            continue;
+        };
+        cols.push(r, rb, sb)?;
+        ops.entry(r.service).or_default().insert((&s.name, s.kind));
+        if cols.start.len() >= ROW_GROUP {
+            out.write(&cols.take_batch()?)?;
+        }
+    }
+    if !cols.start.is_empty() || n == 0 {
+        out.write(&cols.take_batch()?)?;
+    }
+    let bytes = out.finish()?;
     if n == 0 {
         min_ns = 0;
         max_ns = 0;

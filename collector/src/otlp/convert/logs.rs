@@ -19,7 +19,7 @@ pub(crate) fn stream_labels(resource: &Attributes) -> Labels {
     let mut pairs: Vec<(String, String)> = resource
         .iter()
         .filter(|(_, v)| !matches!(v, AnyValue::Array(_) | AnyValue::Map(_) | AnyValue::Empty))
-        .map(|(k, v)| (label_name(k), v.to_text()))
+        .map(|(k, v)| (label_name(k).into_owned(), v.to_text()))
         .collect();
     if !pairs.iter().any(|(k, _)| k == "service_name") {
         pairs.push(("service_name".into(), "unknown_service".into()));

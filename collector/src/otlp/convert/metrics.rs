@@ -19,7 +19,9 @@ use signalbox_storage::{
     MetricsBatch, STALE_NAN_BITS, Sample, SeriesPoints,
 };
 
-use super::{attributes, labels_from_attributes};
+use opentelemetry_proto::tonic::common::v1::KeyValue;
+
+use super::{attributes, labels_from_attributes, labels_from_kvs};
 
 const FLAG_NO_RECORDED_VALUE: u32 = 1;
 /// Prometheus' zero threshold when OTLP gives none.
@@ -88,7 +90,8 @@ pub(crate) fn has_delta(req: &ExportMetricsServiceRequest) -> bool {
 
 struct Ctx<'a> {
     out: Vec<SeriesPoints>,
-    index: HashMap<Labels, usize>,
+    /// label hash → indexes into `out` with that hash
+    index: rustc_hash::FxHashMap<u64, Vec<usize>>,
     metadata: HashMap<String, MetricMetadata>,
     rejected: u64,
     reasons: Vec<String>,
@@ -105,14 +108,16 @@ impl Ctx<'_> {
     }
 
     fn series(&mut self, labels: Labels) -> &mut SeriesPoints {
-        let i = match self.index.get(&labels) {
-            Some(&i) => i,
+        let h = labels.hash64();
+        let slot = self.index.entry(h).or_default();
+        let i = match slot.iter().copied().find(|&i| self.out[i].labels == labels) {
+            Some(i) => i,
             None => {
                 self.out.push(SeriesPoints {
-                    labels: labels.clone(),
+                    labels,
                     ..Default::default()
                 });
-                self.index.insert(labels, self.out.len() - 1);
+                slot.push(self.out.len() - 1);
                 self.out.len() - 1
             }
         };
@@ -144,7 +149,7 @@ impl Ctx<'_> {
 pub(crate) fn convert(req: &ExportMetricsServiceRequest, state: &DeltaState) -> Converted {
     let mut cx = Ctx {
         out: Vec::new(),
-        index: HashMap::new(),
+        index: Default::default(),
         metadata: HashMap::new(),
         rejected: 0,
         reasons: Vec::new(),
@@ -220,10 +225,10 @@ fn resource_labels(resource: Option<&Resource>) -> (Vec<(String, String)>, Optio
 fn point_labels(
     name: &str,
     base: &[(String, String)],
-    attrs: &Attributes,
+    attrs: &[KeyValue],
     extra: Option<(&str, String)>,
 ) -> Labels {
-    let mut pairs = labels_from_attributes(attrs);
+    let mut pairs = labels_from_kvs(attrs);
     // The resource's job and instance win over data point attributes of the same name.
     pairs.retain(|(k, _)| !base.iter().any(|(b, _)| b == k) && k != "__name__");
     pairs.extend(base.iter().cloned());
@@ -299,11 +304,7 @@ fn convert_metric(
                 } else {
                     number(p)
                 };
-                cx.push(
-                    point_labels(&name, base, &attributes(&p.attributes), None),
-                    t,
-                    v,
-                );
+                cx.push(point_labels(&name, base, &p.attributes, None), t, v);
             }
         }
         Some(metric::Data::Sum(s)) => {
@@ -326,7 +327,7 @@ fn convert_metric(
                 }
                 let t = ms(p.time_unix_nano);
                 note(t);
-                let labels = point_labels(&name, base, &attributes(&p.attributes), None);
+                let labels = point_labels(&name, base, &p.attributes, None);
                 let v = if p.flags & FLAG_NO_RECORDED_VALUE != 0 {
                     stale()
                 } else if s.aggregation_temporality == delta {
@@ -380,7 +381,7 @@ fn convert_metric(
                     continue;
                 }
                 let t = ms(p.time_unix_nano);
-                let labels = point_labels(&name, base, &attributes(&p.attributes), None);
+                let labels = point_labels(&name, base, &p.attributes, None);
                 if p.flags & FLAG_NO_RECORDED_VALUE != 0 {
                     note(t);
                     cx.push(labels, t, stale());
@@ -419,25 +420,25 @@ fn convert_metric(
                 }
                 let t = ms(p.time_unix_nano);
                 note(t);
-                let attrs = attributes(&p.attributes);
+                let attrs = &p.attributes;
                 let no_value = p.flags & FLAG_NO_RECORDED_VALUE != 0;
                 let val = |v: f64| if no_value { stale() } else { v };
                 for q in &p.quantile_values {
                     let l = point_labels(
                         &name,
                         base,
-                        &attrs,
+                        attrs,
                         Some(("quantile", format_bound(q.quantile))),
                     );
                     cx.push(l, t, val(q.value));
                 }
                 cx.push(
-                    point_labels(&format!("{name}_sum"), base, &attrs, None),
+                    point_labels(&format!("{name}_sum"), base, attrs, None),
                     t,
                     val(p.sum),
                 );
                 cx.push(
-                    point_labels(&format!("{name}_count"), base, &attrs, None),
+                    point_labels(&format!("{name}_count"), base, attrs, None),
                     t,
                     val(p.count as f64),
                 );
@@ -466,11 +467,11 @@ fn classic_histogram(
     t: i64,
     delta: bool,
 ) {
-    let attrs = attributes(&p.attributes);
+    let attrs = &p.attributes;
     let mut buckets: Vec<f64> = p.bucket_counts.iter().map(|&c| c as f64).collect();
     let mut count = p.count as f64;
     let mut sum = p.sum.unwrap_or(0.0);
-    let count_labels = point_labels(&format!("{name}_count"), base, &attrs, None);
+    let count_labels = point_labels(&format!("{name}_count"), base, attrs, None);
     if p.flags & FLAG_NO_RECORDED_VALUE != 0 {
         for b in p
             .explicit_bounds
@@ -481,7 +482,7 @@ fn classic_histogram(
                 point_labels(
                     &format!("{name}_bucket"),
                     base,
-                    &attrs,
+                    attrs,
                     Some(("le", format_bound(*b))),
                 ),
                 t,
@@ -490,7 +491,7 @@ fn classic_histogram(
         }
         if p.sum.is_some() {
             cx.push(
-                point_labels(&format!("{name}_sum"), base, &attrs, None),
+                point_labels(&format!("{name}_sum"), base, attrs, None),
                 t,
                 stale(),
             );
@@ -531,7 +532,7 @@ fn classic_histogram(
         let l = point_labels(
             &format!("{name}_bucket"),
             base,
-            &attrs,
+            attrs,
             Some(("le", format_bound(*bound))),
         );
         cx.push(l, t, cumulative);
@@ -539,13 +540,13 @@ fn classic_histogram(
     let l = point_labels(
         &format!("{name}_bucket"),
         base,
-        &attrs,
+        attrs,
         Some(("le", "+Inf".into())),
     );
     cx.push(l, t, count);
     if p.sum.is_some() {
         cx.push(
-            point_labels(&format!("{name}_sum"), base, &attrs, None),
+            point_labels(&format!("{name}_sum"), base, attrs, None),
             t,
             sum,
         );

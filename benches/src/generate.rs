@@ -1,0 +1,554 @@
+//! Realistic OTLP traffic: many services, counters and gauges over ~100k series, log
+//! lines from access-log, error and JSON templates, traces that fan out across services.
+
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
+use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+use opentelemetry_proto::tonic::metrics::v1::{
+    AggregationTemporality, Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum,
+    metric, number_data_point,
+};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status, span};
+use tonic::transport::Channel;
+
+pub(crate) struct Clients {
+    pub(crate) metrics: MetricsServiceClient<Channel>,
+    pub(crate) logs: LogsServiceClient<Channel>,
+    pub(crate) traces: TraceServiceClient<Channel>,
+}
+
+impl Clients {
+    pub(crate) async fn connect(url: &str) -> anyhow::Result<Clients> {
+        let ch = Channel::from_shared(url.to_string())?.connect().await?;
+        let max = 64 << 20;
+        Ok(Clients {
+            metrics: MetricsServiceClient::new(ch.clone()).max_encoding_message_size(max),
+            logs: LogsServiceClient::new(ch.clone()).max_encoding_message_size(max),
+            traces: TraceServiceClient::new(ch).max_encoding_message_size(max),
+        })
+    }
+}
+
+/// A small xorshift generator: deterministic and cheap.
+pub(crate) struct Rng(u64);
+
+impl Rng {
+    pub(crate) fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+    pub(crate) fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+fn kv(k: &str, v: impl Into<String>) -> KeyValue {
+    KeyValue {
+        key: k.into(),
+        value: Some(AnyValue {
+            value: Some(Value::StringValue(v.into())),
+        }),
+        ..Default::default()
+    }
+}
+
+fn kvi(k: &str, v: i64) -> KeyValue {
+    KeyValue {
+        key: k.into(),
+        value: Some(AnyValue {
+            value: Some(Value::IntValue(v)),
+        }),
+        ..Default::default()
+    }
+}
+
+fn now_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+const SERVICES: [&str; 12] = [
+    "checkout",
+    "cart",
+    "payment",
+    "shipping",
+    "catalog",
+    "search",
+    "auth",
+    "users",
+    "email",
+    "ads",
+    "frontend",
+    "recommend",
+];
+
+fn service_name(i: usize) -> String {
+    format!("{}-{}", SERVICES[i % SERVICES.len()], i / SERVICES.len())
+}
+
+fn resource(service: &str, instance: &str) -> Option<Resource> {
+    Some(Resource {
+        attributes: vec![
+            kv("service.name", service),
+            kv("service.instance.id", instance),
+            kv("service.version", "1.4.2"),
+            kv("deployment.environment", "production"),
+            kv("host.name", format!("node-{}", instance.len() % 7)),
+        ],
+        ..Default::default()
+    })
+}
+
+const METRICS: [(&str, bool); 10] = [
+    ("http.server.requests", true),
+    ("http.server.errors", true),
+    ("db.client.calls", true),
+    ("rpc.client.calls", true),
+    ("messaging.published", true),
+    ("queue.depth", false),
+    ("process.memory.usage", false),
+    ("process.cpu.utilization", false),
+    ("pool.connections.active", false),
+    ("cache.items", false),
+];
+
+/// Series `k` of `total`: metric `k % 10`, route `(k/10) % 25`, instance `(k/250) % 20`,
+/// service `k / 5000`, so that consecutive series share a resource.
+pub(crate) struct MetricGen {
+    lo: usize,
+    hi: usize,
+    cursor: usize,
+    values: Vec<f64>,
+    rng: Rng,
+    services: usize,
+}
+
+impl MetricGen {
+    pub(crate) fn new(worker: usize, workers: usize, total: usize, services: usize) -> MetricGen {
+        let per = total.div_ceil(workers);
+        let lo = (worker * per).min(total);
+        let hi = ((worker + 1) * per).min(total);
+        MetricGen {
+            lo,
+            hi,
+            cursor: lo,
+            values: vec![0.0; hi - lo],
+            rng: Rng::new(worker as u64 + 1),
+            services,
+        }
+    }
+
+    pub(crate) fn next(&mut self, batch: usize) -> ExportMetricsServiceRequest {
+        let t = now_ns();
+        let mut resources: Vec<ResourceMetrics> = Vec::new();
+        let mut current: Option<(usize, usize)> = None;
+        for _ in 0..batch.min(self.hi - self.lo).max(1) {
+            if self.hi == self.lo {
+                break;
+            }
+            let k = self.cursor;
+            self.cursor = if k + 1 >= self.hi { self.lo } else { k + 1 };
+            let (name, counter) = METRICS[k % 10];
+            let route = (k / 10) % 25;
+            let instance = (k / 250) % 20;
+            let service = (k / 5000) % self.services.max(1);
+            if current != Some((service, instance)) {
+                current = Some((service, instance));
+                let svc = service_name(service);
+                resources.push(ResourceMetrics {
+                    resource: resource(&svc, &format!("{svc}-{instance:02}")),
+                    scope_metrics: vec![ScopeMetrics::default()],
+                    ..Default::default()
+                });
+            }
+            let v = &mut self.values[k - self.lo];
+            *v = if counter {
+                *v + self.rng.below(20) as f64
+            } else {
+                (*v + (self.rng.below(200) as f64 - 100.0) / 10.0).abs()
+            };
+            let dp = NumberDataPoint {
+                time_unix_nano: t,
+                start_time_unix_nano: t.saturating_sub(3_600_000_000_000),
+                value: Some(if counter {
+                    number_data_point::Value::AsInt(*v as i64)
+                } else {
+                    number_data_point::Value::AsDouble(*v)
+                }),
+                attributes: vec![
+                    kv("http.route", format!("/api/v1/resource{route}")),
+                    kv(
+                        "http.request.method",
+                        if route.is_multiple_of(3) {
+                            "POST"
+                        } else {
+                            "GET"
+                        },
+                    ),
+                ],
+                ..Default::default()
+            };
+            let Some(sm) = resources
+                .last_mut()
+                .and_then(|r| r.scope_metrics.last_mut())
+            else {
+                break;
+            };
+            match sm.metrics.iter_mut().find(|m| m.name == name) {
+                Some(m) => match &mut m.data {
+                    Some(metric::Data::Sum(s)) => s.data_points.push(dp),
+                    Some(metric::Data::Gauge(g)) => g.data_points.push(dp),
+                    _ => {}
+                },
+                None => sm.metrics.push(Metric {
+                    name: name.into(),
+                    unit: if counter {
+                        "{request}".into()
+                    } else {
+                        "1".into()
+                    },
+                    data: Some(if counter {
+                        metric::Data::Sum(Sum {
+                            data_points: vec![dp],
+                            aggregation_temporality: AggregationTemporality::Cumulative as i32,
+                            is_monotonic: true,
+                        })
+                    } else {
+                        metric::Data::Gauge(Gauge {
+                            data_points: vec![dp],
+                        })
+                    }),
+                    ..Default::default()
+                }),
+            }
+        }
+        ExportMetricsServiceRequest {
+            resource_metrics: resources,
+        }
+    }
+
+    pub(crate) fn points(&self, req: &ExportMetricsServiceRequest) -> u64 {
+        req.resource_metrics
+            .iter()
+            .flat_map(|r| &r.scope_metrics)
+            .flat_map(|s| &s.metrics)
+            .map(|m| match &m.data {
+                Some(metric::Data::Sum(s)) => s.data_points.len() as u64,
+                Some(metric::Data::Gauge(g)) => g.data_points.len() as u64,
+                _ => 0,
+            })
+            .sum()
+    }
+}
+
+const PATHS: [&str; 8] = [
+    "/api/v1/users",
+    "/api/v1/orders",
+    "/api/v1/cart/items",
+    "/healthz",
+    "/api/v2/search",
+    "/static/app.js",
+    "/api/v1/payments",
+    "/login",
+];
+const AGENTS: [&str; 4] = [
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36",
+    "curl/8.5.0",
+    "okhttp/4.12.0",
+    "Go-http-client/1.1",
+];
+const ERRORS: [&str; 5] = [
+    "connection refused",
+    "context deadline exceeded",
+    "too many open files",
+    "duplicate key value violates unique constraint \"orders_pkey\"",
+    "upstream returned 503",
+];
+
+pub(crate) struct LogGen {
+    rng: Rng,
+    services: usize,
+    seq: u64,
+}
+
+impl LogGen {
+    pub(crate) fn new(worker: usize, services: usize) -> LogGen {
+        LogGen {
+            rng: Rng::new(1000 + worker as u64),
+            services,
+            seq: 0,
+        }
+    }
+
+    fn line(&mut self) -> (String, &'static str, i32) {
+        let r = &mut self.rng;
+        match r.below(10) {
+            0..=5 => {
+                let status = [200, 200, 200, 201, 204, 301, 404, 500][r.below(8) as usize];
+                (
+                    format!(
+                        "10.{}.{}.{} - - \"{} {}/{} HTTP/1.1\" {} {} {}ms \"{}\"",
+                        r.below(255),
+                        r.below(255),
+                        r.below(255),
+                        if r.below(4) == 0 { "POST" } else { "GET" },
+                        PATHS[r.below(8) as usize],
+                        r.below(100_000),
+                        status,
+                        r.below(50_000),
+                        r.below(900),
+                        AGENTS[r.below(4) as usize]
+                    ),
+                    if status >= 500 { "ERROR" } else { "INFO" },
+                    if status >= 500 { 17 } else { 9 },
+                )
+            }
+            6 | 7 => (
+                format!(
+                    "{{\"msg\":\"order processed\",\"order_id\":\"ord-{}\",\"items\":{},\"total_cents\":{},\"customer\":\"cust-{}\",\"latency_ms\":{}}}",
+                    r.below(1 << 40),
+                    r.below(12) + 1,
+                    r.below(100_000),
+                    r.below(50_000),
+                    r.below(500)
+                ),
+                "INFO",
+                9,
+            ),
+            8 => (
+                format!(
+                    "failed to call {} at db-{}.internal:5432: {} (attempt {} of 3, request id {:016x})",
+                    ["GetUser", "ListOrders", "ChargeCard", "ReserveStock"][r.below(4) as usize],
+                    r.below(8),
+                    ERRORS[r.below(5) as usize],
+                    r.below(3) + 1,
+                    r.next()
+                ),
+                "ERROR",
+                17,
+            ),
+            _ => (
+                format!(
+                    "cache {} for key session:{:x} in {}us; evictions={} size={}",
+                    if r.below(3) == 0 { "miss" } else { "hit" },
+                    r.next(),
+                    r.below(2000),
+                    r.below(100),
+                    r.below(1 << 20)
+                ),
+                "DEBUG",
+                5,
+            ),
+        }
+    }
+
+    /// A request with `batch` records and the bytes of their lines.
+    pub(crate) fn next(&mut self, batch: usize) -> (ExportLogsServiceRequest, u64) {
+        let t = now_ns();
+        let mut resources: Vec<ResourceLogs> = Vec::new();
+        let per_resource = 100;
+        let mut bytes = 0u64;
+        for i in 0..batch {
+            if i % per_resource == 0 {
+                let svc = service_name(self.rng.below(self.services as u64) as usize);
+                let inst = format!("{svc}-{:02}", self.rng.below(5));
+                resources.push(ResourceLogs {
+                    resource: resource(&svc, &inst),
+                    scope_logs: vec![ScopeLogs::default()],
+                    ..Default::default()
+                });
+            }
+            let (line, sev, num) = self.line();
+            bytes += line.len() as u64;
+            self.seq += 1;
+            let mut trace_id = vec![];
+            let mut span_id = vec![];
+            if self.rng.below(3) == 0 {
+                trace_id = self
+                    .rng
+                    .next()
+                    .to_be_bytes()
+                    .iter()
+                    .chain(self.rng.next().to_be_bytes().iter())
+                    .copied()
+                    .collect();
+                span_id = self.rng.next().to_be_bytes().to_vec();
+            }
+            let rec = LogRecord {
+                time_unix_nano: t + i as u64,
+                observed_time_unix_nano: t + i as u64,
+                severity_text: sev.into(),
+                severity_number: num,
+                body: Some(AnyValue {
+                    value: Some(Value::StringValue(line)),
+                }),
+                attributes: vec![
+                    kv("code.function", "handle_request"),
+                    kvi("thread.id", self.rng.below(64) as i64),
+                ],
+                trace_id,
+                span_id,
+                ..Default::default()
+            };
+            if let Some(sl) = resources.last_mut().and_then(|r| r.scope_logs.last_mut()) {
+                sl.log_records.push(rec);
+            }
+        }
+        (
+            ExportLogsServiceRequest {
+                resource_logs: resources,
+            },
+            bytes,
+        )
+    }
+}
+
+pub(crate) struct TraceGen {
+    rng: Rng,
+    services: usize,
+}
+
+impl TraceGen {
+    pub(crate) fn new(worker: usize, services: usize) -> TraceGen {
+        TraceGen {
+            rng: Rng::new(5000 + worker as u64),
+            services,
+        }
+    }
+
+    /// Whole traces (root plus 4–20 children across services) until `batch` spans.
+    pub(crate) fn next(&mut self, batch: usize) -> ExportTraceServiceRequest {
+        let now = now_ns();
+        let mut by_service: Vec<(usize, Vec<Span>)> = Vec::new();
+        let mut n = 0;
+        while n < batch {
+            let trace_id: Vec<u8> = self
+                .rng
+                .next()
+                .to_be_bytes()
+                .iter()
+                .chain(self.rng.next().to_be_bytes().iter())
+                .copied()
+                .collect();
+            let root_id = self.rng.next().to_be_bytes().to_vec();
+            let children = 4 + self.rng.below(17) as usize;
+            let root_svc = self.rng.below(self.services as u64) as usize;
+            let dur = 1_000_000 + self.rng.below(300_000_000);
+            let start = now - dur;
+            let error = self.rng.below(20) == 0;
+            let mut spans = vec![(
+                root_svc,
+                Span {
+                    trace_id: trace_id.clone(),
+                    span_id: root_id.clone(),
+                    name: format!(
+                        "{} {}",
+                        ["GET", "POST"][self.rng.below(2) as usize],
+                        PATHS[self.rng.below(8) as usize]
+                    ),
+                    kind: span::SpanKind::Server as i32,
+                    start_time_unix_nano: start,
+                    end_time_unix_nano: start + dur,
+                    attributes: vec![
+                        kv("http.request.method", "GET"),
+                        kv("url.path", PATHS[self.rng.below(8) as usize]),
+                        kvi("http.response.status_code", if error { 500 } else { 200 }),
+                    ],
+                    status: Some(Status {
+                        code: if error { 2 } else { 0 },
+                        message: if error {
+                            "internal error".into()
+                        } else {
+                            String::new()
+                        },
+                    }),
+                    ..Default::default()
+                },
+            )];
+            for c in 0..children {
+                let svc = self.rng.below(self.services as u64) as usize;
+                let cstart = start + self.rng.below(dur / 2);
+                let cdur = 1 + self.rng.below(dur / 2);
+                let db = c % 3 == 0;
+                spans.push((
+                    svc,
+                    Span {
+                        trace_id: trace_id.clone(),
+                        span_id: self.rng.next().to_be_bytes().to_vec(),
+                        parent_span_id: root_id.clone(),
+                        name: if db {
+                            "SELECT orders".into()
+                        } else {
+                            format!("grpc.{}/Call", SERVICES[svc % SERVICES.len()])
+                        },
+                        kind: if db {
+                            span::SpanKind::Client as i32
+                        } else {
+                            span::SpanKind::Internal as i32
+                        },
+                        start_time_unix_nano: cstart,
+                        end_time_unix_nano: cstart + cdur,
+                        attributes: if db {
+                            vec![
+                                kv("db.system", "postgresql"),
+                                kv(
+                                    "db.statement",
+                                    "SELECT id, total FROM orders WHERE customer_id = $1 LIMIT 50",
+                                ),
+                            ]
+                        } else {
+                            vec![kv("rpc.system", "grpc"), kvi("rpc.grpc.status_code", 0)]
+                        },
+                        ..Default::default()
+                    },
+                ));
+            }
+            n += spans.len();
+            for (svc, s) in spans {
+                match by_service.iter_mut().find(|(x, _)| *x == svc) {
+                    Some((_, v)) => v.push(s),
+                    None => by_service.push((svc, vec![s])),
+                }
+            }
+        }
+        ExportTraceServiceRequest {
+            resource_spans: by_service
+                .into_iter()
+                .map(|(svc, spans)| {
+                    let name = service_name(svc);
+                    ResourceSpans {
+                        resource: resource(&name, &format!("{name}-00")),
+                        scope_spans: vec![ScopeSpans {
+                            spans,
+                            ..Default::default()
+                        }],
+                        ..Default::default()
+                    }
+                })
+                .collect(),
+        }
+    }
+
+    pub(crate) fn spans(&self, req: &ExportTraceServiceRequest) -> u64 {
+        req.resource_spans
+            .iter()
+            .flat_map(|r| &r.scope_spans)
+            .map(|s| s.spans.len() as u64)
+            .sum()
+    }
+}
