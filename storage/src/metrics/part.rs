@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use arrow::array::{
     Array, ArrayRef, BinaryArray, BinaryBuilder, Float64Array, Float64Builder, Int64Array,
-    RecordBatch, UInt32Array, UInt64Array,
+    Int64Builder, RecordBatch, UInt32Array, UInt64Array,
 };
 use arrow::datatypes::{DataType, Field, Schema};
 use bytes::Bytes;
@@ -51,6 +51,7 @@ fn samples_schema() -> Arc<Schema> {
         Field::new("series", DataType::UInt32, false),
         Field::new("t", DataType::Int64, false),
         Field::new("v", DataType::Float64, true),
+        Field::new("vi", DataType::Int64, true),
         Field::new("h", DataType::Binary, true),
     ]))
 }
@@ -71,6 +72,74 @@ impl<'a> SeriesSlice<'a> {
             samples: &s.samples,
             histograms: &s.histograms,
         }
+    }
+}
+
+/// The samples columns being filled. Floats that are whole numbers (counters, mostly)
+/// go to `vi`, where delta encoding packs them into a few bits; others to `v`.
+struct SampleCols {
+    series: Vec<u32>,
+    t: Vec<i64>,
+    v: Float64Builder,
+    vi: Int64Builder,
+    h: BinaryBuilder,
+}
+
+/// Whole floats that survive a round trip through i64 (not -0.0, not beyond 2^53).
+fn as_whole(v: f64) -> Option<i64> {
+    let ok = v.fract() == 0.0
+        && v.abs() < 9_007_199_254_740_992.0
+        && !(v == 0.0 && v.is_sign_negative());
+    ok.then_some(v as i64)
+}
+
+impl SampleCols {
+    fn with_capacity(n: usize) -> SampleCols {
+        SampleCols {
+            series: Vec::with_capacity(n),
+            t: Vec::with_capacity(n),
+            v: Float64Builder::with_capacity(n),
+            vi: Int64Builder::with_capacity(n),
+            h: BinaryBuilder::new(),
+        }
+    }
+
+    fn push_float(&mut self, series: u32, s: Sample) {
+        self.series.push(series);
+        self.t.push(s.t);
+        match as_whole(s.v) {
+            Some(i) => {
+                self.v.append_null();
+                self.vi.append_value(i);
+            }
+            None => {
+                self.v.append_value(s.v);
+                self.vi.append_null();
+            }
+        }
+        self.h.append_null();
+    }
+
+    fn push_histogram(&mut self, series: u32, h: &HistogramSample) {
+        self.series.push(series);
+        self.t.push(h.t);
+        self.v.append_null();
+        self.vi.append_null();
+        self.h.append_value(h.h.to_bytes());
+    }
+
+    fn take_batch(&mut self) -> Result<RecordBatch> {
+        RecordBatch::try_new(
+            samples_schema(),
+            vec![
+                Arc::new(UInt32Array::from(std::mem::take(&mut self.series))) as ArrayRef,
+                Arc::new(Int64Array::from(std::mem::take(&mut self.t))),
+                Arc::new(self.v.finish()),
+                Arc::new(self.vi.finish()),
+                Arc::new(self.h.finish()),
+            ],
+        )
+        .map_err(|e| StorageError::part("metrics part", "build samples batch", e))
     }
 }
 
@@ -105,34 +174,10 @@ pub(crate) fn encode_part(
                 .set_column_encoding(ColumnPath::from("series"), Encoding::DELTA_BINARY_PACKED)
                 .set_column_encoding(ColumnPath::from("t"), Encoding::DELTA_BINARY_PACKED)
                 .set_column_encoding(ColumnPath::from("v"), Encoding::BYTE_STREAM_SPLIT)
+                .set_column_encoding(ColumnPath::from("vi"), Encoding::DELTA_BINARY_PACKED)
         }),
     )?;
-    let chunk = n_rows.min(SAMPLE_BATCH_ROWS);
-    let mut c_series: Vec<u32> = Vec::with_capacity(chunk);
-    let mut c_t: Vec<i64> = Vec::with_capacity(chunk);
-    let mut c_v = Float64Builder::with_capacity(chunk);
-    let mut c_h = BinaryBuilder::new();
-    let flush = |c_series: &mut Vec<u32>,
-                 c_t: &mut Vec<i64>,
-                 c_v: &mut Float64Builder,
-                 c_h: &mut BinaryBuilder,
-                 w: &mut Writer|
-     -> Result<()> {
-        if c_t.is_empty() {
-            return Ok(());
-        }
-        let batch = RecordBatch::try_new(
-            samples_schema(),
-            vec![
-                Arc::new(UInt32Array::from(std::mem::take(c_series))) as ArrayRef,
-                Arc::new(Int64Array::from(std::mem::take(c_t))),
-                Arc::new(c_v.finish()),
-                Arc::new(c_h.finish()),
-            ],
-        )
-        .map_err(|e| StorageError::part(part, "build samples batch", e))?;
-        w.write(&batch)
-    };
+    let mut cols = SampleCols::with_capacity(n_rows.min(SAMPLE_BATCH_ROWS));
     let (mut min_t, mut max_t) = (i64::MAX, i64::MIN);
     let mut row = 0u64;
     for (row_idx, s) in series.iter().enumerate() {
@@ -143,30 +188,20 @@ pub(crate) fn encode_part(
         let (mut a, mut b) = (0, 0);
         while a < samples.len() || b < hists.len() {
             let take_float = b >= hists.len() || (a < samples.len() && samples[a].t <= hists[b].t);
-            c_series.push(row_idx as u32);
             let t = if take_float {
-                c_v.append_value(samples[a].v);
-                c_h.append_null();
+                cols.push_float(row_idx as u32, samples[a]);
                 a += 1;
                 samples[a - 1].t
             } else {
-                c_v.append_null();
-                c_h.append_value(hists[b].h.to_bytes());
+                cols.push_histogram(row_idx as u32, &hists[b]);
                 b += 1;
                 hists[b - 1].t
             };
-            c_t.push(t);
             lo = lo.min(t);
             hi = hi.max(t);
             row += 1;
-            if c_t.len() >= SAMPLE_BATCH_ROWS {
-                flush(
-                    &mut c_series,
-                    &mut c_t,
-                    &mut c_v,
-                    &mut c_h,
-                    &mut samples_out,
-                )?;
+            if cols.t.len() >= SAMPLE_BATCH_ROWS {
+                samples_out.write(&cols.take_batch()?)?;
             }
         }
         min_t = min_t.min(lo);
@@ -177,13 +212,9 @@ pub(crate) fn encode_part(
         s_min.push(lo);
         s_max.push(hi);
     }
-    flush(
-        &mut c_series,
-        &mut c_t,
-        &mut c_v,
-        &mut c_h,
-        &mut samples_out,
-    )?;
+    if !cols.t.is_empty() || row == 0 {
+        samples_out.write(&cols.take_batch()?)?;
+    }
     let samples_bytes = samples_out.finish()?;
     let series_batch = RecordBatch::try_new(
         series_schema(),
@@ -346,7 +377,7 @@ impl MetricsPart {
         let selection = RowSelection::from_consecutive_ranges(ranges, self.meta.rows as usize);
         let batches = self
             .samples_file
-            .read(&["t", "v", "h"], None, Some(selection))
+            .read(&["t", "v", "vi", "h"], None, Some(selection))
             .await?;
         let mut out = Vec::with_capacity(chosen.len());
         let mut rows = RowCursor::new(&self.meta.id, &batches)?;
@@ -446,7 +477,12 @@ fn build_index(part: &str, batches: &[RecordBatch]) -> Result<PartIndex> {
 /// Walks the rows of decoded sample batches in order.
 struct RowCursor<'a> {
     part: &'a str,
-    cols: Vec<(&'a Int64Array, &'a Float64Array, &'a BinaryArray)>,
+    cols: Vec<(
+        &'a Int64Array,
+        &'a Float64Array,
+        &'a Int64Array,
+        &'a BinaryArray,
+    )>,
     batch: usize,
     row: usize,
 }
@@ -459,6 +495,7 @@ impl<'a> RowCursor<'a> {
                 Ok((
                     column::<Int64Array>(part, b, "t")?,
                     column::<Float64Array>(part, b, "v")?,
+                    column::<Int64Array>(part, b, "vi")?,
                     column::<BinaryArray>(part, b, "h")?,
                 ))
             })
@@ -473,7 +510,7 @@ impl<'a> RowCursor<'a> {
 
     fn take(&mut self, mut n: usize, s: &mut Series, start: i64, end: i64) -> Result<()> {
         while n > 0 {
-            let Some((t, v, h)) = self.cols.get(self.batch) else {
+            let Some((t, v, vi, h)) = self.cols.get(self.batch) else {
                 return Err(StorageError::part(
                     self.part,
                     "read samples",
@@ -492,6 +529,11 @@ impl<'a> RowCursor<'a> {
                     s.samples.push(Sample {
                         t: ts,
                         v: v.value(r),
+                    });
+                } else if vi.is_valid(r) {
+                    s.samples.push(Sample {
+                        t: ts,
+                        v: vi.value(r) as f64,
                     });
                 } else if h.is_valid(r) {
                     s.histograms.push(HistogramSample {

@@ -69,7 +69,11 @@ async fn part_roundtrip_selects_by_matchers_and_time() {
     let mut all = vec![
         series("up", "api", &[(1000, 1.0), (2000, 1.0), (3000, 0.0)]),
         series("up", "web", &[(1000, 1.0)]),
-        series("requests_total", "api", &[(1000, 10.0), (2000, f64::NAN)]),
+        series(
+            "requests_total",
+            "api",
+            &[(1000, 10.0), (2000, f64::NAN), (2500, -0.0), (2600, 1e300)],
+        ),
     ];
     all.push(Series {
         labels: Labels::from_pairs([("__name__", "latency"), ("job", "api")]),
@@ -99,7 +103,7 @@ async fn part_roundtrip_selects_by_matchers_and_time() {
     }];
     let slices: Vec<_> = all.iter().map(super::part::SeriesSlice::of).collect();
     let data = encode_part(&slices, &md).unwrap();
-    assert_eq!(data.rows, 7);
+    assert_eq!(data.rows, 9);
     let meta = store
         .publish(Signal::Metrics, data, Publish::default())
         .await
@@ -130,6 +134,21 @@ async fn part_roundtrip_selects_by_matchers_and_time() {
         .collect();
     assert_eq!(names, vec!["latency", "requests_total", "up"]);
     assert!(got[1].samples[0].v.is_nan());
+    let all_req = part
+        .select(&[Matcher::eq("__name__", "requests_total")], 0, 10_000)
+        .await
+        .unwrap();
+    let vs: Vec<u64> = all_req[0].samples.iter().map(|s| s.v.to_bits()).collect();
+    assert_eq!(
+        vs,
+        vec![
+            10f64.to_bits(),
+            f64::NAN.to_bits(),
+            (-0.0f64).to_bits(),
+            1e300f64.to_bits()
+        ],
+        "whole and other floats come back bit for bit"
+    );
     assert_eq!(got[0].histograms[0].h.positive.counts, vec![1.0, 2.0, 2.0]);
     assert!(
         part.select(&[Matcher::eq("job", "nope")], 0, 10_000)
@@ -138,4 +157,53 @@ async fn part_roundtrip_selects_by_matchers_and_time() {
             .is_empty()
     );
     assert_eq!(part.read_all(&store).await.unwrap().len(), 4);
+}
+
+mod prop {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn value() -> impl Strategy<Value = f64> {
+        prop_oneof![
+            any::<f64>(),
+            (-1000i64..1000).prop_map(|i| i as f64),
+            Just(-0.0),
+            Just(f64::from_bits(crate::model::STALE_NAN_BITS)),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(32))]
+        /// Whatever series go into a part come out of it bit for bit.
+        #[test]
+        fn part_roundtrip(input in proptest::collection::btree_map(
+            ("[a-c]{1,2}", "[x-z]{0,2}"),
+            proptest::collection::btree_map(-10_000i64..10_000, value(), 1..20),
+            1..12,
+        )) {
+            let series: Vec<Series> = input
+                .into_iter()
+                .map(|((name, job), pts)| Series {
+                    labels: Labels::from_pairs([("__name__", name), ("job", job)]),
+                    samples: pts.into_iter().map(|(t, v)| Sample { t, v }).collect(),
+                    histograms: vec![],
+                })
+                .collect();
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let got = rt.block_on(async {
+                let staging = tempfile::tempdir().unwrap();
+                let store = PartStore::in_memory(staging.path().to_path_buf());
+                let slices: Vec<_> = series.iter().map(super::super::part::SeriesSlice::of).collect();
+                let meta = store.publish(Signal::Metrics, encode_part(&slices, &[]).unwrap(), Publish::default()).await.unwrap();
+                let part = MetricsPart::open(meta, &store).unwrap();
+                part.read_all(&store).await.unwrap()
+            });
+            let key = |s: &Series| (s.labels.clone(), s.samples.iter().map(|x| (x.t, x.v.to_bits())).collect::<Vec<_>>());
+            let mut want: Vec<_> = series.iter().map(key).collect();
+            let mut have: Vec<_> = got.iter().map(key).collect();
+            want.sort();
+            have.sort();
+            prop_assert_eq!(have, want);
+        }
+    }
 }
