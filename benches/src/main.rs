@@ -176,6 +176,7 @@ async fn main() -> anyhow::Result<()> {
     for t in tasks {
         t.await??;
     }
+    let end_rss = procfs::rss_kib(srv.pid).unwrap_or(0);
     let elapsed = started.elapsed().as_secs_f64();
     let cpu_load = procfs::cpu_seconds(srv.pid)? - cpu0;
     peak_rss = peak_rss.max(procfs::peak_rss_kib(srv.pid).unwrap_or(0));
@@ -231,14 +232,17 @@ async fn main() -> anyhow::Result<()> {
     );
     println!("server CPU incl. merge {cpu_total:.1} s");
     println!(
-        "server RSS             idle {} MiB, peak {} MiB",
+        "server RSS             idle {} MiB, end of load {} MiB, peak (incl. flushes, merges) {} MiB",
         idle_rss / 1024,
+        end_rss / 1024,
         peak_rss / 1024
     );
     if args.signal == Signal::Metrics {
+        let per = |kib: u64| kib.saturating_sub(idle_rss) as f64 * 1024.0 / args.series as f64;
         println!(
-            "RSS per active series  {:.0} bytes (peak − idle over {} series)",
-            (peak_rss.saturating_sub(idle_rss)) as f64 * 1024.0 / args.series as f64,
+            "RSS per active series  {:.0} bytes at end of load, {:.0} bytes at peak (minus idle, over {} series)",
+            per(end_rss),
+            per(peak_rss),
             args.series
         );
     }

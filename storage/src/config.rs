@@ -36,7 +36,7 @@ impl SignalConfig {
             retention,
             max_bytes: None,
             max_parts_per_window: 8,
-            max_merge_bytes: 512 << 20,
+            max_merge_bytes: 256 << 20,
         }
     }
 }

@@ -278,6 +278,14 @@ impl<K: Kind> Store<K> {
         // is not rewritten again and again.
         let candidate = by_window.into_iter().find_map(|(w, ps)| {
             let closed = w + window + grace < now;
+            // Parts of a quarter of the merge budget are big enough: merging them again
+            // only rewrites data. They still move when they span windows.
+            let full = |p: &Arc<K::Part>| {
+                let m = K::part_meta(p);
+                m.bytes() >= self.cfg.max_merge_bytes / 4
+                    && window_start(m.min_time_ms, window) == window_start(m.max_time_ms, window)
+            };
+            let ps: Vec<Arc<K::Part>> = ps.into_iter().filter(|p| !full(p)).collect();
             if closed {
                 let straddles = ps.iter().any(|p| {
                     let m = K::part_meta(p);

@@ -24,27 +24,33 @@ pub struct Series {
 /// later source wins on equal timestamps.
 pub(crate) fn merge_series(sources: Vec<Vec<Series>>) -> Vec<Series> {
     use std::collections::BTreeMap;
-    let mut by_labels: BTreeMap<Labels, Vec<(usize, Series)>> = BTreeMap::new();
+    type Points = (usize, Vec<Sample>, Vec<HistogramSample>);
+    let mut by_labels: BTreeMap<Labels, Vec<Points>> = BTreeMap::new();
     for (rank, src) in sources.into_iter().enumerate() {
         for s in src {
             by_labels
-                .entry(s.labels.clone())
+                .entry(s.labels)
                 .or_default()
-                .push((rank, s));
+                .push((rank, s.samples, s.histograms));
         }
     }
     by_labels
         .into_iter()
         .map(|(labels, mut parts)| {
-            if parts.len() == 1 {
-                let (_, s) = parts.pop().unwrap_or_default();
-                return s;
+            if parts.len() == 1
+                && let Some((_, samples, histograms)) = parts.pop()
+            {
+                return Series {
+                    labels,
+                    samples,
+                    histograms,
+                };
             }
             let mut samples: Vec<(i64, usize, f64)> = Vec::new();
             let mut hists: Vec<(i64, usize, HistogramSample)> = Vec::new();
-            for (rank, s) in parts {
-                samples.extend(s.samples.into_iter().map(|x| (x.t, rank, x.v)));
-                hists.extend(s.histograms.into_iter().map(|h| (h.t, rank, h)));
+            for (rank, ss, hs) in parts {
+                samples.extend(ss.into_iter().map(|x| (x.t, rank, x.v)));
+                hists.extend(hs.into_iter().map(|h| (h.t, rank, h)));
             }
             samples.sort_by_key(|a| (a.0, a.1));
             hists.sort_by_key(|a| (a.0, a.1));

@@ -15,7 +15,12 @@ use tantivy::{Directory, Index, IndexWriter, TantivyDocument, Term};
 use crate::error::{Result, StorageError};
 
 pub(crate) const DIR: &str = "fts";
-const WRITER_BUDGET: usize = 64 << 20;
+/// Records per index document: a document holds the lines and attributes of this many
+/// consecutive rows, so tokens repeated across neighbouring lines are indexed once.
+pub(crate) const BLOCK_ROWS: u64 = 32;
+/// Memory of the single indexing thread; a part's index has one segment per this much
+/// indexing memory (searching several segments costs little, merging them costs a lot).
+const WRITER_BUDGET: usize = 128 << 20;
 
 struct Fields {
     row: Field,
@@ -53,6 +58,7 @@ pub(crate) struct FtsBuilder {
     dir: PathBuf,
     writer: IndexWriter,
     fields: Fields,
+    block: Option<(u64, TantivyDocument)>,
 }
 
 impl FtsBuilder {
@@ -68,41 +74,49 @@ impl FtsBuilder {
         let writer = index
             .writer_with_num_threads(1, WRITER_BUDGET)
             .map_err(fts_err(part, "open writer"))?;
+        writer.set_merge_policy(Box::new(tantivy::indexer::NoMergePolicy));
         Ok(FtsBuilder {
             part: part.to_string(),
             dir,
             writer,
             fields,
+            block: None,
         })
     }
 
+    /// Adds row `row`; rows are added in order starting at 0.
     pub(crate) fn add(&mut self, row: u64, line: &str, attrs: &str) -> Result<()> {
-        let mut doc = TantivyDocument::default();
-        doc.add_u64(self.fields.row, row);
+        let start = row - row % BLOCK_ROWS;
+        if self.block.as_ref().is_some_and(|(b, _)| *b != start) {
+            self.flush_block()?;
+        }
+        let row_field = self.fields.row;
+        let (_, doc) = self.block.get_or_insert_with(|| {
+            let mut d = TantivyDocument::default();
+            d.add_u64(row_field, start);
+            (start, d)
+        });
         doc.add_text(self.fields.line, line);
         if !attrs.is_empty() {
             doc.add_text(self.fields.attrs, attrs);
         }
-        self.writer
-            .add_document(doc)
-            .map_err(fts_err(&self.part, "add document"))?;
+        Ok(())
+    }
+
+    fn flush_block(&mut self) -> Result<()> {
+        if let Some((_, doc)) = self.block.take() {
+            self.writer
+                .add_document(doc)
+                .map_err(fts_err(&self.part, "add document"))?;
+        }
         Ok(())
     }
 
     pub(crate) fn finish(mut self) -> Result<Vec<(String, Bytes)>> {
+        self.flush_block()?;
         self.writer
             .commit()
             .map_err(fts_err(&self.part, "commit"))?;
-        let index = self.writer.index().clone();
-        let segments = index
-            .searchable_segment_ids()
-            .map_err(fts_err(&self.part, "list segments"))?;
-        if segments.len() > 1 {
-            self.writer
-                .merge(&segments)
-                .wait()
-                .map_err(fts_err(&self.part, "merge segments"))?;
-        }
         self.writer
             .wait_merging_threads()
             .map_err(fts_err(&self.part, "finish merges"))?;
@@ -174,9 +188,10 @@ impl Fts {
         })
     }
 
-    /// Rows whose line may contain every substring, or `None` when the substrings give
-    /// the index nothing to look up (then every row is a candidate).
-    pub(crate) fn candidate_rows(&self, contains: &[String]) -> Result<Option<Vec<u64>>> {
+    /// First rows of the blocks (of `BLOCK_ROWS` rows) whose lines may contain every
+    /// substring, sorted, or `None` when the substrings give the index nothing to look up
+    /// (then every row is a candidate).
+    pub(crate) fn candidate_blocks(&self, contains: &[String]) -> Result<Option<Vec<u64>>> {
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         let mut analyzer =
             self.index.tokenizers().get("default").ok_or_else(|| {

@@ -496,9 +496,9 @@ impl LogsPart {
             })
             .collect();
         if !q.contains.is_empty()
-            && let Some(rows) = self.fts().await?.candidate_rows(&q.contains)?
+            && let Some(blocks) = self.fts().await?.candidate_blocks(&q.contains)?
         {
-            ranges = restrict(&ranges, &rows);
+            ranges = restrict(&ranges, &blocks, fts::BLOCK_ROWS as usize);
             if ranges.is_empty() {
                 return Ok(Vec::new());
             }
@@ -592,17 +592,24 @@ impl LogsPart {
     }
 }
 
-/// Keeps the rows of `ranges` that are in the sorted `rows`, as ranges.
-fn restrict(ranges: &[std::ops::Range<usize>], rows: &[u64]) -> Vec<std::ops::Range<usize>> {
+/// Keeps the rows of `ranges` that fall in the sorted blocks `[b, b + block)`.
+fn restrict(
+    ranges: &[std::ops::Range<usize>],
+    blocks: &[u64],
+    block: usize,
+) -> Vec<std::ops::Range<usize>> {
     let mut out: Vec<std::ops::Range<usize>> = Vec::new();
     for r in ranges {
-        let lo = rows.partition_point(|&x| (x as usize) < r.start);
-        let hi = rows.partition_point(|&x| (x as usize) < r.end);
-        for &row in &rows[lo..hi] {
-            let row = row as usize;
+        let first = blocks.partition_point(|&b| b as usize + block <= r.start);
+        for &b in blocks[first..]
+            .iter()
+            .take_while(|&&b| (b as usize) < r.end)
+        {
+            let lo = (b as usize).max(r.start);
+            let hi = (b as usize + block).min(r.end);
             match out.last_mut() {
-                Some(last) if last.end == row => last.end = row + 1,
-                _ => out.push(row..row + 1),
+                Some(last) if last.end == lo => last.end = hi,
+                _ => out.push(lo..hi),
             }
         }
     }
@@ -732,5 +739,19 @@ impl<'a> RecordColumns<'a> {
             event_name: self.event.value(r).to_string(),
             scope,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn restrict_cuts_blocks_to_stream_ranges() {
+        let got = restrict(&[0..10, 40..70, 90..100], &[0, 32, 64, 96], 32);
+        assert_eq!(got, vec![0..10, 40..70, 90..100]);
+        let got = restrict(&[std::ops::Range { start: 0, end: 200 }], &[32, 128], 32);
+        assert_eq!(got, vec![32..64, 128..160]);
+        assert!(restrict(&[std::ops::Range { start: 10, end: 20 }], &[32], 32).is_empty());
     }
 }
