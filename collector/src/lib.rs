@@ -158,12 +158,7 @@ impl Collector {
         ))
     }
 
-    pub(crate) fn count_ok<E: otlp::Export>(
-        &self,
-        protocol: &'static str,
-        bytes: usize,
-        p: &Partial,
-    ) {
+    fn count_request<E: otlp::Export>(&self, protocol: &'static str, bytes: usize) {
         let rl = RequestLabels {
             signal: E::SIGNAL,
             protocol,
@@ -173,6 +168,15 @@ impl Collector {
             .request_bytes
             .get_or_create(&rl)
             .inc_by(bytes as u64);
+    }
+
+    pub(crate) fn count_ok<E: otlp::Export>(
+        &self,
+        protocol: &'static str,
+        bytes: usize,
+        p: &Partial,
+    ) {
+        self.count_request::<E>(protocol, bytes);
         if p.rejected > 0 {
             self.metrics
                 .rejected_items
@@ -187,15 +191,7 @@ impl Collector {
         bytes: usize,
         e: &IngestError,
     ) {
-        let rl = RequestLabels {
-            signal: E::SIGNAL,
-            protocol,
-        };
-        self.metrics.requests.get_or_create(&rl).inc();
-        self.metrics
-            .request_bytes
-            .get_or_create(&rl)
-            .inc_by(bytes as u64);
+        self.count_request::<E>(protocol, bytes);
         self.metrics
             .refused
             .get_or_create(&RefusalLabels {

@@ -1,4 +1,4 @@
-//! The collector's own metrics: requests, bytes, accepted and rejected items, refusals.
+//! The collector's own metrics: requests, bytes, rejected items, refused requests.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -29,7 +29,6 @@ pub(crate) struct IngestMetrics {
     pub(crate) requests: Family<RequestLabels, Counter>,
     pub(crate) request_bytes: Family<RequestLabels, Counter>,
     pub(crate) refused: Family<RefusalLabels, Counter>,
-    pub(crate) accepted_items: Family<SignalLabels, Counter>,
     pub(crate) rejected_items: Family<SignalLabels, Counter>,
 }
 
@@ -50,11 +49,6 @@ impl IngestMetrics {
             "ingest_refused_requests",
             "Export requests refused as a whole, by reason (retryable: overloaded, storage_error)",
             m.refused.clone(),
-        );
-        registry.register(
-            "ingest_accepted_items",
-            "Samples, log records and spans accepted",
-            m.accepted_items.clone(),
         );
         registry.register(
             "ingest_rejected_items",

@@ -128,6 +128,15 @@ impl Ctx<'_> {
         self.series(labels).samples.push(Sample { t, v });
     }
 
+    /// The point's time in milliseconds; a point without one is rejected.
+    fn timestamp(&mut self, metric: &str, t_ns: u64) -> Option<i64> {
+        if t_ns == 0 {
+            self.reject(1, format!("data point of {metric} has no timestamp"));
+            return None;
+        }
+        Some(ms(t_ns))
+    }
+
     fn accum(&self, key: u64) -> Option<&Accum> {
         self.pending
             .get(&key)
@@ -293,11 +302,9 @@ fn convert_metric(
             let name = metric_name(&m.name, &m.unit, NameKind::Gauge);
             cx.meta(&name, MetricKind::Gauge, &unit, &m.description);
             for p in &g.data_points {
-                if p.time_unix_nano == 0 {
-                    cx.reject(1, format!("data point of {} has no timestamp", m.name));
+                let Some(t) = cx.timestamp(&m.name, p.time_unix_nano) else {
                     continue;
-                }
-                let t = ms(p.time_unix_nano);
+                };
                 note(t);
                 let v = if p.flags & FLAG_NO_RECORDED_VALUE != 0 {
                     stale()
@@ -321,11 +328,9 @@ fn convert_metric(
             };
             cx.meta(&name, mkind, &unit, &m.description);
             for p in &s.data_points {
-                if p.time_unix_nano == 0 {
-                    cx.reject(1, format!("data point of {} has no timestamp", m.name));
+                let Some(t) = cx.timestamp(&m.name, p.time_unix_nano) else {
                     continue;
-                }
-                let t = ms(p.time_unix_nano);
+                };
                 note(t);
                 let labels = point_labels(&name, base, &p.attributes, None);
                 let v = if p.flags & FLAG_NO_RECORDED_VALUE != 0 {
@@ -349,10 +354,9 @@ fn convert_metric(
             let name = metric_name(&m.name, &m.unit, NameKind::Other);
             cx.meta(&name, MetricKind::Histogram, &unit, &m.description);
             for p in &h.data_points {
-                if p.time_unix_nano == 0 {
-                    cx.reject(1, format!("data point of {} has no timestamp", m.name));
+                let Some(t) = cx.timestamp(&m.name, p.time_unix_nano) else {
                     continue;
-                }
+                };
                 if !p.bucket_counts.is_empty()
                     && p.bucket_counts.len() != p.explicit_bounds.len() + 1
                 {
@@ -367,7 +371,6 @@ fn convert_metric(
                     );
                     continue;
                 }
-                let t = ms(p.time_unix_nano);
                 note(t);
                 classic_histogram(cx, &name, base, p, t, h.aggregation_temporality == delta);
             }
@@ -376,11 +379,9 @@ fn convert_metric(
             let name = metric_name(&m.name, &m.unit, NameKind::Other);
             cx.meta(&name, MetricKind::Histogram, &unit, &m.description);
             for p in &h.data_points {
-                if p.time_unix_nano == 0 {
-                    cx.reject(1, format!("data point of {} has no timestamp", m.name));
+                let Some(t) = cx.timestamp(&m.name, p.time_unix_nano) else {
                     continue;
-                }
-                let t = ms(p.time_unix_nano);
+                };
                 let labels = point_labels(&name, base, &p.attributes, None);
                 if p.flags & FLAG_NO_RECORDED_VALUE != 0 {
                     note(t);
@@ -414,11 +415,9 @@ fn convert_metric(
             let name = metric_name(&m.name, &m.unit, NameKind::Other);
             cx.meta(&name, MetricKind::Summary, &unit, &m.description);
             for p in &s.data_points {
-                if p.time_unix_nano == 0 {
-                    cx.reject(1, format!("data point of {} has no timestamp", m.name));
+                let Some(t) = cx.timestamp(&m.name, p.time_unix_nano) else {
                     continue;
-                }
-                let t = ms(p.time_unix_nano);
+                };
                 note(t);
                 let attrs = &p.attributes;
                 let no_value = p.flags & FLAG_NO_RECORDED_VALUE != 0;
