@@ -115,7 +115,13 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
         collector,
         stopped(stop_rx.clone()),
     ));
-    let app = signalbox_query::router(admin.clone());
+    let prom = signalbox_query::PromApi::new(
+        storage.clone(),
+        signalbox_query::promql::Engine::default(),
+        settings.storage.metrics.retention,
+    );
+    let app =
+        signalbox_query::router(admin.clone()).merge(signalbox_query::prometheus::router(prom));
     let http = tokio::spawn(async move {
         axum::serve(http_l, app)
             .with_graceful_shutdown(stopped(stop_rx))

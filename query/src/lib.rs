@@ -1,9 +1,9 @@
-//! SignalBox query side: the HTTP APIs served on the query address.
+//! SignalBox query side: the PromQL engine and the HTTP APIs served on the query address.
 //!
-//! Today: health and readiness endpoints and the server's own metrics in the
-//! Prometheus text format. The PromQL engine with the Prometheus HTTP API, LogQL with
-//! the Loki API and the Jaeger query API build on the storage read traits and join
-//! this router.
+//! Today: PromQL evaluation over the storage's `MetricsReader` (`promql`), health and
+//! readiness endpoints and the server's own metrics in the Prometheus text format. The
+//! Prometheus HTTP API, LogQL with the Loki API and the Jaeger query API build on the
+//! same storage read traits and join this router.
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -18,5 +18,8 @@
 //! ```
 
 mod admin;
+pub mod prometheus;
+pub mod promql;
 
 pub use admin::{AdminState, router};
+pub use prometheus::PromApi;

@@ -1,0 +1,614 @@
+//! The Prometheus HTTP API (`/api/v1/...`): queries, series and label metadata, metric
+//! metadata, status, with Prometheus' response and error shapes.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::{Value, json};
+use signalbox_storage::{Labels, MetricsReader};
+
+use crate::promql::{Engine, PromqlError, QueryResult, QueryValue};
+
+/// What the Prometheus API needs: the metrics reader and the engine.
+#[derive(Clone)]
+pub struct PromApi {
+    reader: Arc<dyn MetricsReader>,
+    engine: Arc<Engine>,
+    started: SystemTime,
+    retention: String,
+}
+
+impl PromApi {
+    pub fn new(reader: Arc<dyn MetricsReader>, engine: Engine, retention: Duration) -> PromApi {
+        PromApi {
+            reader,
+            engine: Arc::new(engine),
+            started: SystemTime::now(),
+            retention: humantime::format_duration(retention).to_string(),
+        }
+    }
+}
+
+/// An API error: Prometheus' `errorType` and the HTTP status that goes with it.
+pub(crate) struct ApiError {
+    kind: &'static str,
+    msg: String,
+}
+
+impl ApiError {
+    fn bad_data(msg: impl Into<String>) -> ApiError {
+        ApiError {
+            kind: "bad_data",
+            msg: msg.into(),
+        }
+    }
+
+    fn param(name: &str, msg: impl std::fmt::Display) -> ApiError {
+        ApiError::bad_data(format!("invalid parameter {name:?}: {msg}"))
+    }
+}
+
+impl From<PromqlError> for ApiError {
+    fn from(e: PromqlError) -> Self {
+        ApiError {
+            kind: e.error_type(),
+            msg: e.to_string(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = match self.kind {
+            "bad_data" => StatusCode::BAD_REQUEST,
+            "execution" => StatusCode::UNPROCESSABLE_ENTITY,
+            "canceled" => StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST),
+            "timeout" => StatusCode::SERVICE_UNAVAILABLE,
+            "not_found" => StatusCode::NOT_FOUND,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        (
+            status,
+            axum::Json(json!({"status": "error", "errorType": self.kind, "error": self.msg})),
+        )
+            .into_response()
+    }
+}
+
+fn success(data: Value, warnings: &[String], infos: &[String]) -> Response {
+    let mut body = json!({"status": "success", "data": data});
+    if !warnings.is_empty() {
+        body["warnings"] = json!(warnings);
+    }
+    if !infos.is_empty() {
+        body["infos"] = json!(infos);
+    }
+    axum::Json(body).into_response()
+}
+
+/// Parameters from the query string and, for form POSTs, the body.
+struct Params(Vec<(String, String)>);
+
+impl Params {
+    fn new(query: Option<String>, headers: &HeaderMap, body: &Bytes) -> Params {
+        let mut v: Vec<(String, String)> =
+            form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+                .into_owned()
+                .collect();
+        let is_form = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|h| h.to_str().ok())
+            .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
+        if is_form {
+            v.extend(form_urlencoded::parse(body).into_owned());
+        }
+        Params(v)
+    }
+
+    fn get(&self, k: &str) -> Option<&str> {
+        self.0.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str())
+    }
+
+    fn all(&self, k: &str) -> Vec<&str> {
+        self.0
+            .iter()
+            .filter(|(n, _)| n == k)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// A timestamp: Unix seconds (with fraction) or RFC 3339.
+fn parse_time(name: &str, s: Option<&str>) -> Result<i64, ApiError> {
+    let s = s.unwrap_or("");
+    if let Ok(f) = s.parse::<f64>()
+        && f.is_finite()
+    {
+        return Ok((f * 1000.0).round() as i64);
+    }
+    match humantime::parse_rfc3339_weak(s) {
+        Ok(t) => Ok(match t.duration_since(UNIX_EPOCH) {
+            Ok(d) => d.as_millis() as i64,
+            Err(e) => -(e.duration().as_millis() as i64),
+        }),
+        Err(_) => Err(ApiError::param(
+            name,
+            format!("cannot parse {s:?} to a valid timestamp"),
+        )),
+    }
+}
+
+fn parse_time_or(name: &str, s: Option<&str>, default: i64) -> Result<i64, ApiError> {
+    match s {
+        None | Some("") => Ok(default),
+        Some(_) => parse_time(name, s),
+    }
+}
+
+/// A duration: seconds (with fraction) or a Prometheus duration like `30s`.
+fn parse_duration_ms(name: &str, s: Option<&str>) -> Result<i64, ApiError> {
+    let s = s.unwrap_or("");
+    if let Ok(f) = s.parse::<f64>()
+        && f.is_finite()
+    {
+        return Ok((f * 1000.0).round() as i64);
+    }
+    promql_duration(s)
+        .ok_or_else(|| ApiError::param(name, format!("cannot parse {s:?} to a valid duration")))
+}
+
+fn promql_duration(s: &str) -> Option<i64> {
+    if s.is_empty() {
+        return None;
+    }
+    let mut total = 0i64;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        if digits == 0 {
+            return None;
+        }
+        let n: i64 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let mult = match &rest[..unit_len] {
+            "ms" => 1,
+            "s" => 1000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            "d" => 86_400_000,
+            "w" => 7 * 86_400_000,
+            "y" => 365 * 86_400_000,
+            _ => return None,
+        };
+        total = total.checked_add(n.checked_mul(mult)?)?;
+        rest = &rest[unit_len..];
+    }
+    Some(total)
+}
+
+fn ts_json(t_ms: i64) -> Value {
+    if t_ms % 1000 == 0 {
+        json!(t_ms / 1000)
+    } else {
+        json!(t_ms as f64 / 1000.0)
+    }
+}
+
+fn value_string(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v.is_infinite() {
+        if v > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        }
+    } else {
+        format!("{v}")
+    }
+}
+
+fn labels_json(l: &Labels) -> Value {
+    Value::Object(
+        l.iter()
+            .map(|x| (x.name.clone(), Value::String(x.value.clone())))
+            .collect(),
+    )
+}
+
+fn result_json(r: &QueryResult) -> Value {
+    match &r.value {
+        QueryValue::Scalar { t, v } => {
+            json!({"resultType": "scalar", "result": [ts_json(*t), value_string(*v)]})
+        }
+        QueryValue::String { t, v } => json!({"resultType": "string", "result": [ts_json(*t), v]}),
+        QueryValue::Vector(v) => json!({
+            "resultType": "vector",
+            "result": v.iter().map(|(l, t, f)| json!({"metric": labels_json(l), "value": [ts_json(*t), value_string(*f)]})).collect::<Vec<_>>(),
+        }),
+        QueryValue::Matrix(m) => json!({
+            "resultType": "matrix",
+            "result": m.iter().map(|(l, pts)| json!({
+                "metric": labels_json(l),
+                "values": pts.iter().map(|(t, f)| json!([ts_json(*t), value_string(*f)])).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+        }),
+    }
+}
+
+async fn with_timeout<T>(
+    p: &Params,
+    fut: impl std::future::Future<Output = Result<T, PromqlError>>,
+) -> Result<T, ApiError> {
+    let limit = match p.get("timeout") {
+        Some(t) if !t.is_empty() => {
+            Duration::from_millis(parse_duration_ms("timeout", Some(t))?.max(1) as u64)
+        }
+        _ => Duration::from_secs(120),
+    };
+    match tokio::time::timeout(limit, fut).await {
+        Ok(r) => r.map_err(ApiError::from),
+        Err(_) => Err(ApiError {
+            kind: "timeout",
+            msg: "query timed out in query execution".into(),
+        }),
+    }
+}
+
+async fn query(
+    State(api): State<PromApi>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let p = Params::new(q, &headers, &body);
+    let expr = p.get("query").unwrap_or("");
+    let t = parse_time_or("time", p.get("time"), now_ms())?;
+    let r = with_timeout(&p, api.engine.instant(api.reader.as_ref(), expr, t))
+        .await
+        .map_err(|e| {
+            if e.kind == "bad_data" {
+                ApiError::param("query", e.msg)
+            } else {
+                e
+            }
+        })?;
+    Ok(success(result_json(&r), &r.warnings, &r.infos))
+}
+
+async fn query_range(
+    State(api): State<PromApi>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let p = Params::new(q, &headers, &body);
+    let start = parse_time("start", p.get("start"))?;
+    let end = parse_time("end", p.get("end"))?;
+    if end < start {
+        return Err(ApiError::param(
+            "end",
+            "end timestamp must not be before start time",
+        ));
+    }
+    let step = parse_duration_ms("step", p.get("step"))?;
+    if step <= 0 {
+        return Err(ApiError::param(
+            "step",
+            "zero or negative query resolution step widths are not accepted. Try a positive integer",
+        ));
+    }
+    if (end - start) / step + 1 > api.engine.options().max_points_per_series as i64 {
+        return Err(ApiError::bad_data(
+            "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)",
+        ));
+    }
+    let expr = p.get("query").unwrap_or("");
+    let r = with_timeout(
+        &p,
+        api.engine
+            .range(api.reader.as_ref(), expr, start, end, step),
+    )
+    .await
+    .map_err(|e| {
+        if e.kind == "bad_data" {
+            ApiError::param("query", e.msg)
+        } else {
+            e
+        }
+    })?;
+    Ok(success(result_json(&r), &r.warnings, &r.infos))
+}
+
+/// `match[]` selectors as storage matchers (each selector is one set of matchers).
+fn selectors(p: &Params) -> Result<Vec<Vec<signalbox_storage::Matcher>>, ApiError> {
+    let mut out = Vec::new();
+    for s in p.all("match[]") {
+        let expr = promql_parser::parser::parse(s).map_err(|e| ApiError::param("match[]", e))?;
+        let promql_parser::parser::Expr::VectorSelector(vs) = expr else {
+            return Err(ApiError::param(
+                "match[]",
+                format!("{s:?} is not a series selector"),
+            ));
+        };
+        let groups = if vs.matchers.or_matchers.is_empty() {
+            vec![crate::promql::storage_matchers(&vs.matchers, &vs.name).map_err(ApiError::from)?]
+        } else {
+            let mut g = Vec::new();
+            for or in &vs.matchers.or_matchers {
+                g.push(
+                    crate::promql::storage_matchers(
+                        &promql_parser::label::Matchers::new(or.clone()),
+                        &vs.name,
+                    )
+                    .map_err(ApiError::from)?,
+                );
+            }
+            g
+        };
+        out.extend(groups);
+    }
+    Ok(out)
+}
+
+fn time_range(p: &Params) -> Result<(i64, i64), ApiError> {
+    Ok((
+        parse_time_or("start", p.get("start"), i64::MIN / 2)?,
+        parse_time_or("end", p.get("end"), i64::MAX / 2)?,
+    ))
+}
+
+fn limit(p: &Params) -> Result<usize, ApiError> {
+    match p.get("limit") {
+        None | Some("") => Ok(0),
+        Some(s) => s
+            .parse::<usize>()
+            .map_err(|_| ApiError::param("limit", format!("cannot parse {s:?} to a valid limit"))),
+    }
+}
+
+fn truncate<T>(mut v: Vec<T>, n: usize) -> (Vec<T>, Vec<String>) {
+    if n > 0 && v.len() > n {
+        v.truncate(n);
+        return (v, vec!["results truncated due to limit".into()]);
+    }
+    (v, Vec::new())
+}
+
+async fn series(
+    State(api): State<PromApi>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let p = Params::new(q, &headers, &body);
+    let sels = selectors(&p)?;
+    if sels.is_empty() {
+        return Err(ApiError::bad_data("no match[] parameter provided"));
+    }
+    let (start, end) = time_range(&p)?;
+    let mut all = std::collections::BTreeSet::new();
+    for m in &sels {
+        all.extend(
+            api.reader
+                .series_labels(m, start, end)
+                .await
+                .map_err(storage_err)?,
+        );
+    }
+    let (v, w) = truncate(all.into_iter().collect::<Vec<_>>(), limit(&p)?);
+    Ok(success(
+        Value::Array(v.iter().map(labels_json).collect()),
+        &w,
+        &[],
+    ))
+}
+
+fn storage_err(e: signalbox_storage::StorageError) -> ApiError {
+    ApiError {
+        kind: "internal",
+        msg: e.to_string(),
+    }
+}
+
+async fn labels(
+    State(api): State<PromApi>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let p = Params::new(q, &headers, &body);
+    let (start, end) = time_range(&p)?;
+    let mut sels = selectors(&p)?;
+    if sels.is_empty() {
+        sels.push(Vec::new());
+    }
+    let mut names = std::collections::BTreeSet::new();
+    for m in &sels {
+        names.extend(
+            api.reader
+                .label_names(m, start, end)
+                .await
+                .map_err(storage_err)?,
+        );
+    }
+    let (v, w) = truncate(names.into_iter().collect::<Vec<_>>(), limit(&p)?);
+    Ok(success(json!(v), &w, &[]))
+}
+
+async fn label_values(
+    State(api): State<PromApi>,
+    Path(name): Path<String>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let p = Params::new(q, &headers, &body);
+    let name = match name.strip_prefix("U__") {
+        Some(_) => {
+            return Err(ApiError::param(
+                "label",
+                "escaped UTF-8 label names are not supported",
+            ));
+        }
+        None => name,
+    };
+    if name.is_empty()
+        || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        || name.starts_with(|c: char| c.is_ascii_digit())
+    {
+        return Err(ApiError::param(
+            "label",
+            format!("invalid label name: {name:?}"),
+        ));
+    }
+    let (start, end) = time_range(&p)?;
+    let mut sels = selectors(&p)?;
+    if sels.is_empty() {
+        sels.push(Vec::new());
+    }
+    let mut values = std::collections::BTreeSet::new();
+    for m in &sels {
+        values.extend(
+            api.reader
+                .label_values(&name, m, start, end)
+                .await
+                .map_err(storage_err)?,
+        );
+    }
+    let (v, w) = truncate(values.into_iter().collect::<Vec<_>>(), limit(&p)?);
+    Ok(success(json!(v), &w, &[]))
+}
+
+async fn metadata(State(api): State<PromApi>, RawQuery(q): RawQuery) -> Result<Response, ApiError> {
+    let p = Params::new(q, &HeaderMap::new(), &Bytes::new());
+    let lim = match p.get("limit") {
+        None | Some("") => -1,
+        Some(s) => s
+            .parse::<i64>()
+            .map_err(|_| ApiError::param("limit", format!("cannot parse {s:?}")))?,
+    };
+    let metric = p.get("metric").filter(|m| !m.is_empty());
+    let mut out = serde_json::Map::new();
+    for m in api.reader.metadata().await.map_err(storage_err)? {
+        if metric.is_some_and(|x| x != m.metric) {
+            continue;
+        }
+        if lim >= 0 && out.len() as i64 >= lim {
+            break;
+        }
+        out.insert(
+            m.metric.clone(),
+            json!([{"type": m.kind.as_str(), "help": m.help, "unit": m.unit}]),
+        );
+    }
+    Ok(success(Value::Object(out), &[], &[]))
+}
+
+async fn buildinfo() -> Response {
+    success(
+        json!({
+            "version": env!("CARGO_PKG_VERSION"),
+            "revision": "",
+            "branch": "",
+            "buildUser": "",
+            "buildDate": "",
+            "goVersion": "",
+            "application": "signalbox",
+        }),
+        &[],
+        &[],
+    )
+}
+
+async fn runtimeinfo(State(api): State<PromApi>) -> Response {
+    let started: chrono_like::Rfc3339 = api.started.into();
+    success(
+        json!({
+            "startTime": started.0,
+            "CWD": std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_default(),
+            "reloadConfigSuccess": true,
+            "lastConfigTime": started.0,
+            "corruptionCount": 0,
+            "goroutineCount": 0,
+            "GOMAXPROCS": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            "GOMEMLIMIT": 0,
+            "GOGC": "",
+            "GODEBUG": "",
+            "storageRetention": api.retention,
+        }),
+        &[],
+        &[],
+    )
+}
+
+mod chrono_like {
+    /// A time as RFC 3339 text.
+    pub(super) struct Rfc3339(pub(super) String);
+
+    impl From<std::time::SystemTime> for Rfc3339 {
+        fn from(t: std::time::SystemTime) -> Self {
+            Rfc3339(humantime::format_rfc3339_millis(t).to_string())
+        }
+    }
+}
+
+async fn format_query(
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let p = Params::new(q, &headers, &body);
+    let expr = promql_parser::parser::parse(p.get("query").unwrap_or(""))
+        .map_err(|e| ApiError::param("query", e))?;
+    Ok(success(json!(expr.to_string()), &[], &[]))
+}
+
+async fn exemplars(
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let p = Params::new(q, &headers, &body);
+    promql_parser::parser::parse(p.get("query").unwrap_or(""))
+        .map_err(|e| ApiError::param("query", e))?;
+    // Exemplars are not stored yet, so there are none to return.
+    Ok(success(json!([]), &[], &[]))
+}
+
+/// The `/api/v1` routes.
+pub fn router(api: PromApi) -> Router {
+    Router::new()
+        .route("/api/v1/query", get(query).post(query))
+        .route("/api/v1/query_range", get(query_range).post(query_range))
+        .route("/api/v1/series", get(series).post(series))
+        .route("/api/v1/labels", get(labels).post(labels))
+        .route("/api/v1/label/{name}/values", get(label_values))
+        .route("/api/v1/metadata", get(metadata))
+        .route("/api/v1/status/buildinfo", get(buildinfo))
+        .route("/api/v1/status/runtimeinfo", get(runtimeinfo))
+        .route("/api/v1/format_query", get(format_query).post(format_query))
+        .route("/api/v1/query_exemplars", get(exemplars).post(exemplars))
+        .with_state(api)
+}
+
+#[cfg(test)]
+mod tests;

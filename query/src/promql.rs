@@ -1,0 +1,21 @@
+//! PromQL: queries are parsed by the `promql-parser` crate and evaluated here over the
+//! storage's `MetricsReader`, with Prometheus semantics (5m lookback, staleness markers,
+//! `offset`, `@`, subqueries, vector matching, aggregations, functions).
+//!
+//! Evaluation first fetches, for every selector, the samples of the whole time range it
+//! can touch, then evaluates the expression step by step (an instant query is a range
+//! query with one step).
+
+mod aggregate;
+mod binary;
+mod error;
+mod eval;
+mod fetch;
+mod functions;
+mod types;
+
+pub use error::PromqlError;
+pub use eval::{Engine, EngineOptions};
+pub use types::{QueryResult, QueryValue};
+
+pub(crate) use fetch::storage_matchers;

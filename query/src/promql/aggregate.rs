@@ -1,0 +1,260 @@
+//! Aggregation operators over an instant vector, grouped `by` or `without` labels.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use promql_parser::parser::LabelModifier;
+use promql_parser::parser::token::TokenType;
+use signalbox_storage::Labels;
+
+use super::error::{PromqlError, exec};
+use super::types::{
+    Instant, METRIC_NAME, Sample, format_value, keep_only, remove, with_label, without_name,
+};
+
+/// `quantile` over values, Prometheus' linear interpolation between closest ranks.
+pub(crate) fn quantile(q: f64, values: &mut [f64]) -> f64 {
+    if values.is_empty() || q.is_nan() {
+        return f64::NAN;
+    }
+    if q < 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    if q > 1.0 {
+        return f64::INFINITY;
+    }
+    values.sort_by(|a, b| a.total_cmp(b));
+    let n = values.len() as f64;
+    let rank = q * (n - 1.0);
+    let lower = rank.floor().max(0.0) as usize;
+    let upper = (lower + 1).min(values.len() - 1);
+    let weight = rank - rank.floor();
+    values[lower] * (1.0 - weight) + values[upper] * weight
+}
+
+struct Group {
+    labels: Labels,
+    samples: Vec<Sample>,
+}
+
+fn group_labels(s: &Sample, m: Option<&LabelModifier>) -> Labels {
+    match m {
+        Some(LabelModifier::Include(l)) => {
+            let base = if s.drop_name {
+                without_name(&s.labels)
+            } else {
+                (*s.labels).clone()
+            };
+            keep_only(&base, &l.labels)
+        }
+        Some(LabelModifier::Exclude(l)) => {
+            let mut n = l.labels.clone();
+            n.push(METRIC_NAME.to_string());
+            remove(&s.labels, &n)
+        }
+        None => Labels::default(),
+    }
+}
+
+fn scalar_param(op: &str, p: Option<&Instant>) -> Result<f64, PromqlError> {
+    match p {
+        Some(Instant::Scalar(f)) => Ok(*f),
+        _ => Err(exec(format!("{op} requires a scalar parameter"))),
+    }
+}
+
+pub(crate) fn eval(
+    op: &TokenType,
+    m: Option<&LabelModifier>,
+    param: Option<&Instant>,
+    input: Vec<Sample>,
+) -> Result<Vec<Sample>, PromqlError> {
+    let op_s = op.to_string();
+    let op = op_s.as_str();
+    // Groups in order of first appearance.
+    let mut index: HashMap<Labels, usize> = HashMap::new();
+    let mut groups: Vec<Group> = Vec::new();
+    let count_values_label = match (op, param) {
+        ("count_values", Some(Instant::String(s))) => {
+            if !valid_label_name(s.as_str()) {
+                return Err(exec(format!("invalid label name {s:?}")));
+            }
+            Some(s.clone())
+        }
+        ("count_values", _) => return Err(exec("count_values requires a string parameter")),
+        _ => None,
+    };
+    for s in input {
+        let mut key = group_labels(&s, m);
+        if let Some(l) = &count_values_label {
+            key = with_label(&key, l, &format_value(s.f));
+        }
+        match index.get(&key) {
+            Some(&i) => groups[i].samples.push(s),
+            None => {
+                index.insert(key.clone(), groups.len());
+                groups.push(Group {
+                    labels: key,
+                    samples: vec![s],
+                });
+            }
+        }
+    }
+    let one = |labels: Labels, f: f64| Sample {
+        labels: Arc::new(labels),
+        f,
+        drop_name: false,
+    };
+    let mut out = Vec::with_capacity(groups.len());
+    match op {
+        "topk" | "bottomk" | "limitk" => {
+            let k = scalar_param(op, param)?;
+            if k.is_nan() {
+                return Err(exec("Parameter value is NaN"));
+            }
+            let k = if k >= 1.0 {
+                k.min(i64::MAX as f64) as usize
+            } else {
+                0
+            };
+            for g in groups {
+                let mut v = g.samples;
+                match op {
+                    "topk" => v.sort_by(|a, b| desc_nan_last(a.f, b.f)),
+                    "bottomk" => v.sort_by(|a, b| asc_nan_last(a.f, b.f)),
+                    _ => {}
+                }
+                v.truncate(k);
+                out.extend(v);
+            }
+        }
+        "limit_ratio" => {
+            let r = scalar_param(op, param)?;
+            if r.is_nan() {
+                return Err(exec("Ratio value is NaN"));
+            }
+            let r = r.clamp(-1.0, 1.0);
+            for g in groups {
+                for s in g.samples {
+                    let h = ratio_of(&s.labels);
+                    let keep = if r >= 0.0 { h < r } else { h >= 1.0 + r };
+                    if keep {
+                        out.push(s);
+                    }
+                }
+            }
+        }
+        _ => {
+            for g in groups {
+                let vals: Vec<f64> = g.samples.iter().map(|s| s.f).collect();
+                let f = match op {
+                    "sum" => kahan_sum(&vals),
+                    "avg" => mean(&vals),
+                    "count" | "count_values" => vals.len() as f64,
+                    "group" => 1.0,
+                    "min" => vals
+                        .iter()
+                        .copied()
+                        .fold(f64::NAN, |a, x| if a.is_nan() || x < a { x } else { a }),
+                    "max" => vals
+                        .iter()
+                        .copied()
+                        .fold(f64::NAN, |a, x| if a.is_nan() || x > a { x } else { a }),
+                    "stddev" => variance(&vals).sqrt(),
+                    "stdvar" => variance(&vals),
+                    "quantile" => {
+                        let q = scalar_param(op, param)?;
+                        let mut v = vals;
+                        quantile(q, &mut v)
+                    }
+                    other => return Err(exec(format!("aggregation {other:?} is not supported"))),
+                };
+                out.push(one(g.labels, f));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn desc_nan_last(a: f64, b: f64) -> std::cmp::Ordering {
+    match (a.is_nan(), b.is_nan()) {
+        (true, true) => std::cmp::Ordering::Equal,
+        (true, false) => std::cmp::Ordering::Greater,
+        (false, true) => std::cmp::Ordering::Less,
+        _ => b.total_cmp(&a),
+    }
+}
+
+fn asc_nan_last(a: f64, b: f64) -> std::cmp::Ordering {
+    match (a.is_nan(), b.is_nan()) {
+        (true, true) => std::cmp::Ordering::Equal,
+        (true, false) => std::cmp::Ordering::Greater,
+        (false, true) => std::cmp::Ordering::Less,
+        _ => a.total_cmp(&b),
+    }
+}
+
+/// A stable number in [0, 1) per label set, for `limit_ratio`.
+fn ratio_of(l: &Labels) -> f64 {
+    (l.hash64() as f64) / (u64::MAX as f64 + 1.0)
+}
+
+pub(crate) fn kahan_sum(v: &[f64]) -> f64 {
+    let (mut sum, mut c) = (0.0f64, 0.0f64);
+    for &x in v {
+        if x.is_infinite() {
+            sum += x;
+            continue;
+        }
+        let t = sum + x;
+        if sum.abs() >= x.abs() {
+            c += (sum - t) + x;
+        } else {
+            c += (x - t) + sum;
+        }
+        sum = t;
+    }
+    if sum.is_infinite() || sum.is_nan() {
+        sum
+    } else {
+        sum + c
+    }
+}
+
+pub(crate) fn mean(v: &[f64]) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    let s = kahan_sum(v);
+    if s.is_finite() {
+        return s / v.len() as f64;
+    }
+    if s.is_nan() {
+        return s;
+    }
+    // The sum overflowed: fall back to an incremental mean.
+    let mut m = 0.0;
+    for (i, &x) in v.iter().enumerate() {
+        m += x / (i as f64 + 1.0) - m / (i as f64 + 1.0);
+    }
+    m
+}
+
+/// Population variance (Welford).
+pub(crate) fn variance(v: &[f64]) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    let (mut mean, mut m2) = (0.0, 0.0);
+    for (i, &x) in v.iter().enumerate() {
+        let n = i as f64 + 1.0;
+        let d = x - mean;
+        mean += d / n;
+        m2 += d * (x - mean);
+    }
+    m2 / v.len() as f64
+}
+
+pub(crate) fn valid_label_name(s: &str) -> bool {
+    !s.is_empty() && std::str::from_utf8(s.as_bytes()).is_ok()
+}

@@ -1,0 +1,283 @@
+//! Binary operators: arithmetic, comparison (with or without `bool`), set operators,
+//! and vector matching (`on`, `ignoring`, `group_left`, `group_right`, fill values).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use promql_parser::label::Labels as PLabels;
+use promql_parser::parser::token::TokenType;
+use promql_parser::parser::{BinModifier, LabelModifier, VectorMatchCardinality};
+use signalbox_storage::Labels;
+
+use super::error::{PromqlError, exec};
+use super::types::{Instant, METRIC_NAME, Sample, keep_only, remove, with_label, without_name};
+
+fn names(l: &PLabels) -> Vec<String> {
+    l.labels.clone()
+}
+
+fn is_comparison(op: &str) -> bool {
+    matches!(op, "==" | "!=" | ">" | "<" | ">=" | "<=")
+}
+
+/// `lhs op rhs` for two floats: the value, and for comparisons whether it holds.
+pub(crate) fn apply(op: &str, l: f64, r: f64) -> Result<(f64, bool), PromqlError> {
+    Ok(match op {
+        "+" => (l + r, true),
+        "-" => (l - r, true),
+        "*" => (l * r, true),
+        "/" => (l / r, true),
+        "%" => (l % r, true),
+        "^" => (l.powf(r), true),
+        "atan2" => (l.atan2(r), true),
+        "==" => (l, l == r),
+        "!=" => (l, l != r),
+        ">" => (l, l > r),
+        "<" => (l, l < r),
+        ">=" => (l, l >= r),
+        "<=" => (l, l <= r),
+        other => return Err(exec(format!("operator {other:?} not allowed here"))),
+    })
+}
+
+fn bool_of(b: bool) -> f64 {
+    if b { 1.0 } else { 0.0 }
+}
+
+pub(crate) fn eval(
+    op: &TokenType,
+    m: Option<&BinModifier>,
+    lhs: Instant,
+    rhs: Instant,
+) -> Result<Instant, PromqlError> {
+    let op_s = op.to_string();
+    let op = op_s.as_str();
+    let return_bool = m.is_some_and(|m| m.return_bool);
+    match (lhs, rhs) {
+        (Instant::Scalar(l), Instant::Scalar(r)) => {
+            let (v, keep) = apply(op, l, r)?;
+            Ok(Instant::Scalar(if is_comparison(op) {
+                bool_of(keep)
+            } else {
+                v
+            }))
+        }
+        (Instant::Vector(v), Instant::Scalar(s)) => Ok(Instant::Vector(vector_scalar(
+            op,
+            return_bool,
+            v,
+            s,
+            false,
+        )?)),
+        (Instant::Scalar(s), Instant::Vector(v)) => {
+            Ok(Instant::Vector(vector_scalar(op, return_bool, v, s, true)?))
+        }
+        (Instant::Vector(l), Instant::Vector(r)) => {
+            Ok(Instant::Vector(vector_vector(op, m, l, r)?))
+        }
+        _ => Err(exec("binary operation on strings is not allowed")),
+    }
+}
+
+fn vector_scalar(
+    op: &str,
+    return_bool: bool,
+    v: Vec<Sample>,
+    s: f64,
+    scalar_left: bool,
+) -> Result<Vec<Sample>, PromqlError> {
+    let cmp = is_comparison(op);
+    let mut out = Vec::with_capacity(v.len());
+    for x in v {
+        let (l, r) = if scalar_left { (s, x.f) } else { (x.f, s) };
+        let (val, keep) = apply(op, l, r)?;
+        if cmp && !return_bool {
+            if keep {
+                // The vector's value is kept, whichever side it is on.
+                out.push(x);
+            }
+            continue;
+        }
+        out.push(Sample {
+            f: if cmp { bool_of(keep) } else { val },
+            drop_name: true,
+            ..x
+        });
+    }
+    Ok(out)
+}
+
+/// The label set two samples are matched on.
+fn signature(l: &Labels, on: bool, names: &[String]) -> Labels {
+    if on {
+        keep_only(l, names)
+    } else {
+        let mut n = names.to_vec();
+        n.push(METRIC_NAME.to_string());
+        remove(l, &n)
+    }
+}
+
+fn vector_vector(
+    op: &str,
+    m: Option<&BinModifier>,
+    lhs: Vec<Sample>,
+    rhs: Vec<Sample>,
+) -> Result<Vec<Sample>, PromqlError> {
+    let (on, match_names) = match m.and_then(|m| m.matching.as_ref()) {
+        Some(LabelModifier::Include(l)) => (true, names(l)),
+        Some(LabelModifier::Exclude(l)) => (false, names(l)),
+        None => (false, Vec::new()),
+    };
+    let card = m
+        .map(|m| m.card.clone())
+        .unwrap_or(VectorMatchCardinality::OneToOne);
+    let return_bool = m.is_some_and(|m| m.return_bool);
+    match op {
+        "and" | "or" | "unless" => return Ok(set_op(op, on, &match_names, lhs, rhs)),
+        _ => {}
+    }
+    let fill = m.map(|m| m.fill_values.clone()).unwrap_or_default();
+    let cmp = is_comparison(op);
+    let drop_name = !cmp || return_bool;
+    // The "one" side is looked up by signature; group_right swaps the roles.
+    let (many, one, swapped, include) = match &card {
+        VectorMatchCardinality::OneToMany(l) => (rhs, lhs, true, names(l)),
+        VectorMatchCardinality::ManyToOne(l) => (lhs, rhs, false, names(l)),
+        _ => (lhs, rhs, false, Vec::new()),
+    };
+    let grouping = matches!(
+        card,
+        VectorMatchCardinality::OneToMany(_) | VectorMatchCardinality::ManyToOne(_)
+    );
+    let one_side_name = if swapped { "left" } else { "right" };
+    let mut one_by_sig: HashMap<Labels, usize> = HashMap::with_capacity(one.len());
+    for (i, s) in one.iter().enumerate() {
+        let sig = signature(&s.labels, on, &match_names);
+        if let Some(&j) = one_by_sig.get(&sig) {
+            return Err(exec(format!(
+                "found duplicate series for the match group {sig} on the {one_side_name} hand-side of the operation: [{}, {}];many-to-many matching not allowed: matching labels must be unique on one side",
+                one[j].labels, s.labels
+            )));
+        }
+        one_by_sig.insert(sig, i);
+    }
+    let mut out: Vec<Sample> = Vec::new();
+    let mut matched_one: HashSet<usize> = HashSet::new();
+    let mut one_to_one_seen: HashSet<Labels> = HashSet::new();
+    let mut result_seen: HashSet<Labels> = HashSet::new();
+    let mut emit = |ms: &Sample,
+                    os: Option<&Sample>,
+                    vm: f64,
+                    vo: f64,
+                    out: &mut Vec<Sample>|
+     -> Result<(), PromqlError> {
+        let (l, r) = if swapped { (vo, vm) } else { (vm, vo) };
+        let (val, keep) = apply(op, l, r)?;
+        if cmp && !return_bool && !keep {
+            return Ok(());
+        }
+        let value = if cmp {
+            if return_bool { bool_of(keep) } else { l }
+        } else {
+            val
+        };
+        let base: &Labels = &ms.labels;
+        let mut labels = if grouping {
+            let mut lb = (*base).clone();
+            if let Some(os) = os {
+                for n in &include {
+                    lb = match os.labels.get(n) {
+                        Some(v) => with_label(&lb, n, v),
+                        None => remove(&lb, std::slice::from_ref(n)),
+                    };
+                }
+            }
+            lb
+        } else if on {
+            keep_only(base, &match_names)
+        } else {
+            remove(base, &match_names)
+        };
+        if drop_name && !grouping && on {
+            labels = without_name(&labels);
+        }
+        if grouping
+            && !result_seen.insert(if drop_name {
+                without_name(&labels)
+            } else {
+                labels.clone()
+            })
+        {
+            return Err(exec(
+                "multiple matches for labels: grouping labels must ensure unique matches",
+            ));
+        }
+        out.push(Sample {
+            labels: Arc::new(labels),
+            f: value,
+            drop_name: drop_name || ms.drop_name,
+        });
+        Ok(())
+    };
+    for ms in &many {
+        let sig = signature(&ms.labels, on, &match_names);
+        match one_by_sig.get(&sig) {
+            Some(&j) => {
+                if !grouping && !one_to_one_seen.insert(sig.clone()) {
+                    return Err(exec(
+                        "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)",
+                    ));
+                }
+                matched_one.insert(j);
+                emit(ms, Some(&one[j]), ms.f, one[j].f, &mut out)?;
+            }
+            None => {
+                // fill: a missing "one" side takes the fill value of that side.
+                let fv = if swapped { fill.lhs } else { fill.rhs };
+                if let Some(fv) = fv {
+                    emit(ms, None, ms.f, fv, &mut out)?;
+                }
+            }
+        }
+    }
+    let fv_many = if swapped { fill.rhs } else { fill.lhs };
+    if let Some(fv) = fv_many {
+        for (j, os) in one.iter().enumerate() {
+            if matched_one.contains(&j) {
+                continue;
+            }
+            emit(os, None, fv, os.f, &mut out)?;
+        }
+    }
+    Ok(out)
+}
+
+fn set_op(op: &str, on: bool, names: &[String], lhs: Vec<Sample>, rhs: Vec<Sample>) -> Vec<Sample> {
+    let rsigs: HashSet<Labels> = rhs
+        .iter()
+        .map(|s| signature(&s.labels, on, names))
+        .collect();
+    match op {
+        "and" => lhs
+            .into_iter()
+            .filter(|s| rsigs.contains(&signature(&s.labels, on, names)))
+            .collect(),
+        "unless" => lhs
+            .into_iter()
+            .filter(|s| !rsigs.contains(&signature(&s.labels, on, names)))
+            .collect(),
+        _ => {
+            let lsigs: HashSet<Labels> = lhs
+                .iter()
+                .map(|s| signature(&s.labels, on, names))
+                .collect();
+            let mut out = lhs;
+            out.extend(
+                rhs.into_iter()
+                    .filter(|s| !lsigs.contains(&signature(&s.labels, on, names))),
+            );
+            out
+        }
+    }
+}

@@ -1,0 +1,518 @@
+//! The evaluator: an expression is evaluated at a list of step timestamps; instant
+//! queries have one step. Selectors pick the newest sample within the lookback window,
+//! range selectors and subqueries provide a window of points per step.
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant as Clock};
+
+use promql_parser::parser::value::ValueType;
+use promql_parser::parser::{Expr, VectorSelector};
+use signalbox_storage::{Labels, MetricsReader, is_stale_nan};
+
+use super::error::{PromqlError, exec};
+use super::fetch::{self, Ctx, Fetched, at_ms, offset_ms};
+use super::types::{
+    Instant, QueryResult, QueryValue, RangeInput, RangeSeries, Sample, final_labels,
+};
+use super::{aggregate, binary, functions};
+
+/// Limits and defaults of the engine.
+#[derive(Clone, Debug)]
+pub struct EngineOptions {
+    /// How far back a selector looks for the newest sample.
+    pub lookback: Duration,
+    /// Samples held at once during one query before it is stopped.
+    pub max_samples: usize,
+    /// Points per series of a range query result.
+    pub max_points_per_series: usize,
+    pub timeout: Duration,
+    /// Step of subqueries written without one (`[5m:]`).
+    pub default_subquery_step: Duration,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            lookback: Duration::from_secs(300),
+            max_samples: 50_000_000,
+            max_points_per_series: 11_000,
+            timeout: Duration::from_secs(120),
+            default_subquery_step: Duration::from_secs(60),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Engine {
+    opts: EngineOptions,
+}
+
+pub(crate) struct Ev<'a> {
+    pub(crate) data: &'a Fetched,
+    pub(crate) times: Vec<i64>,
+    pub(crate) query_start: i64,
+    pub(crate) query_end: i64,
+    pub(crate) opts: &'a EngineOptions,
+    pub(crate) started: Clock,
+    pub(crate) warnings: &'a RefCell<Vec<String>>,
+    pub(crate) infos: &'a RefCell<Vec<String>>,
+    pub(crate) peak_samples: &'a Cell<usize>,
+}
+
+fn parse(q: &str) -> Result<Expr, PromqlError> {
+    promql_parser::parser::parse(q).map_err(PromqlError::Parse)
+}
+
+fn unwrap_parens(e: &Expr) -> &Expr {
+    match e {
+        Expr::Paren(p) => unwrap_parens(&p.expr),
+        other => other,
+    }
+}
+
+impl Engine {
+    pub fn new(opts: EngineOptions) -> Engine {
+        Engine { opts }
+    }
+
+    pub fn options(&self) -> &EngineOptions {
+        &self.opts
+    }
+
+    async fn prepare(
+        &self,
+        reader: &dyn MetricsReader,
+        expr: &Expr,
+        start: i64,
+        end: i64,
+    ) -> Result<Fetched, PromqlError> {
+        let cx = Ctx {
+            query_start: start,
+            query_end: end,
+            lookback: self.opts.lookback.as_millis() as i64,
+        };
+        let mut needs = Vec::new();
+        fetch::collect(expr, start, end, &cx, &mut needs)?;
+        fetch::fetch(reader, needs).await
+    }
+
+    /// Evaluates `query` at time `t` (milliseconds).
+    pub async fn instant(
+        &self,
+        reader: &dyn MetricsReader,
+        query: &str,
+        t: i64,
+    ) -> Result<QueryResult, PromqlError> {
+        let expr = parse(query)?;
+        let data = self.prepare(reader, &expr, t, t).await?;
+        let (warnings, infos, peak) = (
+            RefCell::new(Vec::new()),
+            RefCell::new(Vec::new()),
+            Cell::new(0),
+        );
+        let ev = Ev {
+            data: &data,
+            times: vec![t],
+            query_start: t,
+            query_end: t,
+            opts: &self.opts,
+            started: Clock::now(),
+            warnings: &warnings,
+            infos: &infos,
+            peak_samples: &peak,
+        };
+        let value = match unwrap_parens(&expr) {
+            e @ (Expr::MatrixSelector(_) | Expr::Subquery(_)) => {
+                let r = ev.eval_range(e)?;
+                let mut out: Vec<(Labels, Vec<(i64, f64)>)> = r
+                    .series
+                    .iter()
+                    .map(|s| {
+                        (
+                            if s.drop_name {
+                                super::types::without_name(&s.labels)
+                            } else {
+                                (*s.labels).clone()
+                            },
+                            s.window(r.windows[0]).to_vec(),
+                        )
+                    })
+                    .filter(|(_, p)| !p.is_empty())
+                    .collect();
+                out.sort_by(|a, b| a.0.cmp(&b.0));
+                QueryValue::Matrix(out)
+            }
+            e => match ev.eval(e)?.pop() {
+                Some(Instant::Scalar(v)) => QueryValue::Scalar { t, v },
+                Some(Instant::String(v)) => QueryValue::String { t, v },
+                Some(Instant::Vector(v)) => {
+                    let mut out = Vec::with_capacity(v.len());
+                    let mut seen = std::collections::HashSet::new();
+                    for s in &v {
+                        let l = final_labels(s);
+                        if !seen.insert(l.clone()) {
+                            return Err(exec(
+                                "vector cannot contain metrics with the same labelset",
+                            ));
+                        }
+                        out.push((l, t, s.f));
+                    }
+                    QueryValue::Vector(out)
+                }
+                None => QueryValue::Vector(Vec::new()),
+            },
+        };
+        Ok(QueryResult {
+            value,
+            warnings: warnings.into_inner(),
+            infos: infos.into_inner(),
+        })
+    }
+
+    /// Evaluates `query` at every step from `start` to `end` (milliseconds).
+    pub async fn range(
+        &self,
+        reader: &dyn MetricsReader,
+        query: &str,
+        start: i64,
+        end: i64,
+        step: i64,
+    ) -> Result<QueryResult, PromqlError> {
+        if step <= 0 {
+            return Err(PromqlError::Parse(
+                "zero or negative query resolution step widths are not accepted. Try a positive integer".into(),
+            ));
+        }
+        if end < start {
+            return Err(PromqlError::Parse(
+                "end timestamp must not be before start time".into(),
+            ));
+        }
+        if (end - start) / step + 1 > self.opts.max_points_per_series as i64 {
+            return Err(PromqlError::Parse(
+                "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)".into(),
+            ));
+        }
+        let expr = parse(query)?;
+        match expr.value_type() {
+            ValueType::Vector | ValueType::Scalar => {}
+            other => {
+                return Err(PromqlError::Parse(format!(
+                    "invalid expression type \"{}\" for range query, must be Scalar or instant Vector",
+                    type_name(&other)
+                )));
+            }
+        }
+        let data = self.prepare(reader, &expr, start, end).await?;
+        let times: Vec<i64> = (0..)
+            .map(|i| start + i * step)
+            .take_while(|t| *t <= end)
+            .collect();
+        let (warnings, infos, peak) = (
+            RefCell::new(Vec::new()),
+            RefCell::new(Vec::new()),
+            Cell::new(0),
+        );
+        let ev = Ev {
+            data: &data,
+            times: times.clone(),
+            query_start: start,
+            query_end: end,
+            opts: &self.opts,
+            started: Clock::now(),
+            warnings: &warnings,
+            infos: &infos,
+            peak_samples: &peak,
+        };
+        let vals = ev.eval(&expr)?;
+        let mut series: BTreeMap<Labels, Vec<(i64, f64)>> = BTreeMap::new();
+        for (t, v) in times.iter().zip(vals) {
+            match v {
+                Instant::Scalar(f) => series.entry(Labels::default()).or_default().push((*t, f)),
+                Instant::Vector(samples) => {
+                    for s in samples {
+                        let pts = series.entry(final_labels(&s)).or_default();
+                        if pts.last().is_some_and(|p| p.0 == *t) {
+                            return Err(exec(
+                                "vector cannot contain metrics with the same labelset",
+                            ));
+                        }
+                        pts.push((*t, s.f));
+                    }
+                }
+                Instant::String(_) => {
+                    return Err(exec("string values are not allowed in range queries"));
+                }
+            }
+        }
+        Ok(QueryResult {
+            value: QueryValue::Matrix(series.into_iter().collect()),
+            warnings: warnings.into_inner(),
+            infos: infos.into_inner(),
+        })
+    }
+}
+
+pub(crate) fn type_name(t: &ValueType) -> &'static str {
+    match t {
+        ValueType::Vector => "instant vector",
+        ValueType::Scalar => "scalar",
+        ValueType::Matrix => "range vector",
+        ValueType::String => "string",
+    }
+}
+
+impl Ev<'_> {
+    fn check_time(&self) -> Result<(), PromqlError> {
+        if self.started.elapsed() > self.opts.timeout {
+            return Err(PromqlError::Timeout("query execution"));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn count_samples(&self, n: usize) -> Result<(), PromqlError> {
+        self.peak_samples.set(self.peak_samples.get().max(n));
+        if n > self.opts.max_samples {
+            return Err(PromqlError::Limit(
+                "query processing would load too many samples into memory in query execution"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn info(&self, msg: String) {
+        let mut i = self.infos.borrow_mut();
+        if !i.contains(&msg) {
+            i.push(msg);
+        }
+    }
+
+    pub(crate) fn steps(&self) -> usize {
+        self.times.len()
+    }
+
+    /// Evaluates an expression of scalar, vector or string type at every step.
+    pub(crate) fn eval(&self, e: &Expr) -> Result<Vec<Instant>, PromqlError> {
+        self.check_time()?;
+        match e {
+            Expr::NumberLiteral(n) => Ok(vec![Instant::Scalar(n.val); self.steps()]),
+            Expr::StringLiteral(s) => Ok(vec![Instant::String(s.val.clone()); self.steps()]),
+            Expr::Paren(p) => self.eval(&p.expr),
+            Expr::VectorSelector(vs) => self
+                .select(vs)
+                .map(|v| v.into_iter().map(Instant::Vector).collect()),
+            Expr::Unary(u) => Ok(self
+                .eval(&u.expr)?
+                .into_iter()
+                .map(|v| match v {
+                    Instant::Scalar(f) => Instant::Scalar(-f),
+                    Instant::Vector(s) => Instant::Vector(
+                        s.into_iter()
+                            .map(|x| Sample {
+                                f: -x.f,
+                                drop_name: true,
+                                ..x
+                            })
+                            .collect(),
+                    ),
+                    other => other,
+                })
+                .collect()),
+            Expr::Binary(b) => {
+                let lhs = self.eval(&b.lhs)?;
+                let rhs = self.eval(&b.rhs)?;
+                lhs.into_iter()
+                    .zip(rhs)
+                    .map(|(l, r)| binary::eval(&b.op, b.modifier.as_ref(), l, r))
+                    .collect()
+            }
+            Expr::Aggregate(a) => {
+                let input = self.eval(&a.expr)?;
+                let param = match &a.param {
+                    Some(p) => Some(self.eval(p)?),
+                    None => None,
+                };
+                input
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, v)| {
+                        let Instant::Vector(samples) = v else {
+                            return Err(exec("aggregation over a non-vector"));
+                        };
+                        let p = param.as_ref().map(|p| &p[i]);
+                        aggregate::eval(&a.op, a.modifier.as_ref(), p, samples).map(Instant::Vector)
+                    })
+                    .collect()
+            }
+            Expr::Call(c) => functions::call(self, c),
+            Expr::MatrixSelector(_) | Expr::Subquery(_) => Err(PromqlError::Parse(
+                "range vector cannot be evaluated as an instant value here".into(),
+            )),
+            Expr::Extension(_) => Err(exec("unsupported expression")),
+        }
+    }
+
+    fn series_of(&self, vs: &VectorSelector) -> &[signalbox_storage::Series] {
+        self.data
+            .get(&fetch::key(vs))
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+
+    /// An instant vector selector at every step.
+    pub(crate) fn select(&self, vs: &VectorSelector) -> Result<Vec<Vec<Sample>>, PromqlError> {
+        Ok(self
+            .select_with_times(vs)?
+            .into_iter()
+            .map(|v| v.into_iter().map(|(s, _)| s).collect())
+            .collect())
+    }
+
+    /// Like `select`, with the timestamp of each selected sample.
+    pub(crate) fn select_with_times(
+        &self,
+        vs: &VectorSelector,
+    ) -> Result<Vec<Vec<(Sample, i64)>>, PromqlError> {
+        let series = self.series_of(vs);
+        let labels: Vec<Arc<Labels>> = series.iter().map(|s| Arc::new(s.labels.clone())).collect();
+        let off = offset_ms(&vs.offset);
+        let at = at_ms(&vs.at, self.query_start, self.query_end);
+        let lookback = self.opts.lookback.as_millis() as i64;
+        let mut out = Vec::with_capacity(self.steps());
+        for &ts in &self.times {
+            let t = at.unwrap_or(ts) - off;
+            let mut v = Vec::new();
+            for (s, l) in series.iter().zip(&labels) {
+                let i = s.samples.partition_point(|x| x.t <= t);
+                if i == 0 {
+                    continue;
+                }
+                let x = s.samples[i - 1];
+                if x.t > t - lookback && !is_stale_nan(x.v) {
+                    v.push((
+                        Sample {
+                            labels: l.clone(),
+                            f: x.v,
+                            drop_name: false,
+                        },
+                        x.t,
+                    ));
+                }
+            }
+            self.count_samples(v.len())?;
+            out.push(v);
+        }
+        Ok(out)
+    }
+
+    /// A range vector argument (range selector or subquery): its series and per-step windows.
+    pub(crate) fn eval_range(&self, e: &Expr) -> Result<RangeInput, PromqlError> {
+        match unwrap_parens(e) {
+            Expr::MatrixSelector(ms) => {
+                let vs = &ms.vs;
+                let range = ms.range.as_millis() as i64;
+                let off = offset_ms(&vs.offset);
+                let at = at_ms(&vs.at, self.query_start, self.query_end);
+                let series: Vec<RangeSeries> = self
+                    .series_of(vs)
+                    .iter()
+                    .map(|s| RangeSeries {
+                        labels: Arc::new(s.labels.clone()),
+                        points: s
+                            .samples
+                            .iter()
+                            .filter(|x| !is_stale_nan(x.v))
+                            .map(|x| (x.t, x.v))
+                            .collect(),
+                        drop_name: false,
+                    })
+                    .collect();
+                let windows: Vec<(i64, i64)> = self
+                    .times
+                    .iter()
+                    .map(|&ts| {
+                        let t = at.unwrap_or(ts) - off;
+                        (t - range, t)
+                    })
+                    .collect();
+                if let Some(w) = windows.first() {
+                    self.count_samples(series.iter().map(|s| s.window(*w).len()).sum())?;
+                }
+                Ok(RangeInput { series, windows })
+            }
+            Expr::Subquery(sq) => {
+                let off = offset_ms(&sq.offset);
+                let at = at_ms(&sq.at, self.query_start, self.query_end);
+                let range = sq.range.as_millis() as i64;
+                let step = sq
+                    .step
+                    .map(|d| d.as_millis() as i64)
+                    .unwrap_or(self.opts.default_subquery_step.as_millis() as i64)
+                    .max(1);
+                let first = at.unwrap_or(self.times[0]);
+                let last = at.unwrap_or(*self.times.last().unwrap_or(&first));
+                let mut start = first - off - range;
+                // Align to the step like Prometheus (Go's truncating remainder).
+                if start % step != 0 {
+                    start += step - start % step;
+                }
+                let end = last - off;
+                let times: Vec<i64> = (0..)
+                    .map(|i| start + i * step)
+                    .take_while(|t| *t <= end)
+                    .collect();
+                let inner = Ev {
+                    data: self.data,
+                    times: times.clone(),
+                    query_start: self.query_start,
+                    query_end: self.query_end,
+                    opts: self.opts,
+                    started: self.started,
+                    warnings: self.warnings,
+                    infos: self.infos,
+                    peak_samples: self.peak_samples,
+                };
+                let vals = inner.eval(&sq.expr)?;
+                let mut by_labels: BTreeMap<(Labels, bool), Vec<(i64, f64)>> = BTreeMap::new();
+                for (t, v) in times.iter().zip(vals) {
+                    match v {
+                        Instant::Scalar(f) => by_labels
+                            .entry((Labels::default(), false))
+                            .or_default()
+                            .push((*t, f)),
+                        Instant::Vector(s) => {
+                            for x in s {
+                                by_labels
+                                    .entry(((*x.labels).clone(), x.drop_name))
+                                    .or_default()
+                                    .push((*t, x.f));
+                            }
+                        }
+                        Instant::String(_) => return Err(exec("subquery over a string")),
+                    }
+                }
+                let series = by_labels
+                    .into_iter()
+                    .map(|((labels, drop_name), points)| RangeSeries {
+                        labels: Arc::new(labels),
+                        points,
+                        drop_name,
+                    })
+                    .collect();
+                let windows = self
+                    .times
+                    .iter()
+                    .map(|&ts| {
+                        let t = at.unwrap_or(ts) - off;
+                        (t - range, t)
+                    })
+                    .collect();
+                Ok(RangeInput { series, windows })
+            }
+            _ => Err(PromqlError::Parse("expected a range vector".into())),
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! Before evaluation: every selector's samples over the whole time range the query can
+//! make it look at, fetched from storage once.
+
+use std::collections::HashMap;
+use std::time::UNIX_EPOCH;
+
+use promql_parser::label::{MatchOp as PMatchOp, Matchers};
+use promql_parser::parser::{AtModifier, Expr, Offset, VectorSelector};
+use signalbox_storage::{MatchOp, Matcher, MetricsReader, Series};
+
+use super::error::PromqlError;
+
+/// Samples per selector, keyed by the selector's address in the (unmoved) AST.
+pub(crate) type Fetched = HashMap<usize, Vec<Series>>;
+
+pub(crate) fn key(vs: &VectorSelector) -> usize {
+    vs as *const VectorSelector as usize
+}
+
+pub(crate) fn offset_ms(o: &Option<Offset>) -> i64 {
+    match o {
+        None => 0,
+        Some(Offset::Pos(d)) => d.as_millis() as i64,
+        Some(Offset::Neg(d)) => -(d.as_millis() as i64),
+    }
+}
+
+/// The fixed evaluation time an `@` modifier sets, if any.
+pub(crate) fn at_ms(at: &Option<AtModifier>, query_start: i64, query_end: i64) -> Option<i64> {
+    match at {
+        None => None,
+        Some(AtModifier::Start) => Some(query_start),
+        Some(AtModifier::End) => Some(query_end),
+        Some(AtModifier::At(t)) => Some(match t.duration_since(UNIX_EPOCH) {
+            Ok(d) => d.as_millis() as i64,
+            Err(e) => -(e.duration().as_millis() as i64),
+        }),
+    }
+}
+
+pub(crate) fn storage_matchers(
+    m: &Matchers,
+    name: &Option<String>,
+) -> Result<Vec<Matcher>, PromqlError> {
+    let mut out = Vec::with_capacity(m.matchers.len() + 1);
+    if let Some(n) = name
+        && !m.matchers.iter().any(|x| x.name == "__name__")
+    {
+        out.push(Matcher::eq("__name__", n.clone()));
+    }
+    for x in &m.matchers {
+        let (op, value) = match &x.op {
+            PMatchOp::Equal => (MatchOp::Equal, x.value.clone()),
+            PMatchOp::NotEqual => (MatchOp::NotEqual, x.value.clone()),
+            PMatchOp::Re(_) => (MatchOp::RegexMatch, x.value.clone()),
+            PMatchOp::NotRe(_) => (MatchOp::RegexNoMatch, x.value.clone()),
+        };
+        out.push(
+            Matcher::new(op, x.name.clone(), value)
+                .map_err(|e| PromqlError::Parse(e.to_string()))?,
+        );
+    }
+    Ok(out)
+}
+
+/// One selector to fetch: matchers and the inclusive time range.
+pub(crate) struct Need {
+    pub(crate) key: usize,
+    pub(crate) matchers: Vec<Matcher>,
+    pub(crate) or_matchers: Vec<Vec<Matcher>>,
+    pub(crate) start: i64,
+    pub(crate) end: i64,
+}
+
+pub(crate) struct Ctx {
+    pub(crate) query_start: i64,
+    pub(crate) query_end: i64,
+    pub(crate) lookback: i64,
+}
+
+/// Walks the expression as evaluation will, with `[s, e]` the evaluation times of the
+/// current level, and records what each selector needs.
+pub(crate) fn collect(
+    expr: &Expr,
+    s: i64,
+    e: i64,
+    cx: &Ctx,
+    out: &mut Vec<Need>,
+) -> Result<(), PromqlError> {
+    match expr {
+        Expr::VectorSelector(vs) => need(vs, s, e, cx.lookback, cx, out)?,
+        Expr::MatrixSelector(ms) => need(&ms.vs, s, e, ms.range.as_millis() as i64, cx, out)?,
+        Expr::Subquery(sq) => {
+            let off = offset_ms(&sq.offset);
+            let (s2, e2) = match at_ms(&sq.at, cx.query_start, cx.query_end) {
+                Some(t) => (t, t),
+                None => (s, e),
+            };
+            let range = sq.range.as_millis() as i64;
+            collect(&sq.expr, s2 - off - range, e2 - off, cx, out)?;
+        }
+        Expr::Aggregate(a) => {
+            collect(&a.expr, s, e, cx, out)?;
+            if let Some(p) = &a.param {
+                collect(p, s, e, cx, out)?;
+            }
+        }
+        Expr::Unary(u) => collect(&u.expr, s, e, cx, out)?,
+        Expr::Binary(b) => {
+            collect(&b.lhs, s, e, cx, out)?;
+            collect(&b.rhs, s, e, cx, out)?;
+        }
+        Expr::Paren(p) => collect(&p.expr, s, e, cx, out)?,
+        Expr::Call(c) => {
+            for a in &c.args.args {
+                collect(a, s, e, cx, out)?;
+            }
+        }
+        Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => {}
+    }
+    Ok(())
+}
+
+fn need(
+    vs: &VectorSelector,
+    s: i64,
+    e: i64,
+    window: i64,
+    cx: &Ctx,
+    out: &mut Vec<Need>,
+) -> Result<(), PromqlError> {
+    let off = offset_ms(&vs.offset);
+    let (s, e) = match at_ms(&vs.at, cx.query_start, cx.query_end) {
+        Some(t) => (t, t),
+        None => (s, e),
+    };
+    let mut or_matchers = Vec::new();
+    for group in &vs.matchers.or_matchers {
+        or_matchers.push(storage_matchers(&Matchers::new(group.clone()), &vs.name)?);
+    }
+    out.push(Need {
+        key: key(vs),
+        matchers: storage_matchers(&vs.matchers, &vs.name)?,
+        or_matchers,
+        start: s - off - window,
+        end: e - off,
+    });
+    Ok(())
+}
+
+/// Fetches every need; a selector seen twice (same address) gets the union of its ranges.
+pub(crate) async fn fetch(
+    reader: &dyn MetricsReader,
+    needs: Vec<Need>,
+) -> Result<Fetched, PromqlError> {
+    let mut merged: HashMap<usize, Need> = HashMap::new();
+    for n in needs {
+        match merged.get_mut(&n.key) {
+            Some(m) => {
+                m.start = m.start.min(n.start);
+                m.end = m.end.max(n.end);
+            }
+            None => {
+                merged.insert(n.key, n);
+            }
+        }
+    }
+    let mut out = Fetched::new();
+    for (k, n) in merged {
+        let mut series = Vec::new();
+        if n.or_matchers.is_empty() {
+            series = reader
+                .select_series(&n.matchers, n.start, n.end)
+                .await
+                .map_err(|e| PromqlError::Storage(e.to_string()))?;
+        } else {
+            let mut seen = std::collections::BTreeMap::new();
+            for group in &n.or_matchers {
+                for s in reader
+                    .select_series(group, n.start, n.end)
+                    .await
+                    .map_err(|e| PromqlError::Storage(e.to_string()))?
+                {
+                    seen.entry(s.labels.clone()).or_insert(s);
+                }
+            }
+            series.extend(seen.into_values());
+        }
+        out.insert(k, series);
+    }
+    Ok(out)
+}

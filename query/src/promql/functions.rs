@@ -1,0 +1,877 @@
+//! PromQL functions: over instant vectors, over range vectors (range selectors and
+//! subqueries), and the scalar/time helpers.
+
+use std::sync::Arc;
+
+use promql_parser::label::MatchOp as PMatchOp;
+use promql_parser::parser::{Call, Expr};
+use signalbox_storage::Labels;
+
+use super::aggregate::{kahan_sum, mean, quantile, variance};
+use super::error::{PromqlError, exec};
+use super::eval::Ev;
+use super::types::{Instant, METRIC_NAME, Sample, remove, with_label, without_name};
+
+fn arg(c: &Call, i: usize) -> Result<&Expr, PromqlError> {
+    c.args
+        .args
+        .get(i)
+        .map(|b| b.as_ref())
+        .ok_or_else(|| PromqlError::Parse(format!("missing argument {} of {}", i + 1, c.func.name)))
+}
+
+fn scalars(ev: &Ev<'_>, e: &Expr) -> Result<Vec<f64>, PromqlError> {
+    ev.eval(e)?
+        .into_iter()
+        .map(|v| match v {
+            Instant::Scalar(f) => Ok(f),
+            _ => Err(exec("expected a scalar argument")),
+        })
+        .collect()
+}
+
+fn strings(ev: &Ev<'_>, e: &Expr) -> Result<String, PromqlError> {
+    match ev.eval(e)?.into_iter().next() {
+        Some(Instant::String(s)) => Ok(s),
+        _ => Err(exec("expected a string argument")),
+    }
+}
+
+fn vectors(ev: &Ev<'_>, e: &Expr) -> Result<Vec<Vec<Sample>>, PromqlError> {
+    ev.eval(e)?
+        .into_iter()
+        .map(|v| match v {
+            Instant::Vector(s) => Ok(s),
+            _ => Err(exec("expected an instant vector argument")),
+        })
+        .collect()
+}
+
+/// Applies `f` to every sample of the first argument, dropping the metric name.
+fn map_vector(
+    ev: &Ev<'_>,
+    c: &Call,
+    f: impl Fn(f64, usize) -> f64,
+) -> Result<Vec<Instant>, PromqlError> {
+    Ok(vectors(ev, arg(c, 0)?)?
+        .into_iter()
+        .enumerate()
+        .map(|(step, v)| {
+            Instant::Vector(
+                v.into_iter()
+                    .map(|s| Sample {
+                        f: f(s.f, step),
+                        drop_name: true,
+                        ..s
+                    })
+                    .collect(),
+            )
+        })
+        .collect())
+}
+
+fn optional_scalars(
+    ev: &Ev<'_>,
+    c: &Call,
+    i: usize,
+    default: f64,
+) -> Result<Vec<f64>, PromqlError> {
+    match c.args.args.get(i) {
+        Some(e) => scalars(ev, e),
+        None => Ok(vec![default; ev.steps()]),
+    }
+}
+
+pub(crate) fn call(ev: &Ev<'_>, c: &Call) -> Result<Vec<Instant>, PromqlError> {
+    let name = c.func.name;
+    match name {
+        "time" => Ok(ev
+            .times
+            .iter()
+            .map(|t| Instant::Scalar(*t as f64 / 1000.0))
+            .collect()),
+        "pi" => Ok(vec![Instant::Scalar(std::f64::consts::PI); ev.steps()]),
+        "vector" => Ok(scalars(ev, arg(c, 0)?)?
+            .into_iter()
+            .map(|f| {
+                Instant::Vector(vec![Sample {
+                    labels: Arc::new(Labels::default()),
+                    f,
+                    drop_name: false,
+                }])
+            })
+            .collect()),
+        "scalar" => Ok(vectors(ev, arg(c, 0)?)?
+            .into_iter()
+            .map(|v| Instant::Scalar(if v.len() == 1 { v[0].f } else { f64::NAN }))
+            .collect()),
+        "abs" => map_vector(ev, c, |x, _| x.abs()),
+        "ceil" => map_vector(ev, c, |x, _| x.ceil()),
+        "floor" => map_vector(ev, c, |x, _| x.floor()),
+        "exp" => map_vector(ev, c, |x, _| x.exp()),
+        "ln" => map_vector(ev, c, |x, _| x.ln()),
+        "log2" => map_vector(ev, c, |x, _| x.log2()),
+        "log10" => map_vector(ev, c, |x, _| x.log10()),
+        "sqrt" => map_vector(ev, c, |x, _| x.sqrt()),
+        "sgn" => map_vector(ev, c, |x, _| {
+            if x > 0.0 {
+                1.0
+            } else if x < 0.0 {
+                -1.0
+            } else {
+                x
+            }
+        }),
+        "acos" => map_vector(ev, c, |x, _| x.acos()),
+        "acosh" => map_vector(ev, c, |x, _| x.acosh()),
+        "asin" => map_vector(ev, c, |x, _| x.asin()),
+        "asinh" => map_vector(ev, c, |x, _| x.asinh()),
+        "atan" => map_vector(ev, c, |x, _| x.atan()),
+        "atanh" => map_vector(ev, c, |x, _| x.atanh()),
+        "cos" => map_vector(ev, c, |x, _| x.cos()),
+        "cosh" => map_vector(ev, c, |x, _| x.cosh()),
+        "sin" => map_vector(ev, c, |x, _| x.sin()),
+        "sinh" => map_vector(ev, c, |x, _| x.sinh()),
+        "tan" => map_vector(ev, c, |x, _| x.tan()),
+        "tanh" => map_vector(ev, c, |x, _| x.tanh()),
+        "deg" => map_vector(ev, c, |x, _| x.to_degrees()),
+        "rad" => map_vector(ev, c, |x, _| x.to_radians()),
+        "round" => {
+            let to = optional_scalars(ev, c, 1, 1.0)?;
+            map_vector(ev, c, |x, i| {
+                let inv = 1.0 / to[i];
+                // Go's math.Floor(x*inv+0.5)/inv: halves round up.
+                (x * inv + 0.5).floor() / inv
+            })
+        }
+        "clamp" => {
+            let lo = scalars(ev, arg(c, 1)?)?;
+            let hi = scalars(ev, arg(c, 2)?)?;
+            let vs = vectors(ev, arg(c, 0)?)?;
+            Ok(vs
+                .into_iter()
+                .enumerate()
+                .map(|(i, v)| {
+                    if lo[i] > hi[i] {
+                        return Instant::Vector(Vec::new());
+                    }
+                    Instant::Vector(
+                        v.into_iter()
+                            .map(|s| Sample {
+                                f: s.f.max(lo[i]).min(hi[i]),
+                                drop_name: true,
+                                ..s
+                            })
+                            .collect(),
+                    )
+                })
+                .collect())
+        }
+        "clamp_min" => {
+            let lo = scalars(ev, arg(c, 1)?)?;
+            map_vector(ev, c, |x, i| if x.is_nan() { x } else { x.max(lo[i]) })
+        }
+        "clamp_max" => {
+            let hi = scalars(ev, arg(c, 1)?)?;
+            map_vector(ev, c, |x, i| if x.is_nan() { x } else { x.min(hi[i]) })
+        }
+        "timestamp" => timestamp(ev, c),
+        "absent" => absent(ev, c),
+        "absent_over_time" => absent_over_time(ev, c),
+        "sort" | "sort_desc" => {
+            let desc = name == "sort_desc";
+            Ok(vectors(ev, arg(c, 0)?)?
+                .into_iter()
+                .map(|mut v| {
+                    v.sort_by(|a, b| match (a.f.is_nan(), b.f.is_nan()) {
+                        (true, true) => std::cmp::Ordering::Equal,
+                        (true, false) => std::cmp::Ordering::Greater,
+                        (false, true) => std::cmp::Ordering::Less,
+                        _ => {
+                            if desc {
+                                b.f.total_cmp(&a.f)
+                            } else {
+                                a.f.total_cmp(&b.f)
+                            }
+                        }
+                    });
+                    Instant::Vector(v)
+                })
+                .collect())
+        }
+        "sort_by_label" | "sort_by_label_desc" => {
+            let desc = name == "sort_by_label_desc";
+            let mut keys = Vec::new();
+            for i in 1..c.args.args.len() {
+                keys.push(strings(ev, arg(c, i)?)?);
+            }
+            Ok(vectors(ev, arg(c, 0)?)?
+                .into_iter()
+                .map(|mut v| {
+                    v.sort_by(|a, b| {
+                        let mut o = std::cmp::Ordering::Equal;
+                        for k in &keys {
+                            o = a
+                                .labels
+                                .get(k)
+                                .unwrap_or("")
+                                .cmp(b.labels.get(k).unwrap_or(""));
+                            if o != std::cmp::Ordering::Equal {
+                                break;
+                            }
+                        }
+                        let o = o.then_with(|| a.labels.cmp(&b.labels));
+                        if desc { o.reverse() } else { o }
+                    });
+                    Instant::Vector(v)
+                })
+                .collect())
+        }
+        "label_replace" => label_replace(ev, c),
+        "label_join" => label_join(ev, c),
+        "day_of_month" | "day_of_week" | "day_of_year" | "days_in_month" | "hour" | "minute"
+        | "month" | "year" => date_fn(ev, c, name),
+        "histogram_quantile" => histogram_quantile(ev, c),
+        "rate"
+        | "increase"
+        | "delta"
+        | "irate"
+        | "idelta"
+        | "deriv"
+        | "resets"
+        | "changes"
+        | "avg_over_time"
+        | "min_over_time"
+        | "max_over_time"
+        | "sum_over_time"
+        | "count_over_time"
+        | "last_over_time"
+        | "first_over_time"
+        | "present_over_time"
+        | "stddev_over_time"
+        | "stdvar_over_time"
+        | "mad_over_time"
+        | "ts_of_last_over_time"
+        | "ts_of_first_over_time"
+        | "ts_of_max_over_time"
+        | "ts_of_min_over_time" => range_fn(ev, c, name, arg(c, 0)?, &[]),
+        "quantile_over_time" => {
+            let q = scalars(ev, arg(c, 0)?)?;
+            range_fn(ev, c, name, arg(c, 1)?, &[q])
+        }
+        "predict_linear" => {
+            let d = scalars(ev, arg(c, 1)?)?;
+            range_fn(ev, c, name, arg(c, 0)?, &[d])
+        }
+        "double_exponential_smoothing" | "holt_winters" => {
+            let sf = scalars(ev, arg(c, 1)?)?;
+            let tf = scalars(ev, arg(c, 2)?)?;
+            for (a, b) in sf.iter().zip(&tf) {
+                if !(*a > 0.0 && *a < 1.0) {
+                    return Err(exec(format!(
+                        "invalid smoothing factor. Expected: 0 < sf < 1, got: {a}"
+                    )));
+                }
+                if !(*b > 0.0 && *b < 1.0) {
+                    return Err(exec(format!(
+                        "invalid trend factor. Expected: 0 < tf < 1, got: {b}"
+                    )));
+                }
+            }
+            range_fn(ev, c, name, arg(c, 0)?, &[sf, tf])
+        }
+        other => Err(exec(format!("function {other:?} is not supported yet"))),
+    }
+}
+
+/// Functions that keep the metric name of their input.
+fn keeps_name(name: &str) -> bool {
+    matches!(name, "last_over_time" | "first_over_time")
+}
+
+fn range_fn(
+    ev: &Ev<'_>,
+    c: &Call,
+    name: &str,
+    range_arg: &Expr,
+    params: &[Vec<f64>],
+) -> Result<Vec<Instant>, PromqlError> {
+    let _ = c;
+    let input = ev.eval_range(range_arg)?;
+    if matches!(name, "rate" | "increase" | "irate") {
+        for s in &input.series {
+            if let Some(n) = s.labels.get(METRIC_NAME)
+                && !["_total", "_sum", "_count", "_bucket"]
+                    .iter()
+                    .any(|x| n.ends_with(x))
+            {
+                ev.info(format!(
+                    "PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {n:?}"
+                ));
+            }
+        }
+    }
+    let mut out = Vec::with_capacity(ev.steps());
+    for (step, w) in input.windows.iter().enumerate() {
+        let mut v = Vec::new();
+        for s in &input.series {
+            let pts = s.window(*w);
+            if pts.is_empty() {
+                continue;
+            }
+            let p = |i: usize| params.get(i).map(|x| x[step]).unwrap_or(f64::NAN);
+            let r = match name {
+                "rate" => extrapolated(pts, *w, true, true),
+                "increase" => extrapolated(pts, *w, true, false),
+                "delta" => extrapolated(pts, *w, false, false),
+                "irate" => instant_rate(pts, true),
+                "idelta" => instant_rate(pts, false),
+                "deriv" => (pts.len() >= 2).then(|| linear_regression(pts, pts[0].0).0),
+                "predict_linear" => (pts.len() >= 2).then(|| {
+                    let (slope, intercept) = linear_regression(pts, ev.times[step]);
+                    slope * p(0) + intercept
+                }),
+                "resets" => Some(pts.windows(2).filter(|x| x[1].1 < x[0].1).count() as f64),
+                "changes" => Some(
+                    pts.windows(2)
+                        .filter(|x| !(x[1].1 == x[0].1 || (x[1].1.is_nan() && x[0].1.is_nan())))
+                        .count() as f64,
+                ),
+                "avg_over_time" => Some(mean(&values(pts))),
+                "sum_over_time" => Some(kahan_sum(&values(pts))),
+                "count_over_time" => Some(pts.len() as f64),
+                "min_over_time" => Some(
+                    pts.iter()
+                        .map(|x| x.1)
+                        .fold(f64::NAN, |a, x| if a.is_nan() || x < a { x } else { a }),
+                ),
+                "max_over_time" => Some(
+                    pts.iter()
+                        .map(|x| x.1)
+                        .fold(f64::NAN, |a, x| if a.is_nan() || x > a { x } else { a }),
+                ),
+                "last_over_time" => pts.last().map(|x| x.1),
+                "first_over_time" => pts.first().map(|x| x.1),
+                "ts_of_last_over_time" => pts.last().map(|x| x.0 as f64 / 1000.0),
+                "ts_of_first_over_time" => pts.first().map(|x| x.0 as f64 / 1000.0),
+                "ts_of_max_over_time" => extreme_ts(pts, true),
+                "ts_of_min_over_time" => extreme_ts(pts, false),
+                "present_over_time" => Some(1.0),
+                "stddev_over_time" => Some(variance(&values(pts)).sqrt()),
+                "stdvar_over_time" => Some(variance(&values(pts))),
+                "mad_over_time" => {
+                    let mut v = values(pts);
+                    let med = quantile(0.5, &mut v);
+                    let mut dev: Vec<f64> = v.iter().map(|x| (x - med).abs()).collect();
+                    Some(quantile(0.5, &mut dev))
+                }
+                "quantile_over_time" => {
+                    let mut v = values(pts);
+                    Some(quantile(p(0), &mut v))
+                }
+                "double_exponential_smoothing" | "holt_winters" => smoothing(pts, p(0), p(1)),
+                _ => None,
+            };
+            if let Some(f) = r {
+                v.push(Sample {
+                    labels: s.labels.clone(),
+                    f,
+                    drop_name: if keeps_name(name) { s.drop_name } else { true },
+                });
+            }
+        }
+        out.push(Instant::Vector(v));
+    }
+    Ok(out)
+}
+
+fn values(pts: &[(i64, f64)]) -> Vec<f64> {
+    pts.iter().map(|x| x.1).collect()
+}
+
+fn extreme_ts(pts: &[(i64, f64)], max: bool) -> Option<f64> {
+    let mut best: Option<(i64, f64)> = None;
+    for &(t, v) in pts {
+        best = match best {
+            None => Some((t, v)),
+            Some((bt, bv)) => {
+                let better = if max {
+                    v >= bv || bv.is_nan()
+                } else {
+                    v <= bv || bv.is_nan()
+                };
+                if better && !v.is_nan() {
+                    Some((t, v))
+                } else {
+                    Some((bt, bv))
+                }
+            }
+        };
+    }
+    best.map(|(t, _)| t as f64 / 1000.0)
+}
+
+/// `rate`, `increase` and `delta`: the change over the window, extrapolated to its edges.
+fn extrapolated(
+    pts: &[(i64, f64)],
+    (start, end): (i64, i64),
+    counter: bool,
+    per_second: bool,
+) -> Option<f64> {
+    if pts.len() < 2 {
+        return None;
+    }
+    let (first, last) = (pts[0], pts[pts.len() - 1]);
+    let mut result = last.1 - first.1;
+    if counter {
+        let mut prev = first.1;
+        for &(_, v) in &pts[1..] {
+            if v < prev {
+                result += prev;
+            }
+            prev = v;
+        }
+    }
+    let range_secs = (end - start) as f64 / 1000.0;
+    let mut to_start = (first.0 - start) as f64 / 1000.0;
+    let to_end = (end - last.0) as f64 / 1000.0;
+    let sampled = (last.0 - first.0) as f64 / 1000.0;
+    let avg = sampled / (pts.len() - 1) as f64;
+    if counter && result > 0.0 && first.1 >= 0.0 {
+        let to_zero = sampled * (first.1 / result);
+        if to_zero < to_start {
+            to_start = to_zero;
+        }
+    }
+    let threshold = avg * 1.1;
+    let mut interval = sampled;
+    interval += if to_start >= threshold {
+        avg / 2.0
+    } else {
+        to_start
+    };
+    interval += if to_end >= threshold {
+        avg / 2.0
+    } else {
+        to_end
+    };
+    let mut factor = interval / sampled;
+    if per_second {
+        factor /= range_secs;
+    }
+    Some(result * factor)
+}
+
+fn instant_rate(pts: &[(i64, f64)], rate: bool) -> Option<f64> {
+    if pts.len() < 2 {
+        return None;
+    }
+    let (prev, last) = (pts[pts.len() - 2], pts[pts.len() - 1]);
+    let mut d = last.1 - prev.1;
+    if rate && last.1 < prev.1 {
+        d = last.1;
+    }
+    if !rate {
+        return Some(d);
+    }
+    let secs = (last.0 - prev.0) as f64 / 1000.0;
+    if secs == 0.0 {
+        return None;
+    }
+    Some(d / secs)
+}
+
+/// Least-squares slope (per second) and intercept at `intercept_t`.
+fn linear_regression(pts: &[(i64, f64)], intercept_t: i64) -> (f64, f64) {
+    let init = pts[0].1;
+    let const_y = pts.iter().all(|p| p.1 == init);
+    if const_y {
+        if init.is_infinite() {
+            return (f64::NAN, f64::NAN);
+        }
+        return (0.0, init);
+    }
+    let n = pts.len() as f64;
+    let (mut sx, mut sy, mut sxy, mut sx2) = (0.0, 0.0, 0.0, 0.0);
+    for &(t, v) in pts {
+        let x = (t - intercept_t) as f64 / 1000.0;
+        sx += x;
+        sy += v;
+        sxy += x * v;
+        sx2 += x * x;
+    }
+    let cov = sxy - sx * sy / n;
+    let var = sx2 - sx * sx / n;
+    let slope = cov / var;
+    (slope, sy / n - slope * sx / n)
+}
+
+fn smoothing(pts: &[(i64, f64)], sf: f64, tf: f64) -> Option<f64> {
+    if pts.len() < 2 {
+        return None;
+    }
+    let (mut s0, mut s1) = (0.0, pts[0].1);
+    let mut b = pts[1].1 - pts[0].1;
+    for (i, p) in pts.iter().enumerate().skip(1) {
+        let x = sf * p.1;
+        if i > 1 {
+            b = tf * (s1 - s0) + (1.0 - tf) * b;
+        }
+        let y = (1.0 - sf) * (s1 + b);
+        s0 = s1;
+        s1 = x + y;
+    }
+    Some(s1)
+}
+
+fn unwrap_parens(e: &Expr) -> &Expr {
+    match e {
+        Expr::Paren(p) => unwrap_parens(&p.expr),
+        other => other,
+    }
+}
+
+fn timestamp(ev: &Ev<'_>, c: &Call) -> Result<Vec<Instant>, PromqlError> {
+    if let Expr::VectorSelector(vs) = unwrap_parens(arg(c, 0)?) {
+        return Ok(ev
+            .select_with_times(vs)?
+            .into_iter()
+            .map(|v| {
+                Instant::Vector(
+                    v.into_iter()
+                        .map(|(s, t)| Sample {
+                            f: t as f64 / 1000.0,
+                            drop_name: true,
+                            ..s
+                        })
+                        .collect(),
+                )
+            })
+            .collect());
+    }
+    let times = ev.times.clone();
+    map_vector(ev, c, move |_, i| times[i] as f64 / 1000.0)
+}
+
+/// The labels `absent` reports: the equality matchers of a plain selector.
+fn absent_labels(e: &Expr) -> Labels {
+    let vs = match unwrap_parens(e) {
+        Expr::VectorSelector(vs) => vs,
+        Expr::MatrixSelector(ms) => &ms.vs,
+        _ => return Labels::default(),
+    };
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    let mut seen_twice: Vec<String> = Vec::new();
+    for m in &vs.matchers.matchers {
+        if matches!(m.op, PMatchOp::Equal) && m.name != METRIC_NAME {
+            if pairs.iter().any(|(n, _)| *n == m.name) {
+                seen_twice.push(m.name.clone());
+            }
+            pairs.push((m.name.clone(), m.value.clone()));
+        }
+    }
+    pairs.retain(|(n, _)| !seen_twice.contains(n));
+    Labels::from_pairs(pairs)
+}
+
+fn absent(ev: &Ev<'_>, c: &Call) -> Result<Vec<Instant>, PromqlError> {
+    let labels = Arc::new(absent_labels(arg(c, 0)?));
+    Ok(vectors(ev, arg(c, 0)?)?
+        .into_iter()
+        .map(|v| {
+            Instant::Vector(if v.is_empty() {
+                vec![Sample {
+                    labels: labels.clone(),
+                    f: 1.0,
+                    drop_name: false,
+                }]
+            } else {
+                Vec::new()
+            })
+        })
+        .collect())
+}
+
+fn absent_over_time(ev: &Ev<'_>, c: &Call) -> Result<Vec<Instant>, PromqlError> {
+    let labels = Arc::new(absent_labels(arg(c, 0)?));
+    let input = ev.eval_range(arg(c, 0)?)?;
+    Ok(input
+        .windows
+        .iter()
+        .map(|w| {
+            let any = input.series.iter().any(|s| !s.window(*w).is_empty());
+            Instant::Vector(if any {
+                Vec::new()
+            } else {
+                vec![Sample {
+                    labels: labels.clone(),
+                    f: 1.0,
+                    drop_name: false,
+                }]
+            })
+        })
+        .collect())
+}
+
+fn anchored(re: &str) -> Result<regex::Regex, regex::Error> {
+    regex::Regex::new(&format!("^(?s:{re})$"))
+}
+
+fn valid_label_name(s: &str) -> bool {
+    !s.is_empty()
+}
+
+fn label_replace(ev: &Ev<'_>, c: &Call) -> Result<Vec<Instant>, PromqlError> {
+    let dst = strings(ev, arg(c, 1)?)?;
+    let repl = strings(ev, arg(c, 2)?)?;
+    let src = strings(ev, arg(c, 3)?)?;
+    let re_s = strings(ev, arg(c, 4)?)?;
+    let re = anchored(&re_s).map_err(|_| {
+        exec(format!(
+            "invalid regular expression in label_replace(): {re_s}"
+        ))
+    })?;
+    if !valid_label_name(&dst) {
+        return Err(exec(format!(
+            "invalid destination label name in label_replace(): {dst}"
+        )));
+    }
+    let out: Vec<Instant> = vectors(ev, arg(c, 0)?)?
+        .into_iter()
+        .map(|v| {
+            Instant::Vector(
+                v.into_iter()
+                    .map(|s| {
+                        let value = s.labels.get(&src).unwrap_or("");
+                        let Some(caps) = re.captures(value) else {
+                            return s;
+                        };
+                        let mut res = String::new();
+                        caps.expand(&repl, &mut res);
+                        let labels = if res.is_empty() {
+                            remove(&s.labels, std::slice::from_ref(&dst))
+                        } else {
+                            with_label(&s.labels, &dst, &res)
+                        };
+                        Sample {
+                            labels: Arc::new(labels),
+                            f: s.f,
+                            drop_name: if dst == METRIC_NAME {
+                                false
+                            } else {
+                                s.drop_name
+                            },
+                        }
+                    })
+                    .collect(),
+            )
+        })
+        .collect();
+    Ok(out)
+}
+
+fn label_join(ev: &Ev<'_>, c: &Call) -> Result<Vec<Instant>, PromqlError> {
+    let dst = strings(ev, arg(c, 1)?)?;
+    let sep = strings(ev, arg(c, 2)?)?;
+    let mut srcs = Vec::new();
+    for i in 3..c.args.args.len() {
+        srcs.push(strings(ev, arg(c, i)?)?);
+    }
+    if !valid_label_name(&dst) {
+        return Err(exec(format!(
+            "invalid destination label name in label_join(): {dst}"
+        )));
+    }
+    Ok(vectors(ev, arg(c, 0)?)?
+        .into_iter()
+        .map(|v| {
+            Instant::Vector(
+                v.into_iter()
+                    .map(|s| {
+                        let joined = srcs
+                            .iter()
+                            .map(|n| s.labels.get(n).unwrap_or(""))
+                            .collect::<Vec<_>>()
+                            .join(&sep);
+                        let labels = if joined.is_empty() {
+                            remove(&s.labels, std::slice::from_ref(&dst))
+                        } else {
+                            with_label(&s.labels, &dst, &joined)
+                        };
+                        Sample {
+                            labels: Arc::new(labels),
+                            f: s.f,
+                            drop_name: if dst == METRIC_NAME {
+                                false
+                            } else {
+                                s.drop_name
+                            },
+                        }
+                    })
+                    .collect(),
+            )
+        })
+        .collect())
+}
+
+/// Days since 1970-01-01 → (year, month 1-12, day 1-31).
+fn civil(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+fn is_leap(y: i64) -> bool {
+    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
+}
+
+fn date_part(secs: f64, what: &str) -> f64 {
+    if !secs.is_finite() {
+        return f64::NAN;
+    }
+    let s = secs.floor() as i64;
+    let days = s.div_euclid(86_400);
+    let sod = s.rem_euclid(86_400);
+    let (y, m, d) = civil(days);
+    let month_days = [
+        31,
+        if is_leap(y) { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    match what {
+        "day_of_month" => d as f64,
+        "day_of_week" => ((days + 4).rem_euclid(7)) as f64,
+        "day_of_year" => (month_days[..(m - 1) as usize].iter().sum::<i64>() + d as i64) as f64,
+        "days_in_month" => month_days[(m - 1) as usize] as f64,
+        "hour" => (sod / 3600) as f64,
+        "minute" => ((sod % 3600) / 60) as f64,
+        "month" => m as f64,
+        "year" => y as f64,
+        _ => f64::NAN,
+    }
+}
+
+fn date_fn(ev: &Ev<'_>, c: &Call, name: &str) -> Result<Vec<Instant>, PromqlError> {
+    if c.args.args.is_empty() {
+        return Ok(ev
+            .times
+            .iter()
+            .map(|t| {
+                Instant::Vector(vec![Sample {
+                    labels: Arc::new(Labels::default()),
+                    f: date_part(*t as f64 / 1000.0, name),
+                    drop_name: false,
+                }])
+            })
+            .collect());
+    }
+    let n = name.to_string();
+    map_vector(ev, c, move |x, _| date_part(x, &n))
+}
+
+fn histogram_quantile(ev: &Ev<'_>, c: &Call) -> Result<Vec<Instant>, PromqlError> {
+    let qs = scalars(ev, arg(c, 0)?)?;
+    let vs = vectors(ev, arg(c, 1)?)?;
+    let mut out = Vec::with_capacity(vs.len());
+    for (q, v) in qs.into_iter().zip(vs) {
+        let mut groups: std::collections::BTreeMap<Labels, Vec<(f64, f64)>> =
+            std::collections::BTreeMap::new();
+        for s in &v {
+            let Some(le) = s.labels.get("le") else {
+                continue;
+            };
+            let Ok(ub) = parse_le(le) else { continue };
+            let key = without_name(&remove(&s.labels, &["le".to_string()]));
+            groups.entry(key).or_default().push((ub, s.f));
+        }
+        let mut res = Vec::new();
+        for (labels, mut buckets) in groups {
+            res.push(Sample {
+                labels: Arc::new(labels),
+                f: bucket_quantile(q, &mut buckets),
+                drop_name: false,
+            });
+        }
+        out.push(Instant::Vector(res));
+    }
+    Ok(out)
+}
+
+fn parse_le(s: &str) -> Result<f64, ()> {
+    match s.trim() {
+        "+Inf" | "Inf" | "+inf" | "inf" => Ok(f64::INFINITY),
+        "-Inf" | "-inf" => Ok(f64::NEG_INFINITY),
+        t => t.parse::<f64>().map_err(|_| ()),
+    }
+}
+
+/// Quantile from classic cumulative buckets `(upper bound, count)`.
+fn bucket_quantile(q: f64, buckets: &mut [(f64, f64)]) -> f64 {
+    if q.is_nan() {
+        return f64::NAN;
+    }
+    if q < 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    if q > 1.0 {
+        return f64::INFINITY;
+    }
+    buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+    if buckets.last().is_none_or(|b| b.0 != f64::INFINITY) {
+        return f64::NAN;
+    }
+    // Coalesce equal bounds, then make counts monotonic.
+    let mut merged: Vec<(f64, f64)> = Vec::with_capacity(buckets.len());
+    for &(ub, c) in buckets.iter() {
+        match merged.last_mut() {
+            Some(last) if last.0 == ub => last.1 += c,
+            _ => merged.push((ub, c)),
+        }
+    }
+    let mut max = f64::NEG_INFINITY;
+    for b in &mut merged {
+        if b.1 > max {
+            max = b.1;
+        } else {
+            b.1 = max;
+        }
+    }
+    if merged.len() < 2 {
+        return f64::NAN;
+    }
+    let total = merged[merged.len() - 1].1;
+    if total == 0.0 || total.is_nan() {
+        return f64::NAN;
+    }
+    let mut rank = q * total;
+    let b = merged.partition_point(|x| x.1 < rank);
+    if b == merged.len() - 1 {
+        return merged[merged.len() - 2].0;
+    }
+    if b == 0 && merged[0].0 <= 0.0 {
+        return merged[0].0;
+    }
+    let (start, end) = (if b == 0 { 0.0 } else { merged[b - 1].0 }, merged[b].0);
+    let mut count = merged[b].1;
+    if b > 0 {
+        rank -= merged[b - 1].1;
+        count -= merged[b - 1].1;
+    }
+    start + (end - start) * (rank / count)
+}
