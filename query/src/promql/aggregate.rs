@@ -9,7 +9,7 @@ use signalbox_storage::Labels;
 
 use super::error::{PromqlError, exec};
 use super::types::{
-    Instant, METRIC_NAME, Sample, format_value, keep_only, remove, with_label, without_name,
+    Instant, NAME_LABELS, Sample, format_value, keep_only, remove, with_label, without_name,
 };
 
 /// `quantile` over values, Prometheus' linear interpolation between closest ranks.
@@ -23,7 +23,13 @@ pub(crate) fn quantile(q: f64, values: &mut [f64]) -> f64 {
     if q > 1.0 {
         return f64::INFINITY;
     }
-    values.sort_by(|a, b| a.total_cmp(b));
+    // NaN sorts first, as the smallest value (Go's sort order).
+    values.sort_by(|a, b| match (a.is_nan(), b.is_nan()) {
+        (true, true) => std::cmp::Ordering::Equal,
+        (true, false) => std::cmp::Ordering::Less,
+        (false, true) => std::cmp::Ordering::Greater,
+        _ => a.total_cmp(b),
+    });
     let n = values.len() as f64;
     let rank = q * (n - 1.0);
     let lower = rank.floor().max(0.0) as usize;
@@ -49,7 +55,7 @@ fn group_labels(s: &Sample, m: Option<&LabelModifier>) -> Labels {
         }
         Some(LabelModifier::Exclude(l)) => {
             let mut n = l.labels.clone();
-            n.push(METRIC_NAME.to_string());
+            n.extend(NAME_LABELS.iter().map(|x| x.to_string()));
             remove(&s.labels, &n)
         }
         None => Labels::default(),
@@ -229,7 +235,7 @@ pub(crate) fn mean(v: &[f64]) -> f64 {
     if s.is_finite() {
         return s / v.len() as f64;
     }
-    if s.is_nan() {
+    if s.is_nan() || v.iter().any(|x| x.is_infinite()) {
         return s;
     }
     // The sum overflowed: fall back to an incremental mean.
@@ -256,5 +262,6 @@ pub(crate) fn variance(v: &[f64]) -> f64 {
 }
 
 pub(crate) fn valid_label_name(s: &str) -> bool {
-    !s.is_empty() && std::str::from_utf8(s.as_bytes()).is_ok()
+    // Invalid UTF-8 in the query arrives as replacement characters.
+    !s.is_empty() && !s.contains('\u{fffd}')
 }

@@ -10,7 +10,7 @@ use promql_parser::parser::{BinModifier, LabelModifier, VectorMatchCardinality};
 use signalbox_storage::Labels;
 
 use super::error::{PromqlError, exec};
-use super::types::{Instant, METRIC_NAME, Sample, keep_only, remove, with_label, without_name};
+use super::types::{Instant, NAME_LABELS, Sample, keep_only, remove, with_label, without_name};
 
 fn names(l: &PLabels) -> Vec<String> {
     l.labels.clone()
@@ -113,7 +113,7 @@ fn signature(l: &Labels, on: bool, names: &[String]) -> Labels {
         keep_only(l, names)
     } else {
         let mut n = names.to_vec();
-        n.push(METRIC_NAME.to_string());
+        n.extend(NAME_LABELS.iter().map(|x| x.to_string()));
         remove(l, &n)
     }
 }

@@ -54,6 +54,8 @@ pub(crate) struct Ev<'a> {
     pub(crate) times: Vec<i64>,
     pub(crate) query_start: i64,
     pub(crate) query_end: i64,
+    /// Step of the query (0 for instant queries), for `step()`.
+    pub(crate) query_step: i64,
     pub(crate) opts: &'a EngineOptions,
     pub(crate) started: Clock,
     pub(crate) warnings: &'a RefCell<Vec<String>>,
@@ -117,6 +119,7 @@ impl Engine {
             times: vec![t],
             query_start: t,
             query_end: t,
+            query_step: 0,
             opts: &self.opts,
             started: Clock::now(),
             warnings: &warnings,
@@ -220,6 +223,7 @@ impl Engine {
             times: times.clone(),
             query_start: start,
             query_end: end,
+            query_step: step,
             opts: &self.opts,
             started: Clock::now(),
             warnings: &warnings,
@@ -365,16 +369,19 @@ impl Ev<'_> {
     /// An instant vector selector at every step.
     pub(crate) fn select(&self, vs: &VectorSelector) -> Result<Vec<Vec<Sample>>, PromqlError> {
         Ok(self
-            .select_with_times(vs)?
+            .select_with_times(vs, false)?
             .into_iter()
             .map(|v| v.into_iter().map(|(s, _)| s).collect())
             .collect())
     }
 
     /// Like `select`, with the timestamp of each selected sample.
+    /// With `with_histogram_times`, series whose newest sample is a native histogram are
+    /// included (value 0) so that their sample time can be reported.
     pub(crate) fn select_with_times(
         &self,
         vs: &VectorSelector,
+        with_histogram_times: bool,
     ) -> Result<Vec<Vec<(Sample, i64)>>, PromqlError> {
         let series = self.series_of(vs);
         let labels: Vec<Arc<Labels>> = series.iter().map(|s| Arc::new(s.labels.clone())).collect();
@@ -391,6 +398,21 @@ impl Ev<'_> {
                     continue;
                 }
                 let x = s.samples[i - 1];
+                // A newer native histogram sample hides the float (histograms are not evaluated yet).
+                let h = s.histograms.partition_point(|h| h.t <= t);
+                if h > 0 && s.histograms[h - 1].t > x.t {
+                    if with_histogram_times && s.histograms[h - 1].t > t - lookback {
+                        v.push((
+                            Sample {
+                                labels: l.clone(),
+                                f: 0.0,
+                                drop_name: false,
+                            },
+                            s.histograms[h - 1].t,
+                        ));
+                    }
+                    continue;
+                }
                 if x.t > t - lookback && !is_stale_nan(x.v) {
                     v.push((
                         Sample {
@@ -454,11 +476,13 @@ impl Ev<'_> {
                     .max(1);
                 let first = at.unwrap_or(self.times[0]);
                 let last = at.unwrap_or(*self.times.last().unwrap_or(&first));
-                let mut start = first - off - range;
-                // Align to the step like Prometheus (Go's truncating remainder).
-                if start % step != 0 {
-                    start += step - start % step;
-                }
+                // The first inner step is the first multiple of the step inside the window.
+                let start = (first - off - range).div_euclid(step) * step;
+                let start = if start < first - off - range {
+                    start + step
+                } else {
+                    start
+                };
                 let end = last - off;
                 let times: Vec<i64> = (0..)
                     .map(|i| start + i * step)
@@ -469,6 +493,7 @@ impl Ev<'_> {
                     times: times.clone(),
                     query_start: self.query_start,
                     query_end: self.query_end,
+                    query_step: self.query_step,
                     opts: self.opts,
                     started: self.started,
                     warnings: self.warnings,

@@ -91,6 +91,38 @@ pub(crate) fn call(ev: &Ev<'_>, c: &Call) -> Result<Vec<Instant>, PromqlError> {
             .map(|t| Instant::Scalar(*t as f64 / 1000.0))
             .collect()),
         "pi" => Ok(vec![Instant::Scalar(std::f64::consts::PI); ev.steps()]),
+        "start" => Ok(vec![
+            Instant::Scalar(ev.query_start as f64 / 1000.0);
+            ev.steps()
+        ]),
+        "end" => Ok(vec![
+            Instant::Scalar(ev.query_end as f64 / 1000.0);
+            ev.steps()
+        ]),
+        "min_of" | "max_of" => {
+            let mut acc = scalars(ev, arg(c, 0)?)?;
+            for i in 1..c.args.args.len() {
+                let next = scalars(ev, arg(c, i)?)?;
+                for (a, b) in acc.iter_mut().zip(next) {
+                    *a = if name == "min_of" {
+                        go_min(*a, b)
+                    } else {
+                        go_max(*a, b)
+                    };
+                }
+            }
+            Ok(acc.into_iter().map(Instant::Scalar).collect())
+        }
+        "step" => Ok(vec![
+            Instant::Scalar(ev.query_step as f64 / 1000.0);
+            ev.steps()
+        ]),
+        "range" => Ok(vec![
+            Instant::Scalar(
+                (ev.query_end - ev.query_start) as f64 / 1000.0
+            );
+            ev.steps()
+        ]),
         "vector" => Ok(scalars(ev, arg(c, 0)?)?
             .into_iter()
             .map(|f| {
@@ -158,7 +190,7 @@ pub(crate) fn call(ev: &Ev<'_>, c: &Call) -> Result<Vec<Instant>, PromqlError> {
                     Instant::Vector(
                         v.into_iter()
                             .map(|s| Sample {
-                                f: s.f.max(lo[i]).min(hi[i]),
+                                f: go_min(go_max(s.f, lo[i]), hi[i]),
                                 drop_name: true,
                                 ..s
                             })
@@ -169,11 +201,11 @@ pub(crate) fn call(ev: &Ev<'_>, c: &Call) -> Result<Vec<Instant>, PromqlError> {
         }
         "clamp_min" => {
             let lo = scalars(ev, arg(c, 1)?)?;
-            map_vector(ev, c, |x, i| if x.is_nan() { x } else { x.max(lo[i]) })
+            map_vector(ev, c, |x, i| go_max(x, lo[i]))
         }
         "clamp_max" => {
             let hi = scalars(ev, arg(c, 1)?)?;
-            map_vector(ev, c, |x, i| if x.is_nan() { x } else { x.min(hi[i]) })
+            map_vector(ev, c, |x, i| go_min(x, hi[i]))
         }
         "timestamp" => timestamp(ev, c),
         "absent" => absent(ev, c),
@@ -211,11 +243,10 @@ pub(crate) fn call(ev: &Ev<'_>, c: &Call) -> Result<Vec<Instant>, PromqlError> {
                     v.sort_by(|a, b| {
                         let mut o = std::cmp::Ordering::Equal;
                         for k in &keys {
-                            o = a
-                                .labels
-                                .get(k)
-                                .unwrap_or("")
-                                .cmp(b.labels.get(k).unwrap_or(""));
+                            o = natural_cmp(
+                                a.labels.get(k).unwrap_or(""),
+                                b.labels.get(k).unwrap_or(""),
+                            );
                             if o != std::cmp::Ordering::Equal {
                                 break;
                             }
@@ -281,6 +312,59 @@ pub(crate) fn call(ev: &Ev<'_>, c: &Call) -> Result<Vec<Instant>, PromqlError> {
             range_fn(ev, c, name, arg(c, 0)?, &[sf, tf])
         }
         other => Err(exec(format!("function {other:?} is not supported yet"))),
+    }
+}
+
+/// `max` that propagates NaN, like Go's `math.Max`.
+fn go_max(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else {
+        a.max(b)
+    }
+}
+
+/// `min` that propagates NaN, like Go's `math.Min`.
+fn go_min(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else {
+        a.min(b)
+    }
+}
+
+/// Compares strings with runs of digits compared by number ("2" < "10").
+fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    let (mut x, mut y) = (a.as_bytes(), b.as_bytes());
+    loop {
+        match (x.first(), y.first()) {
+            (None, None) => return std::cmp::Ordering::Equal,
+            (None, Some(_)) => return std::cmp::Ordering::Less,
+            (Some(_), None) => return std::cmp::Ordering::Greater,
+            (Some(p), Some(q)) if p.is_ascii_digit() && q.is_ascii_digit() => {
+                let dx = x.iter().take_while(|c| c.is_ascii_digit()).count();
+                let dy = y.iter().take_while(|c| c.is_ascii_digit()).count();
+                let (nx, ny) = (&x[..dx], &y[..dy]);
+                let tx = nx.iter().skip_while(|c| **c == b'0').count();
+                let ty = ny.iter().skip_while(|c| **c == b'0').count();
+                let o = tx
+                    .cmp(&ty)
+                    .then_with(|| nx[dx - tx..].cmp(&ny[dy - ty..]))
+                    .then_with(|| dx.cmp(&dy));
+                if o != std::cmp::Ordering::Equal {
+                    return o;
+                }
+                x = &x[dx..];
+                y = &y[dy..];
+            }
+            (Some(p), Some(q)) => {
+                if p != q {
+                    return p.cmp(q);
+                }
+                x = &x[1..];
+                y = &y[1..];
+            }
+        }
     }
 }
 
@@ -359,6 +443,7 @@ fn range_fn(
                 "present_over_time" => Some(1.0),
                 "stddev_over_time" => Some(variance(&values(pts)).sqrt()),
                 "stdvar_over_time" => Some(variance(&values(pts))),
+                "mad_over_time" if pts.iter().any(|x| x.1.is_nan()) => Some(f64::NAN),
                 "mad_over_time" => {
                     let mut v = values(pts);
                     let med = quantile(0.5, &mut v);
@@ -437,19 +522,18 @@ fn extrapolated(
     let to_end = (end - last.0) as f64 / 1000.0;
     let sampled = (last.0 - first.0) as f64 / 1000.0;
     let avg = sampled / (pts.len() - 1) as f64;
+    let threshold = avg * 1.1;
+    if to_start >= threshold {
+        to_start = avg / 2.0;
+    }
+    // Counters cannot go below zero: stop extrapolating where the slope reaches zero.
     if counter && result > 0.0 && first.1 >= 0.0 {
         let to_zero = sampled * (first.1 / result);
         if to_zero < to_start {
             to_start = to_zero;
         }
     }
-    let threshold = avg * 1.1;
-    let mut interval = sampled;
-    interval += if to_start >= threshold {
-        avg / 2.0
-    } else {
-        to_start
-    };
+    let mut interval = sampled + to_start;
     interval += if to_end >= threshold {
         avg / 2.0
     } else {
@@ -534,7 +618,7 @@ fn unwrap_parens(e: &Expr) -> &Expr {
 fn timestamp(ev: &Ev<'_>, c: &Call) -> Result<Vec<Instant>, PromqlError> {
     if let Expr::VectorSelector(vs) = unwrap_parens(arg(c, 0)?) {
         return Ok(ev
-            .select_with_times(vs)?
+            .select_with_times(vs, true)?
             .into_iter()
             .map(|v| {
                 Instant::Vector(
@@ -562,11 +646,13 @@ fn absent_labels(e: &Expr) -> Labels {
     };
     let mut pairs: Vec<(String, String)> = Vec::new();
     let mut seen_twice: Vec<String> = Vec::new();
+    let mut seen: Vec<&str> = Vec::new();
     for m in &vs.matchers.matchers {
+        if seen.contains(&m.name.as_str()) {
+            seen_twice.push(m.name.clone());
+        }
+        seen.push(&m.name);
         if matches!(m.op, PMatchOp::Equal) && m.name != METRIC_NAME {
-            if pairs.iter().any(|(n, _)| *n == m.name) {
-                seen_twice.push(m.name.clone());
-            }
             pairs.push((m.name.clone(), m.value.clone()));
         }
     }
@@ -618,7 +704,8 @@ fn anchored(re: &str) -> Result<regex::Regex, regex::Error> {
 }
 
 fn valid_label_name(s: &str) -> bool {
-    !s.is_empty()
+    // Invalid UTF-8 in the query arrives as replacement characters.
+    !s.is_empty() && !s.contains('\u{fffd}')
 }
 
 fn label_replace(ev: &Ev<'_>, c: &Call) -> Result<Vec<Instant>, PromqlError> {

@@ -73,10 +73,13 @@ pub struct QueryResult {
 }
 
 /// Label operations on the storage's label sets.
+/// Labels removed together with the metric name: its type and unit go with it.
+pub(crate) const NAME_LABELS: [&str; 3] = [METRIC_NAME, "__type__", "__unit__"];
+
 pub(crate) fn without_name(l: &Labels) -> Labels {
     Labels::from_pairs(
         l.iter()
-            .filter(|x| x.name != METRIC_NAME)
+            .filter(|x| !NAME_LABELS.contains(&x.name.as_str()))
             .map(|x| (x.name.clone(), x.value.clone())),
     )
 }
