@@ -49,6 +49,17 @@ async fn otlp_in_graceful_stop_and_data_on_disk() {
         .await
         .unwrap();
 
+    // PromQL over the Prometheus HTTP API sees what OTLP sent.
+    let (code, body) = http_get(srv.http, "/api/v1/query?query=sum%20by%20(job)%20(queue_depth)").unwrap();
+    assert_eq!(code, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["data"]["resultType"], "vector");
+    assert_eq!(v["data"]["result"][0]["metric"]["job"], "e2e");
+    assert_eq!(v["data"]["result"][0]["value"][1], "140");
+    let (code, body) = http_get(srv.http, "/api/v1/label/series/values").unwrap();
+    assert_eq!(code, 200);
+    assert!(body.contains("\"s19\""), "{body}");
+
     let (code, metrics) = http_get(srv.http, "/metrics").unwrap();
     assert_eq!(code, 200);
     for needle in [
