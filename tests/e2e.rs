@@ -50,7 +50,11 @@ async fn otlp_in_graceful_stop_and_data_on_disk() {
         .unwrap();
 
     // PromQL over the Prometheus HTTP API sees what OTLP sent.
-    let (code, body) = http_get(srv.http, "/api/v1/query?query=sum%20by%20(job)%20(queue_depth)").unwrap();
+    let (code, body) = http_get(
+        srv.http,
+        "/api/v1/query?query=sum%20by%20(job)%20(queue_depth)",
+    )
+    .unwrap();
     assert_eq!(code, 200, "{body}");
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["data"]["resultType"], "vector");

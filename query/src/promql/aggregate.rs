@@ -8,9 +8,7 @@ use promql_parser::parser::token::TokenType;
 use signalbox_storage::Labels;
 
 use super::error::{PromqlError, exec};
-use super::types::{
-    Instant, NAME_LABELS, Sample, format_value, keep_only, remove, with_label, without_name,
-};
+use super::types::{Instant, NAME_LABELS, Sample, format_value, keep_only, remove, with_label};
 
 /// `quantile` over values, Prometheus' linear interpolation between closest ranks.
 pub(crate) fn quantile(q: f64, values: &mut [f64]) -> f64 {
@@ -45,14 +43,8 @@ struct Group {
 
 fn group_labels(s: &Sample, m: Option<&LabelModifier>) -> Labels {
     match m {
-        Some(LabelModifier::Include(l)) => {
-            let base = if s.drop_name {
-                without_name(&s.labels)
-            } else {
-                (*s.labels).clone()
-            };
-            keep_only(&base, &l.labels)
-        }
+        // The name is grouped on even when it is due to be dropped (delayed name removal).
+        Some(LabelModifier::Include(l)) => keep_only(&s.labels, &l.labels),
         Some(LabelModifier::Exclude(l)) => {
             let mut n = l.labels.clone();
             n.extend(NAME_LABELS.iter().map(|x| x.to_string()));
@@ -106,10 +98,10 @@ pub(crate) fn eval(
             }
         }
     }
-    let one = |labels: Labels, f: f64| Sample {
+    let one = |labels: Labels, f: f64, drop_name: bool| Sample {
         labels: Arc::new(labels),
         f,
-        drop_name: false,
+        drop_name,
     };
     let mut out = Vec::with_capacity(groups.len());
     match op {
@@ -175,7 +167,10 @@ pub(crate) fn eval(
                     }
                     other => return Err(exec(format!("aggregation {other:?} is not supported"))),
                 };
-                out.push(one(g.labels, f));
+                // A group keeps a name that some of its samples were due to lose: drop it then.
+                let drop = g.samples.iter().any(|s| s.drop_name)
+                    && g.labels.get(super::types::METRIC_NAME).is_some();
+                out.push(one(g.labels, f, drop));
             }
         }
     }
