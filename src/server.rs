@@ -120,8 +120,10 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
         signalbox_query::promql::Engine::default(),
         settings.storage.metrics.retention,
     );
-    let app =
-        signalbox_query::router(admin.clone()).merge(signalbox_query::prometheus::router(prom));
+    let jaeger = signalbox_query::JaegerApi::new(storage.clone());
+    let app = signalbox_query::router(admin.clone())
+        .merge(signalbox_query::prometheus::router(prom))
+        .merge(signalbox_query::jaeger::router(jaeger));
     let http = tokio::spawn(async move {
         axum::serve(http_l, app)
             .with_graceful_shutdown(stopped(stop_rx))

@@ -64,6 +64,17 @@ async fn otlp_in_graceful_stop_and_data_on_disk() {
     assert_eq!(code, 200);
     assert!(body.contains("\"s19\""), "{body}");
 
+    // The Jaeger API finds the trace.
+    let (code, body) = http_get(
+        srv.http,
+        "/jaeger/api/traces/09090909090909090909090909090909",
+    )
+    .unwrap();
+    assert_eq!(code, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["data"][0]["spans"].as_array().unwrap().len(), 3);
+    assert_eq!(v["data"][0]["processes"]["p1"]["serviceName"], "e2e");
+
     let (code, metrics) = http_get(srv.http, "/metrics").unwrap();
     assert_eq!(code, 200);
     for needle in [

@@ -18,8 +18,10 @@
 //! ```
 
 mod admin;
+pub mod jaeger;
 pub mod prometheus;
 pub mod promql;
 
 pub use admin::{AdminState, router};
+pub use jaeger::JaegerApi;
 pub use prometheus::PromApi;
