@@ -490,14 +490,18 @@ pub(crate) fn insert_metrics(
 ) -> Result<crate::wal::Lsn> {
     let mut idx: Vec<Option<u32>> = Vec::with_capacity(batch.series.len());
     let mut hashes = Vec::with_capacity(batch.series.len());
-    let mut new = 0usize;
+    // Series new to the head, counted once even when the batch repeats a label set.
+    let mut new: std::collections::HashSet<&Labels> = std::collections::HashSet::new();
     for s in &batch.series {
         let h = s.labels.hash64();
         let found = head.lookup(&s.labels, h);
-        new += usize::from(found.is_none());
+        if found.is_none() {
+            new.insert(&s.labels);
+        }
         idx.push(found);
         hashes.push(h);
     }
+    let new = new.len();
     if new > 0 && head.series_count() + new > max_series {
         return Err(StorageError::SeriesLimit {
             limit: max_series,
@@ -509,7 +513,10 @@ pub(crate) fn insert_metrics(
         .iter()
         .zip(idx)
         .zip(hashes)
-        .map(|((s, i), h)| i.unwrap_or_else(|| head.create(&s.labels, h)))
+        .map(|((s, i), h)| {
+            i.or_else(|| head.lookup(&s.labels, h))
+                .unwrap_or_else(|| head.create(&s.labels, h))
+        })
         .collect();
     let items: Vec<Resolved<'_>> = batch
         .series

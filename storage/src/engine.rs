@@ -86,7 +86,6 @@ impl<K: Kind> Store<K> {
         mut replay: impl FnMut(&mut K::Head, u64, u8, &[u8]) -> Result<()>,
     ) -> Result<(Store<K>, ReplayReport)> {
         let (metas, _set_aside) = parts.list(K::SIGNAL).await?;
-        let boundary = metas.iter().map(|m| m.wal_boundary).max().unwrap_or(0);
         let mut opened = Vec::with_capacity(metas.len());
         for m in metas {
             let id = m.id.clone();
@@ -102,6 +101,12 @@ impl<K: Kind> Store<K> {
                 }
             }
         }
+        // Only parts that opened vouch for the WAL segments below their boundary.
+        let boundary = opened
+            .iter()
+            .map(|p| K::part_meta(p).wal_boundary)
+            .max()
+            .unwrap_or(0);
         let mut head = K::Head::default();
         let (wal, report) = Wal::open(
             wal_dir,
@@ -242,11 +247,19 @@ impl<K: Kind> Store<K> {
                     },
                 )
                 .await?;
-            let part = Arc::new(self.kind.open_part(meta, &self.parts)?);
+            let part = match self.kind.open_part(meta.clone(), &self.parts) {
+                Ok(p) => Arc::new(p),
+                Err(e) => {
+                    // Take the part back so that the retry does not write its data twice.
+                    let _ = self.parts.delete(K::SIGNAL, &meta).await;
+                    return Err(e);
+                }
+            };
             {
                 let mut v = self.view.write();
                 v.frozen.remove(0);
                 v.parts.push(part);
+                v.parts.sort_by_key(|p| K::part_meta(p).rank());
             }
             self.frozen_bytes.fetch_sub(bytes, Ordering::Relaxed);
             self.wal.remove_before(boundary)?;
@@ -300,11 +313,12 @@ impl<K: Kind> Store<K> {
                 (fresh.len() >= self.cfg.max_parts_per_window).then_some((w, fresh))
             }
         });
+        drop(parts);
         let Some((w, mut inputs)) = candidate else {
             return Ok(false);
         };
         // Bound the work: merge the oldest parts up to the input budget (at least two).
-        inputs.sort_by_key(|p| K::part_meta(p).seq);
+        inputs.sort_by_key(|p| K::part_meta(p).rank());
         let mut budget = 0u64;
         let mut take = 0;
         for p in &inputs {
@@ -355,6 +369,13 @@ impl<K: Kind> Store<K> {
             id: self.parts.next_group_id(),
             size: outputs.len() as u32,
         };
+        // The merged data ranks where its newest input ranked, not after newer parts.
+        let order = inputs
+            .iter()
+            .map(|p| K::part_meta(p).rank().0)
+            .max()
+            .unwrap_or(0);
+        let mut unopened: Option<PartMeta> = None;
         let mut published: Vec<Arc<K::Part>> = Vec::new();
         for data in outputs {
             let res = self
@@ -367,16 +388,24 @@ impl<K: Kind> Store<K> {
                         replaces: replaces.clone(),
                         group: Some(group.clone()),
                         wal_boundary,
+                        order: Some(order),
                     },
                 )
                 .await
-                .and_then(|meta| self.kind.open_part(meta, &self.parts));
+                .and_then(|meta| {
+                    self.kind
+                        .open_part(meta.clone(), &self.parts)
+                        .inspect_err(|_| unopened = Some(meta))
+                });
             match res {
                 Ok(p) => published.push(Arc::new(p)),
                 Err(e) => {
                     // Take back what this merge wrote; its inputs stay in place.
                     for p in &published {
                         let _ = self.parts.delete(K::SIGNAL, K::part_meta(p)).await;
+                    }
+                    if let Some(m) = unopened.take() {
+                        let _ = self.parts.delete(K::SIGNAL, &m).await;
                     }
                     return Err(e);
                 }
@@ -387,7 +416,7 @@ impl<K: Kind> Store<K> {
             let mut v = self.view.write();
             v.parts.retain(|p| !replaces.contains(&K::part_meta(p).id));
             v.parts.extend(published);
-            v.parts.sort_by_key(|p| K::part_meta(p).seq);
+            v.parts.sort_by_key(|p| K::part_meta(p).rank());
         }
         self.garbage.lock().extend(inputs);
         self.collect_garbage().await;
@@ -418,7 +447,7 @@ impl<K: Kind> Store<K> {
                         total -= K::part_meta(&p).bytes();
                         removed.push(p);
                     }
-                    v.parts.sort_by_key(|p| K::part_meta(p).seq);
+                    v.parts.sort_by_key(|p| K::part_meta(p).rank());
                 }
             }
         }
@@ -457,6 +486,7 @@ impl<K: Kind> Store<K> {
 
     /// Checks every part against its checksums and sets corrupt ones aside.
     pub(crate) async fn scrub(&self) -> usize {
+        let _m = self.merge_lock.lock().await;
         let parts: Vec<Arc<K::Part>> = self.view.read().parts.clone();
         let mut bad = 0;
         for p in parts {

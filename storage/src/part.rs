@@ -54,6 +54,9 @@ pub(crate) struct PartMeta {
     /// Every WAL segment numbered below this is contained in parts.
     #[serde(default)]
     pub(crate) wal_boundary: u64,
+    /// Rank among parts for "later wins" on equal timestamps (0: use `seq`).
+    #[serde(default)]
+    pub(crate) order: u64,
     pub(crate) created_ms: i64,
     /// Signal-specific summary (e.g. services and operations of a traces part).
     #[serde(default)]
@@ -70,6 +73,18 @@ impl PartMeta {
             .iter()
             .find(|f| f.name == name)
             .ok_or_else(|| StorageError::part(&self.id, "open", format!("no file {name}")))
+    }
+
+    /// Sort key of parts, oldest data first.
+    pub(crate) fn rank(&self) -> (u64, u64) {
+        (
+            if self.order == 0 {
+                self.seq
+            } else {
+                self.order
+            },
+            self.seq,
+        )
     }
 
     pub(crate) fn overlaps(&self, start_ms: i64, end_ms: i64) -> bool {
@@ -165,6 +180,7 @@ mod tests {
             replaces: vec![],
             group: None,
             wal_boundary: 5,
+            order: 0,
             created_ms: 1,
             extra: serde_json::json!({"k": 1}),
         }

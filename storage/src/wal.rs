@@ -5,7 +5,7 @@
 //! `len: u32 LE | crc32: u32 LE | kind: u8 | payload[len]`, the CRC (IEEE) over kind and payload.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::Write;
+use std::io::{Seek, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -240,9 +240,24 @@ impl Wal {
             });
         }
         let path = segment_path(&self.dir, w.seg);
+        if buf.bytes.len() > MAX_FRAME {
+            return Err(wal_err(&path, "append")(std::io::Error::other(format!(
+                "record of {} bytes is larger than the {MAX_FRAME} bytes a frame may hold",
+                buf.bytes.len()
+            ))));
+        }
         if let Err(e) = (&*w.file).write_all(&buf.bytes) {
-            // Cut off whatever part of the frames reached the file so later records stay readable.
-            let _ = w.file.set_len(w.offset);
+            // Cut off whatever part of the frames reached the file and write the next
+            // record where this one started, so that later records stay readable.
+            let offset = w.offset;
+            let restored = w.file.set_len(offset).and_then(|()| {
+                (&*w.file)
+                    .seek(std::io::SeekFrom::Start(offset))
+                    .map(|_| ())
+            });
+            if let Err(e2) = restored {
+                w.failed = Some(format!("could not undo a failed append: {e2}"));
+            }
             return Err(wal_err(&path, "append")(e));
         }
         w.offset += buf.bytes.len() as u64;
@@ -277,6 +292,14 @@ impl Wal {
     pub(crate) async fn sync_now(&self) -> Result<()> {
         let (file, target) = {
             let w = self.writer.lock();
+            if let Some(reason) = &w.failed {
+                // After a failed fsync a retry may "succeed" without the data being on disk.
+                return Err(StorageError::Wal {
+                    path: self.dir.clone(),
+                    op: "fsync",
+                    source: std::io::Error::other(format!("log failed earlier: {reason}")),
+                });
+            }
             (
                 w.file.clone(),
                 Lsn {
@@ -320,14 +343,24 @@ impl Wal {
     }
 
     fn roll_locked(&self, w: &mut Writer) -> Result<()> {
+        if let Some(reason) = &w.failed {
+            return Err(StorageError::Wal {
+                path: self.dir.clone(),
+                op: "roll",
+                source: std::io::Error::other(format!("log failed earlier: {reason}")),
+            });
+        }
         let old = Lsn {
             seg: w.seg,
             off: w.offset,
         };
-        w.file.sync_data().map_err(wal_err(
-            &segment_path(&self.dir, w.seg),
-            "fsync before roll",
-        ))?;
+        if let Err(e) = w.file.sync_data() {
+            w.failed = Some(e.to_string());
+            return Err(wal_err(
+                &segment_path(&self.dir, w.seg),
+                "fsync before roll",
+            )(e));
+        }
         let next = w.seg + 1;
         let file = create_segment(&self.dir, next)?;
         w.seg = next;
