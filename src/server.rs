@@ -18,6 +18,10 @@ use tokio::sync::watch;
 use crate::config::Settings;
 
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest a LogQL query may run.
+const QUERY_TIMEOUT: Duration = Duration::from_secs(120);
+/// Most log lines one LogQL metric query reads (about 1 GB of lines at 100 bytes each).
+const LOGQL_MAX_LINES: u64 = 10_000_000;
 
 async fn bind(what: &str, addr: SocketAddr) -> anyhow::Result<TcpListener> {
     TcpListener::bind(addr)
@@ -121,9 +125,14 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
         settings.storage.metrics.retention,
     );
     let jaeger = signalbox_query::JaegerApi::new(storage.clone());
+    let loki = signalbox_query::LokiApi::new(
+        signalbox_query::logql::LogqlEngine::new(storage.clone(), LOGQL_MAX_LINES),
+        QUERY_TIMEOUT,
+    );
     let app = signalbox_query::router(admin.clone())
         .merge(signalbox_query::prometheus::router(prom))
-        .merge(signalbox_query::jaeger::router(jaeger));
+        .merge(signalbox_query::jaeger::router(jaeger))
+        .merge(signalbox_query::loki::router(loki));
     let http = tokio::spawn(async move {
         axum::serve(http_l, app)
             .with_graceful_shutdown(stopped(stop_rx))

@@ -75,6 +75,29 @@ async fn otlp_in_graceful_stop_and_data_on_disk() {
     assert_eq!(v["data"][0]["spans"].as_array().unwrap().len(), 3);
     assert_eq!(v["data"][0]["processes"]["p1"]["serviceName"], "e2e");
 
+    // LogQL over the Loki API: a log query and a metric query.
+    let window = format!("start={}&end={}", t - 1_000_000_000, t + 1_000_000_000);
+    let (code, body) = http_get(
+        srv.http,
+        &format!("/loki/api/v1/query_range?query=%7Bservice_name%3D%22e2e%22%7D%20%7C%3D%20%22http%22&{window}&direction=forward"),
+    )
+    .unwrap();
+    assert_eq!(code, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["data"]["resultType"], "streams");
+    let values = v["data"]["result"][0]["values"].as_array().unwrap();
+    assert_eq!(values.len(), 5);
+    assert_eq!(values[0][1], "http line 0");
+    assert_eq!(v["data"]["result"][0]["stream"]["level"], "info");
+    let (code, body) = http_get(
+        srv.http,
+        &format!("/loki/api/v1/query?query=sum(count_over_time(%7Bservice_name%3D%22e2e%22%7D%5B1m%5D))&time={}", t + 1_000_000_000),
+    )
+    .unwrap();
+    assert_eq!(code, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["data"]["result"][0]["value"][1], "15");
+
     let (code, metrics) = http_get(srv.http, "/metrics").unwrap();
     assert_eq!(code, 200);
     for needle in [

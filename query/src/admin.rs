@@ -69,6 +69,8 @@ pub fn router(state: AdminState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        // Loki's and Alertmanager-style clients probe `/ready`.
+        .route("/ready", get(readyz))
         .route("/metrics", get(metrics))
         .with_state(state)
 }

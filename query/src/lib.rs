@@ -1,9 +1,9 @@
 //! SignalBox query side: the PromQL engine and the HTTP APIs served on the query address.
 //!
-//! Today: PromQL evaluation over the storage's `MetricsReader` (`promql`), health and
-//! readiness endpoints and the server's own metrics in the Prometheus text format. The
-//! Prometheus HTTP API, LogQL with the Loki API and the Jaeger query API build on the
-//! same storage read traits and join this router.
+//! PromQL over the storage's `MetricsReader` (`promql`, served by `prometheus`), LogQL
+//! over its `LogsReader` (`logql`, served by `loki`), trace search over its
+//! `TracesReader` (`jaeger`), and health, readiness and the server's own metrics
+//! (`router`). The server merges these routers on one address.
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -19,9 +19,12 @@
 
 mod admin;
 pub mod jaeger;
+pub mod logql;
+pub mod loki;
 pub mod prometheus;
 pub mod promql;
 
 pub use admin::{AdminState, router};
 pub use jaeger::JaegerApi;
+pub use loki::LokiApi;
 pub use prometheus::PromApi;

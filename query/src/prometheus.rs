@@ -93,10 +93,10 @@ fn success(data: Value, warnings: &[String], infos: &[String]) -> Response {
 }
 
 /// Parameters from the query string and, for form POSTs, the body.
-struct Params(Vec<(String, String)>);
+pub(crate) struct Params(Vec<(String, String)>);
 
 impl Params {
-    fn new(query: Option<String>, headers: &HeaderMap, body: &Bytes) -> Params {
+    pub(crate) fn new(query: Option<String>, headers: &HeaderMap, body: &Bytes) -> Params {
         let mut v: Vec<(String, String)> =
             form_urlencoded::parse(query.unwrap_or_default().as_bytes())
                 .into_owned()
@@ -111,11 +111,11 @@ impl Params {
         Params(v)
     }
 
-    fn get(&self, k: &str) -> Option<&str> {
+    pub(crate) fn get(&self, k: &str) -> Option<&str> {
         self.0.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str())
     }
 
-    fn all(&self, k: &str) -> Vec<&str> {
+    pub(crate) fn all(&self, k: &str) -> Vec<&str> {
         self.0
             .iter()
             .filter(|(n, _)| n == k)
@@ -170,7 +170,7 @@ fn parse_duration_ms(name: &str, s: Option<&str>) -> Result<i64, ApiError> {
         .ok_or_else(|| ApiError::param(name, format!("cannot parse {s:?} to a valid duration")))
 }
 
-fn promql_duration(s: &str) -> Option<i64> {
+pub(crate) fn promql_duration(s: &str) -> Option<i64> {
     if s.is_empty() {
         return None;
     }
@@ -204,7 +204,7 @@ fn promql_duration(s: &str) -> Option<i64> {
     Some(total)
 }
 
-fn ts_json(t_ms: i64) -> Value {
+pub(crate) fn ts_json(t_ms: i64) -> Value {
     if t_ms % 1000 == 0 {
         json!(t_ms / 1000)
     } else {
@@ -212,7 +212,7 @@ fn ts_json(t_ms: i64) -> Value {
     }
 }
 
-fn value_string(v: f64) -> String {
+pub(crate) fn value_string(v: f64) -> String {
     if v.is_nan() {
         "NaN".into()
     } else if v.is_infinite() {
@@ -226,7 +226,7 @@ fn value_string(v: f64) -> String {
     }
 }
 
-fn labels_json(l: &Labels) -> Value {
+pub(crate) fn labels_json(l: &Labels) -> Value {
     Value::Object(
         l.iter()
             .map(|x| (x.name.clone(), Value::String(x.value.clone())))

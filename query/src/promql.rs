@@ -6,13 +6,13 @@
 //! can touch, then evaluates the expression step by step (an instant query is a range
 //! query with one step).
 
-mod aggregate;
-mod binary;
+pub(crate) mod aggregate;
+pub(crate) mod binary;
 mod error;
 mod eval;
 mod fetch;
-mod functions;
-mod types;
+pub(crate) mod functions;
+pub(crate) mod types;
 
 pub use error::PromqlError;
 pub use eval::{Engine, EngineOptions};

@@ -497,7 +497,7 @@ fn extreme_ts(pts: &[(i64, f64)], max: bool) -> Option<f64> {
 }
 
 /// `rate`, `increase` and `delta`: the change over the window, extrapolated to its edges.
-fn extrapolated(
+pub(crate) fn extrapolated(
     pts: &[(i64, f64)],
     (start, end): (i64, i64),
     counter: bool,
@@ -699,7 +699,7 @@ fn absent_over_time(ev: &Ev<'_>, c: &Call) -> Result<Vec<Instant>, PromqlError> 
         .collect())
 }
 
-fn anchored(re: &str) -> Result<regex::Regex, regex::Error> {
+pub(crate) fn anchored(re: &str) -> Result<regex::Regex, regex::Error> {
     regex::Regex::new(&format!("^(?s:{re})$"))
 }
 
@@ -728,33 +728,43 @@ fn label_replace(ev: &Ev<'_>, c: &Call) -> Result<Vec<Instant>, PromqlError> {
         .map(|v| {
             Instant::Vector(
                 v.into_iter()
-                    .map(|s| {
-                        let value = s.labels.get(&src).unwrap_or("");
-                        let Some(caps) = re.captures(value) else {
-                            return s;
-                        };
-                        let mut res = String::new();
-                        caps.expand(&repl, &mut res);
-                        let labels = if res.is_empty() {
-                            remove(&s.labels, std::slice::from_ref(&dst))
-                        } else {
-                            with_label(&s.labels, &dst, &res)
-                        };
-                        Sample {
-                            labels: Arc::new(labels),
-                            f: s.f,
-                            drop_name: if dst == METRIC_NAME {
-                                false
-                            } else {
-                                s.drop_name
-                            },
-                        }
-                    })
+                    .map(|s| replace_label(s, &re, &repl, &src, &dst))
                     .collect(),
             )
         })
         .collect();
     Ok(out)
+}
+
+/// `label_replace` on one sample: `dst` becomes `repl` expanded with the captures of
+/// `re` on the value of `src`; the sample is unchanged when `re` does not match.
+pub(crate) fn replace_label(
+    s: Sample,
+    re: &regex::Regex,
+    repl: &str,
+    src: &str,
+    dst: &str,
+) -> Sample {
+    let value = s.labels.get(src).unwrap_or("");
+    let Some(caps) = re.captures(value) else {
+        return s;
+    };
+    let mut res = String::new();
+    caps.expand(repl, &mut res);
+    let labels = if res.is_empty() {
+        remove(&s.labels, &[dst.to_string()])
+    } else {
+        with_label(&s.labels, dst, &res)
+    };
+    Sample {
+        labels: Arc::new(labels),
+        f: s.f,
+        drop_name: if dst == METRIC_NAME {
+            false
+        } else {
+            s.drop_name
+        },
+    }
 }
 
 fn label_join(ev: &Ev<'_>, c: &Call) -> Result<Vec<Instant>, PromqlError> {

@@ -1,0 +1,357 @@
+//! The LogQL engine: parsing, log queries, and the log scan both query kinds share.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use logql::{Expr, LabelMatcher, LogQuery as LogExpr, MatchOp};
+use signalbox_storage::{Direction, LogEntry, LogQuery, LogsReader, MatchOp as StoreOp, Matcher};
+
+use super::pipeline::{Entry, LabelMap, Pipeline, sanitize};
+
+/// Why a query failed. Everything but `Storage` is the caller's to fix.
+#[derive(Debug, Clone, thiserror::Error, PartialEq)]
+pub enum LogqlError {
+    #[error("parse error : {0}")]
+    Parse(String),
+    /// The query parses but cannot be run as asked.
+    #[error("{0}")]
+    Invalid(String),
+    /// The query would read more than the engine allows.
+    #[error("{0}")]
+    Limit(String),
+    #[error("{0}")]
+    Storage(String),
+}
+
+impl LogqlError {
+    /// Whether the client caused it (HTTP 400) rather than the server (500).
+    pub fn is_client_error(&self) -> bool {
+        !matches!(self, LogqlError::Storage(_))
+    }
+}
+
+/// Log lines of one stream, in the query's direction. Times are nanoseconds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StreamResult {
+    pub labels: signalbox_storage::Labels,
+    pub entries: Vec<(i64, String)>,
+}
+
+/// What a query returns. Metric times are milliseconds.
+#[derive(Clone, Debug, PartialEq)]
+pub enum LogqlResult {
+    Streams(Vec<StreamResult>),
+    Scalar(i64, f64),
+    Vector(Vec<(signalbox_storage::Labels, i64, f64)>),
+    Matrix(Vec<(signalbox_storage::Labels, Vec<(i64, f64)>)>),
+}
+
+/// How much a query read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ScanStats {
+    pub lines: u64,
+    pub bytes: u64,
+}
+
+/// Evaluates LogQL against a `LogsReader`.
+#[derive(Clone)]
+pub struct LogqlEngine {
+    pub(crate) reader: Arc<dyn LogsReader>,
+    /// At most this many log lines are read for one metric query.
+    pub(crate) max_lines: u64,
+}
+
+/// Labels of an entry that came from the record rather than the stream, with the
+/// values they had before the pipeline.
+pub(crate) type Metadata = Vec<(String, String)>;
+
+const BATCH: usize = 2000;
+
+/// Lines of one stream: nanosecond time and text.
+type Lines = Vec<(i64, String)>;
+
+pub(crate) fn parse(q: &str) -> Result<Expr, LogqlError> {
+    logql::parse(q).map_err(|e| LogqlError::Parse(e.to_string()))
+}
+
+/// Storage matchers for a stream selector; like Loki, at least one matcher must not
+/// match the empty string, so a query cannot scan every stream by accident.
+pub(crate) fn matchers(ms: &[LabelMatcher]) -> Result<Vec<Matcher>, LogqlError> {
+    let out = ms
+        .iter()
+        .map(|m| {
+            let op = match m.op {
+                MatchOp::Eq => StoreOp::Equal,
+                MatchOp::Neq => StoreOp::NotEqual,
+                MatchOp::Re => StoreOp::RegexMatch,
+                _ => StoreOp::RegexNoMatch,
+            };
+            Matcher::new(op, m.name.clone(), m.value.clone())
+                .map_err(|e| LogqlError::Invalid(e.to_string()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if !out.iter().any(|m| !m.matches_empty()) {
+        return Err(LogqlError::Invalid(
+            "queries require at least one regexp or equality matcher that does not have an empty-compatible value. \
+             For instance, app=~\".*\" does not meet this requirement, but app=~\".+\" will"
+                .into(),
+        ));
+    }
+    Ok(out)
+}
+
+/// The normalised level of a record: from its severity number, else its severity text.
+fn level(number: i32, text: &str) -> Option<String> {
+    let by_number = match number {
+        1..=4 => "trace",
+        5..=8 => "debug",
+        9..=12 => "info",
+        13..=16 => "warn",
+        17..=20 => "error",
+        21..=24 => "fatal",
+        _ => "",
+    };
+    if !by_number.is_empty() {
+        return Some(by_number.into());
+    }
+    let t = text.trim().to_ascii_lowercase();
+    (!t.is_empty()).then(|| match t.as_str() {
+        "warning" => "warn".into(),
+        "err" => "error".into(),
+        "critical" | "crit" | "emergency" | "alert" => "fatal".into(),
+        _ => t,
+    })
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// The pipeline's view of a stored record: stream labels plus the record's metadata.
+pub(crate) fn entry(e: &LogEntry) -> (Entry, Metadata) {
+    let mut labels: LabelMap = e
+        .labels
+        .iter()
+        .map(|l| (l.name.clone(), l.value.clone()))
+        .collect();
+    let r = &e.record;
+    let mut meta: Metadata = Vec::new();
+    if let Some(l) = level(r.severity_number, &r.severity_text) {
+        meta.push(("level".into(), l));
+    }
+    if !r.severity_text.is_empty() {
+        meta.push(("severity_text".into(), r.severity_text.clone()));
+    }
+    if r.trace_id != [0; 16] {
+        meta.push(("trace_id".into(), hex(&r.trace_id)));
+    }
+    if r.span_id != [0; 8] {
+        meta.push(("span_id".into(), hex(&r.span_id)));
+    }
+    for (k, v) in r.attributes.iter() {
+        meta.push((sanitize(k), v.to_text()));
+    }
+    meta.retain(|(k, v)| !k.is_empty() && !v.is_empty() && !labels.contains_key(k));
+    for (k, v) in &meta {
+        labels.entry(k.clone()).or_insert_with(|| v.clone());
+    }
+    let entry = Entry {
+        t_ns: r.time_ns,
+        line: r.line().into_owned(),
+        labels,
+    };
+    (entry, meta)
+}
+
+/// The query's time bounds, `[start, end)` nanoseconds.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Span {
+    pub(crate) start_ns: i64,
+    pub(crate) end_ns: i64,
+}
+
+impl LogqlEngine {
+    pub fn new(reader: Arc<dyn LogsReader>, max_lines: u64) -> LogqlEngine {
+        LogqlEngine { reader, max_lines }
+    }
+
+    /// Reads matching records in `direction` order, handing each to `visit` until it
+    /// returns false or the range is exhausted. Records are read in batches so a log
+    /// query with a selective pipeline does not load the whole range at once.
+    pub(crate) async fn scan(
+        &self,
+        matchers: &[Matcher],
+        contains: &[String],
+        span: Span,
+        direction: Direction,
+        stats: &mut ScanStats,
+        mut visit: impl FnMut(&LogEntry) -> Result<bool, LogqlError>,
+    ) -> Result<(), LogqlError> {
+        let (mut lo, mut hi) = (span.start_ns, span.end_ns);
+        let mut batch = BATCH;
+        // Records at the boundary timestamp already visited: the next batch starts with them.
+        let mut skip: Option<(i64, usize)> = None;
+        while lo < hi {
+            let q = LogQuery {
+                matchers: matchers.to_vec(),
+                start_ns: lo,
+                end_ns: hi,
+                contains: contains.to_vec(),
+                direction,
+                limit: batch,
+            };
+            let got = self
+                .reader
+                .query_logs(&q)
+                .await
+                .map_err(|e| LogqlError::Storage(e.to_string()))?;
+            let n = got.len();
+            let Some(last_t) = got.last().map(|e| e.record.time_ns) else {
+                return Ok(());
+            };
+            let mut skipping =
+                skip.map_or(0, |(t, k)| if got[0].record.time_ns == t { k } else { 0 });
+            let mut at_last = 0;
+            for e in &got {
+                if e.record.time_ns == last_t {
+                    at_last += 1;
+                }
+                if skipping > 0 {
+                    skipping -= 1;
+                    continue;
+                }
+                stats.lines += 1;
+                stats.bytes += e.record.line().len() as u64;
+                if !visit(e)? {
+                    return Ok(());
+                }
+            }
+            if n < batch {
+                return Ok(());
+            }
+            if at_last == n {
+                // One timestamp fills the batch: read it again, larger.
+                batch = batch.saturating_mul(2);
+            }
+            skip = Some((last_t, at_last));
+            match direction {
+                Direction::Forward => lo = last_t,
+                Direction::Backward => hi = last_t.saturating_add(1),
+            }
+        }
+        Ok(())
+    }
+
+    /// A log query: at most `limit` lines from `[start, end)`, newest first when backward.
+    pub(crate) async fn select_logs(
+        &self,
+        q: &LogExpr,
+        span: Span,
+        direction: Direction,
+        limit: usize,
+        stats: &mut ScanStats,
+    ) -> Result<Vec<StreamResult>, LogqlError> {
+        let ms = matchers(&q.selector.matchers)?;
+        let pipeline = Pipeline::compile(&q.pipeline).map_err(LogqlError::Invalid)?;
+        let mut streams: BTreeMap<Vec<(String, String)>, Lines> = BTreeMap::new();
+        let mut taken = 0usize;
+        if limit > 0 {
+            self.scan(&ms, &pipeline.required, span, direction, stats, |e| {
+                let (en, _) = entry(e);
+                if let Some(out) = pipeline.run(en) {
+                    let key: Vec<(String, String)> = out
+                        .labels
+                        .into_iter()
+                        .filter(|(_, v)| !v.is_empty())
+                        .collect();
+                    streams.entry(key).or_default().push((out.t_ns, out.line));
+                    taken += 1;
+                }
+                Ok(taken < limit)
+            })
+            .await?;
+        }
+        Ok(streams
+            .into_iter()
+            .map(|(k, entries)| StreamResult {
+                labels: signalbox_storage::Labels::from_pairs(k),
+                entries,
+            })
+            .collect())
+    }
+
+    /// Runs a query over `[start, end]` with results every `step_ns` (metric queries),
+    /// or returns the lines in `[start, end)` (log queries).
+    pub async fn query_range(
+        &self,
+        query: &str,
+        start_ns: i64,
+        end_ns: i64,
+        step_ns: i64,
+        direction: Direction,
+        limit: usize,
+    ) -> Result<(LogqlResult, ScanStats), LogqlError> {
+        let mut stats = ScanStats::default();
+        let value = match parse(query)? {
+            Expr::Log(q) => LogqlResult::Streams(
+                self.select_logs(&q, Span { start_ns, end_ns }, direction, limit, &mut stats)
+                    .await?,
+            ),
+            Expr::Metric(m) => {
+                if step_ns <= 0 {
+                    return Err(LogqlError::Invalid(
+                        "zero or negative query resolution step widths are not accepted. Try a positive integer".into(),
+                    ));
+                }
+                let steps: Vec<i64> = (0..)
+                    .map(|i: i64| start_ns.saturating_add(i.saturating_mul(step_ns)))
+                    .take_while(|t| *t <= end_ns)
+                    .collect();
+                let out = super::metric::eval(self, &m, &steps, &mut stats).await?;
+                super::metric::into_matrix(out, &steps)
+            }
+            other => return Err(LogqlError::Invalid(format!("unsupported query {other:?}"))),
+        };
+        Ok((value, stats))
+    }
+
+    /// Evaluates a metric query at one instant. Log queries need a range.
+    pub async fn query_instant(
+        &self,
+        query: &str,
+        t_ns: i64,
+    ) -> Result<(LogqlResult, ScanStats), LogqlError> {
+        let mut stats = ScanStats::default();
+        match parse(query)? {
+            Expr::Log(_) => Err(LogqlError::Invalid(
+                "log queries are not supported as an instant query type, please change your query to a range query type"
+                    .into(),
+            )),
+            Expr::Metric(m) => {
+                let out = super::metric::eval(self, &m, &[t_ns], &mut stats).await?;
+                Ok((super::metric::into_vector(out, t_ns), stats))
+            }
+            other => Err(LogqlError::Invalid(format!("unsupported query {other:?}"))),
+        }
+    }
+
+    /// Label sets of streams matching a selector (for `/series`, `/labels`).
+    pub async fn streams(
+        &self,
+        selector: Option<&str>,
+        start_ns: i64,
+        end_ns: i64,
+    ) -> Result<Vec<signalbox_storage::Labels>, LogqlError> {
+        let ms = match selector {
+            Some(s) => {
+                let sel = logql::parse_selector(s).map_err(|e| LogqlError::Parse(e.to_string()))?;
+                matchers(&sel.matchers)?
+            }
+            None => Vec::new(),
+        };
+        self.reader
+            .log_streams(&ms, start_ns, end_ns)
+            .await
+            .map_err(|e| LogqlError::Storage(e.to_string()))
+    }
+}
