@@ -116,7 +116,7 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
     ));
     let otlp_http = tokio::spawn(serve_otlp_http(
         otlp_http_l,
-        collector,
+        collector.clone(),
         stopped(stop_rx.clone()),
     ));
     let prom = signalbox_query::PromApi::new(
@@ -132,7 +132,8 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
     let app = signalbox_query::router(admin.clone())
         .merge(signalbox_query::prometheus::router(prom))
         .merge(signalbox_query::jaeger::router(jaeger))
-        .merge(signalbox_query::loki::router(loki));
+        .merge(signalbox_query::loki::router(loki))
+        .merge(signalbox_collector::loki_push_router(collector.clone()));
     let http = tokio::spawn(async move {
         axum::serve(http_l, app)
             .with_graceful_shutdown(stopped(stop_rx))

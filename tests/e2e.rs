@@ -75,8 +75,27 @@ async fn otlp_in_graceful_stop_and_data_on_disk() {
     assert_eq!(v["data"][0]["spans"].as_array().unwrap().len(), 3);
     assert_eq!(v["data"][0]["processes"]["p1"]["serviceName"], "e2e");
 
-    // LogQL over the Loki API: a log query and a metric query.
+    // A Loki client's push lands on the query address, like Loki's.
+    let resp = reqwest::Client::new()
+        .post(format!("http://{}/loki/api/v1/push", srv.http))
+        .header("content-type", "application/json")
+        .body(format!(
+            r#"{{"streams":[{{"stream":{{"job":"pushed"}},"values":[["{t}","pushed line"]]}}]}}"#
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 204);
     let window = format!("start={}&end={}", t - 1_000_000_000, t + 1_000_000_000);
+    let (code, body) = http_get(
+        srv.http,
+        &format!("/loki/api/v1/query_range?query=%7Bjob%3D%22pushed%22%7D&{window}"),
+    )
+    .unwrap();
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("pushed line"), "{body}");
+
+    // LogQL over the Loki API: a log query and a metric query.
     let (code, body) = http_get(
         srv.http,
         &format!("/loki/api/v1/query_range?query=%7Bservice_name%3D%22e2e%22%7D%20%7C%3D%20%22http%22&{window}&direction=forward"),
@@ -103,7 +122,7 @@ async fn otlp_in_graceful_stop_and_data_on_disk() {
     for needle in [
         "signalbox_ingest_requests_total{signal=\"logs\",protocol=\"grpc\"} 1",
         "signalbox_ingest_requests_total{signal=\"logs\",protocol=\"http\"} 1",
-        "signalbox_stored_items_total{signal=\"logs\"} 15",
+        "signalbox_stored_items_total{signal=\"logs\"} 16",
         "signalbox_stored_items_total{signal=\"metrics\"} 20",
         "signalbox_stored_items_total{signal=\"traces\"} 3",
         "signalbox_wal_fsync_seconds_count{signal=\"logs\"}",

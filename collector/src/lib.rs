@@ -1,7 +1,7 @@
 //! SignalBox collector: the receivers that accept telemetry and hand it to storage.
 //!
-//! Today that is OTLP over gRPC and HTTP (`otlp`), converted into the storage model
-//! (metrics by the OpenTelemetry→Prometheus rules). Limits at the edge — request size,
+//! OTLP over gRPC and HTTP (`otlp`), converted into the storage model (metrics by the
+//! OpenTelemetry→Prometheus rules), and the Loki push API (`loki`). Limits at the edge — request size,
 //! bytes being decoded at once — refuse work with the protocol's retryable answer
 //! before it can exhaust memory.
 //!
@@ -18,10 +18,12 @@
 //! ```
 
 mod error;
+mod loki;
 mod otlp;
 mod telemetry;
 
 pub use error::IngestError;
+pub use loki::router as loki_push_router;
 pub use otlp::Partial;
 pub use otlp::grpc::serve as serve_otlp_grpc;
 pub use otlp::http::{router as otlp_http_router, serve as serve_otlp_http};

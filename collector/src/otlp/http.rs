@@ -76,7 +76,7 @@ fn error_response(e: &IngestError, enc: Option<Encoding>) -> Response {
     resp
 }
 
-async fn read_body(body: Body, limit: usize) -> Result<Bytes, IngestError> {
+pub(crate) async fn read_body(body: Body, limit: usize) -> Result<Bytes, IngestError> {
     let limited = http_body_util::Limited::new(body, limit);
     match limited.collect().await {
         Ok(c) => Ok(c.to_bytes()),
@@ -91,7 +91,7 @@ async fn read_body(body: Body, limit: usize) -> Result<Bytes, IngestError> {
     }
 }
 
-fn gunzip(data: &[u8], limit: usize) -> Result<Vec<u8>, IngestError> {
+pub(crate) fn gunzip(data: &[u8], limit: usize) -> Result<Vec<u8>, IngestError> {
     let mut out = Vec::with_capacity(data.len().saturating_mul(4).min(limit));
     let mut dec = flate2::read::GzDecoder::new(data).take(limit as u64 + 1);
     dec.read_to_end(&mut out).map_err(|e| IngestError::Decode {
@@ -107,7 +107,11 @@ fn gunzip(data: &[u8], limit: usize) -> Result<Vec<u8>, IngestError> {
     Ok(out)
 }
 
-async fn handle<E: Export>(c: Arc<Collector>, headers: HeaderMap, body: Body) -> Response {
+pub(crate) async fn handle<E: Export>(
+    c: Arc<Collector>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let enc = content_type(&headers);
     let mut received = 0usize;
     let res = async {
