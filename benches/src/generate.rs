@@ -75,7 +75,7 @@ fn kvi(k: &str, v: i64) -> KeyValue {
     }
 }
 
-fn now_ns() -> u64 {
+pub(crate) fn now_ns() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
@@ -280,10 +280,16 @@ const ERRORS: [&str; 5] = [
     "upstream returned 503",
 ];
 
+/// Appended to every `RARE_EVERY`-th line of each worker.
+pub(crate) const RARE_TERM: &str = "xylophone";
+pub(crate) const RARE_EVERY: u64 = 1_000_000;
+
 pub(crate) struct LogGen {
     rng: Rng,
     services: usize,
     seq: u64,
+    /// When set, every generated line is also appended here (for the raw-file baseline).
+    pub(crate) raw: Option<String>,
 }
 
 impl LogGen {
@@ -292,6 +298,7 @@ impl LogGen {
             rng: Rng::new(1000 + worker as u64),
             services,
             seq: 0,
+            raw: None,
         }
     }
 
@@ -373,9 +380,18 @@ impl LogGen {
                     ..Default::default()
                 });
             }
-            let (line, sev, num) = self.line();
-            bytes += line.len() as u64;
+            let (mut line, sev, num) = self.line();
             self.seq += 1;
+            if self.seq.is_multiple_of(RARE_EVERY) {
+                // A term that occurs once in a million lines, for the rare-term query.
+                line.push(' ');
+                line.push_str(RARE_TERM);
+            }
+            bytes += line.len() as u64;
+            if let Some(raw) = &mut self.raw {
+                raw.push_str(&line);
+                raw.push('\n');
+            }
             let mut trace_id = vec![];
             let mut span_id = vec![];
             if self.rng.below(3) == 0 {

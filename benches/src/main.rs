@@ -8,6 +8,7 @@
 //! ```
 
 mod generate;
+mod logquery;
 mod procfs;
 mod server;
 
@@ -63,6 +64,10 @@ struct Args {
     /// Keep the data directory (printed) instead of deleting it.
     #[arg(long)]
     keep: bool,
+    /// Logs: also write the lines to files, and after the load time LogQL queries over
+    /// the Loki API against `grep -F` over those files.
+    #[arg(long)]
+    query_bench: bool,
 }
 
 enum Gen {
@@ -95,6 +100,7 @@ async fn main() -> anyhow::Result<()> {
         args.rate as f64 / args.concurrency as f64
     };
     let started = Instant::now();
+    let load_start_ns = generate::now_ns() as i64;
     let mut tasks = Vec::new();
     for w in 0..args.concurrency {
         let generator = match args.signal {
@@ -104,7 +110,13 @@ async fn main() -> anyhow::Result<()> {
                 args.series,
                 args.services,
             )),
-            Signal::Logs => Gen::L(LogGen::new(w, args.services)),
+            Signal::Logs => {
+                let mut g = LogGen::new(w, args.services);
+                if args.query_bench {
+                    g.raw = Some(String::new());
+                }
+                Gen::L(g)
+            }
             Signal::Traces => Gen::T(TraceGen::new(w, args.services)),
         };
         let (url, sent, acked, refused, log_bytes) = (
@@ -115,7 +127,9 @@ async fn main() -> anyhow::Result<()> {
             log_bytes.clone(),
         );
         let batch = args.batch;
+        let raw_path = dir.path().join(format!("raw-{w}.log"));
         tasks.push(tokio::spawn(async move {
+            let mut raw_file = None;
             let mut client = generate::Clients::connect(&url).await?;
             let mut generator = generator;
             let t0 = Instant::now();
@@ -136,7 +150,20 @@ async fn main() -> anyhow::Result<()> {
                     }
                     Gen::L(g) => {
                         let (req, bytes) = g.next(batch);
-                        (batch as u64, client.logs.export(req).await.is_ok(), bytes)
+                        let ok = client.logs.export(req).await.is_ok();
+                        if let Some(raw) = g.raw.as_mut() {
+                            if ok {
+                                use std::io::Write;
+                                if raw_file.is_none() {
+                                    raw_file = Some(std::fs::File::create(&raw_path)?);
+                                }
+                                if let Some(f) = raw_file.as_mut() {
+                                    f.write_all(raw.as_bytes())?;
+                                }
+                            }
+                            raw.clear();
+                        }
+                        (batch as u64, ok, bytes)
                     }
                     Gen::T(g) => {
                         let req = g.next(batch);
@@ -186,6 +213,14 @@ async fn main() -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_secs(args.settle)).await;
     let cpu_total = procfs::cpu_seconds(srv.pid)? - cpu0;
     let metrics_text = srv.metrics_text().await.unwrap_or_default();
+    if args.query_bench && args.signal == Signal::Logs {
+        let raw: Vec<std::path::PathBuf> = (0..args.concurrency)
+            .map(|w| dir.path().join(format!("raw-{w}.log")))
+            .filter(|p| p.exists())
+            .collect();
+        let end_ns = generate::now_ns() as i64;
+        logquery::run(srv.http, &raw, load_start_ns, end_ns, acked).await?;
+    }
     srv.stop().await?;
     let sig = match args.signal {
         Signal::Metrics => "metrics",

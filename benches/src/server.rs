@@ -9,7 +9,7 @@ pub(crate) struct Server {
     child: Child,
     pub(crate) pid: u32,
     pub(crate) grpc: SocketAddr,
-    http: SocketAddr,
+    pub(crate) http: SocketAddr,
 }
 
 fn free() -> anyhow::Result<SocketAddr> {

@@ -59,6 +59,8 @@ pub struct LogqlEngine {
     pub(crate) reader: Arc<dyn LogsReader>,
     /// At most this many log lines are read for one metric query.
     pub(crate) max_lines: u64,
+    /// Records one slice of a metric query's scan holds (see `scan_all`).
+    pub(crate) slice_records: usize,
 }
 
 /// Labels of an entry that came from the record rather than the stream, with the
@@ -66,6 +68,10 @@ pub struct LogqlEngine {
 pub(crate) type Metadata = Vec<(String, String)>;
 
 const BATCH: usize = 2000;
+const MAX_BATCH: usize = 65_536;
+/// Records one slice of a metric query's scan holds at most (before it is cut shorter).
+const SLICE_RECORDS: usize = 250_000;
+const FIRST_SLICE_NS: i64 = 60_000_000_000;
 
 /// Lines of one stream: nanosecond time and text.
 type Lines = Vec<(i64, String)>;
@@ -172,7 +178,11 @@ pub(crate) struct Span {
 
 impl LogqlEngine {
     pub fn new(reader: Arc<dyn LogsReader>, max_lines: u64) -> LogqlEngine {
-        LogqlEngine { reader, max_lines }
+        LogqlEngine {
+            reader,
+            max_lines,
+            slice_records: SLICE_RECORDS,
+        }
     }
 
     /// Reads matching records in `direction` order, handing each to `visit` until it
@@ -229,15 +239,74 @@ impl LogqlEngine {
             if n < batch {
                 return Ok(());
             }
+            // Later batches grow: a selective pipeline should not mean many small reads.
+            batch = batch.saturating_mul(2).min(MAX_BATCH);
             if at_last == n {
                 // One timestamp fills the batch: read it again, larger.
-                batch = batch.saturating_mul(2);
+                batch = n.saturating_mul(2);
             }
             skip = Some((last_t, at_last));
             match direction {
                 Direction::Forward => lo = last_t,
                 Direction::Backward => hi = last_t.saturating_add(1),
             }
+        }
+        Ok(())
+    }
+
+    /// Reads every matching record of `span` in time order for a metric query, in time
+    /// slices sized to hold about `slice_records` records each, so memory stays bounded
+    /// however much the range holds.
+    pub(crate) async fn scan_all(
+        &self,
+        matchers: &[Matcher],
+        contains: &[String],
+        span: Span,
+        stats: &mut ScanStats,
+        mut visit: impl FnMut(&LogEntry) -> Result<(), LogqlError>,
+    ) -> Result<(), LogqlError> {
+        let mut slice = FIRST_SLICE_NS;
+        let mut limit = self.slice_records;
+        let mut lo = span.start_ns;
+        while lo < span.end_ns {
+            let hi = lo.saturating_add(slice).min(span.end_ns);
+            let q = LogQuery {
+                matchers: matchers.to_vec(),
+                start_ns: lo,
+                end_ns: hi,
+                contains: contains.to_vec(),
+                direction: Direction::Forward,
+                limit,
+            };
+            let got = self
+                .reader
+                .query_logs(&q)
+                .await
+                .map_err(|e| LogqlError::Storage(e.to_string()))?;
+            let full = got.len() >= limit;
+            // A full slice was cut at its last timestamp: finish the records before it and
+            // read that timestamp again with the next slice.
+            let cut = match got.last() {
+                Some(last) if full => last.record.time_ns,
+                _ => hi,
+            };
+            if full && cut == lo {
+                // One timestamp holds more than the limit: read it whole.
+                limit = limit.saturating_mul(2);
+                continue;
+            }
+            for e in got.iter().take_while(|e| e.record.time_ns < cut) {
+                stats.lines += 1;
+                stats.bytes += e.record.line().len() as u64;
+                visit(e)?;
+            }
+            if full {
+                slice = (slice / 2).max(1);
+            } else if got.len() < self.slice_records / 4 {
+                slice = slice.saturating_mul(2);
+            }
+            limit = self.slice_records;
+            lo = cut;
         }
         Ok(())
     }

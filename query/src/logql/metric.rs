@@ -17,7 +17,7 @@ use logql::{
 use promql_parser::label::Labels as NameList;
 use promql_parser::parser::token::{self, TokenType};
 use promql_parser::parser::{BinModifier, LabelModifier, VectorMatchCardinality};
-use signalbox_storage::{Direction, Labels};
+use signalbox_storage::Labels;
 
 use super::eval::{LogqlEngine, LogqlError, LogqlResult, ScanStats, Span, entry, matchers};
 use super::pipeline::{Pipeline, parse_bytes, parse_duration_secs};
@@ -215,7 +215,7 @@ async fn range_aggregation(
     let mut read = 0u64;
     let mut series: BTreeMap<BTreeMap<String, String>, Vec<(i64, f64)>> = BTreeMap::new();
     engine
-        .scan(&ms, &pre.required, span, Direction::Forward, stats, |e| {
+        .scan_all(&ms, &pre.required, span, stats, |e| {
             read += 1;
             if read > max {
                 return Err(LogqlError::Limit(format!(
@@ -224,11 +224,11 @@ async fn range_aggregation(
             }
             let (en, meta) = entry(e);
             let Some(mut out) = pre.run(en) else {
-                return Ok(true);
+                return Ok(());
             };
             let value = match &unwrap {
                 Some(u) => match out.labels.remove(&u.label) {
-                    None => return Ok(true),
+                    None => return Ok(()),
                     Some(v) => match convert(u, &v) {
                         Ok(x) => x,
                         Err(detail) => {
@@ -242,7 +242,7 @@ async fn range_aggregation(
                 None => 1.0,
             };
             let Some(mut out) = post.run(out) else {
-                return Ok(true);
+                return Ok(());
             };
             for (k, v) in &meta {
                 if !keep_meta.contains(k) && out.labels.get(k) == Some(v) {
@@ -256,7 +256,7 @@ async fn range_aggregation(
             let mut key = out.labels;
             group(&mut key, &r.grouping);
             series.entry(key).or_default().push((out.t_ns, value));
-            Ok(true)
+            Ok(())
         })
         .await?;
 

@@ -473,6 +473,48 @@ async fn instant_queries_and_arithmetic() {
 }
 
 #[tokio::test]
+async fn metric_scans_in_slices_see_every_line_once() {
+    // Bursts at single timestamps larger than a slice, and sparse lines far apart.
+    let mut lines: Vec<Line> = Vec::new();
+    for t in [1, 2, 3, 500, 501, 2000] {
+        let n = if t == 2 || t == 500 { 30 } else { 3 };
+        lines.extend((0..n).map(|_| line(API, t, "x")));
+    }
+    let mut e = engine(&lines).await;
+    let want = matrix(
+        &e,
+        r#"count_over_time({service_name="api"}[1h])"#,
+        3600,
+        3600,
+        1,
+    )
+    .await;
+    assert_eq!(
+        want,
+        vec![(r#"{service_name="api"}"#.into(), vec![(3600, 72.0)])]
+    );
+    for slice in [1, 2, 7, 29, 31, 1000] {
+        e.slice_records = slice;
+        let got = matrix(
+            &e,
+            r#"count_over_time({service_name="api"}[10m])"#,
+            600,
+            2400,
+            600,
+        )
+        .await;
+        assert_eq!(
+            got,
+            vec![(
+                r#"{service_name="api"}"#.into(),
+                vec![(600, 69.0), (2400, 3.0)]
+            )],
+            "slice of {slice}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn metric_queries_stop_at_the_line_limit() {
     let e = engine(&(0..20).map(|i| line(API, i, "x")).collect::<Vec<_>>()).await;
     let e = LogqlEngine::new(e.reader.clone(), 10);

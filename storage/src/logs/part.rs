@@ -495,6 +495,8 @@ impl LogsPart {
                 s..s + idx.rows[i] as usize
             })
             .collect();
+        // One range per stream while no full-text restriction splits them.
+        let per_stream_ranges = q.contains.is_empty();
         if !q.contains.is_empty()
             && let Some(blocks) = self.fts().await?.candidate_blocks(&q.contains)?
         {
@@ -503,8 +505,27 @@ impl LogsPart {
                 return Ok(Vec::new());
             }
         }
-        let selection =
-            RowSelection::from_consecutive_ranges(ranges.into_iter(), self.meta.rows as usize);
+        // Read the time column first and keep the rows in the time range (and, per
+        // stream, only the `limit` nearest the start of the direction), so the wide
+        // columns are decoded only for rows that can be returned.
+        let rows = self.meta.rows as usize;
+        let times = self
+            .records_file
+            .read(
+                &["time_ns"],
+                None,
+                Some(RowSelection::from_consecutive_ranges(
+                    ranges.iter().cloned(),
+                    rows,
+                )),
+            )
+            .await?;
+        let ranges = cut_by_time(&ranges, &times, q, per_stream_ranges)
+            .map_err(|e| StorageError::part(&self.meta.id, "read times", e))?;
+        if ranges.is_empty() {
+            return Ok(Vec::new());
+        }
+        let selection = RowSelection::from_consecutive_ranges(ranges.into_iter(), rows);
         let batches = self
             .records_file
             .read(&RECORD_COLUMNS, None, Some(selection))
@@ -590,6 +611,56 @@ impl LogsPart {
         .await
         .map_err(|e| StorageError::part(&self.meta.id, "read part", e))?
     }
+}
+
+/// The parts of `ranges` whose times (read in the same order into `times`) fall in the
+/// query's range. When each range is one stream (times sorted), also keeps only the
+/// `limit` rows at the start of the query's direction.
+fn cut_by_time(
+    ranges: &[std::ops::Range<usize>],
+    times: &[RecordBatch],
+    q: &LogQuery,
+    per_stream: bool,
+) -> std::result::Result<Vec<std::ops::Range<usize>>, String> {
+    let mut cols = Vec::with_capacity(times.len());
+    for b in times {
+        let c = b
+            .column(0)
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .ok_or("time column is not int64")?;
+        cols.push(c.values().as_ref());
+    }
+    let mut it = cols.iter().flat_map(|c| c.iter().copied());
+    let mut out: Vec<std::ops::Range<usize>> = Vec::new();
+    for r in ranges {
+        let first_out = out.len();
+        for row in r.clone() {
+            let t = it.next().ok_or("fewer times than rows")?;
+            if t < q.start_ns || t >= q.end_ns {
+                continue;
+            }
+            match out.last_mut() {
+                Some(last) if last.end == row => last.end = row + 1,
+                _ => out.push(row..row + 1),
+            }
+        }
+        if per_stream && q.limit > 0 {
+            // Sorted times: what is in range is one run.
+            if let Some(run) = out.get_mut(first_out)
+                && run.len() > q.limit
+            {
+                match q.direction {
+                    Direction::Forward => run.end = run.start + q.limit,
+                    Direction::Backward => run.start = run.end - q.limit,
+                }
+            }
+        }
+    }
+    if it.next().is_some() {
+        return Err("more times than rows".into());
+    }
+    Ok(out)
 }
 
 /// Keeps the rows of `ranges` that fall in the sorted blocks `[b, b + block)`.
@@ -753,5 +824,59 @@ mod tests {
         let got = restrict(&[std::ops::Range { start: 0, end: 200 }], &[32, 128], 32);
         assert_eq!(got, vec![32..64, 128..160]);
         assert!(restrict(&[std::ops::Range { start: 10, end: 20 }], &[32], 32).is_empty());
+    }
+
+    fn times(t: &[i64]) -> Vec<RecordBatch> {
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "time_ns",
+            DataType::Int64,
+            false,
+        )]));
+        // Split across two batches, as the reader may return them.
+        let (a, b) = t.split_at(t.len() / 2);
+        [a, b]
+            .iter()
+            .map(|p| {
+                RecordBatch::try_new(
+                    schema.clone(),
+                    vec![Arc::new(Int64Array::from(p.to_vec())) as ArrayRef],
+                )
+                .unwrap()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn cut_by_time_keeps_the_range_and_the_limit_per_stream() {
+        // Two streams: rows 0..5 and 10..14.
+        let ranges = [0..5, 10..14];
+        let t = times(&[1, 2, 3, 4, 5, 2, 3, 4, 9]);
+        let q = |start_ns, end_ns, limit, direction| LogQuery {
+            start_ns,
+            end_ns,
+            limit,
+            direction,
+            ..Default::default()
+        };
+        let got = cut_by_time(&ranges, &t, &q(2, 5, 0, Direction::Forward), true).unwrap();
+        assert_eq!(got, vec![1..4, 10..13]);
+        let got = cut_by_time(&ranges, &t, &q(0, 100, 2, Direction::Forward), true).unwrap();
+        assert_eq!(got, vec![0..2, 10..12]);
+        let got = cut_by_time(&ranges, &t, &q(0, 100, 2, Direction::Backward), true).unwrap();
+        assert_eq!(got, vec![3..5, 12..14]);
+        // Ranges that are not whole streams are not limited.
+        let got = cut_by_time(&ranges, &t, &q(0, 100, 2, Direction::Backward), false).unwrap();
+        assert_eq!(got, vec![0..5, 10..14]);
+        assert!(
+            cut_by_time(
+                &ranges,
+                &times(&[1, 2, 3]),
+                &q(0, 9, 0, Direction::Forward),
+                true
+            )
+            .is_err()
+        );
+        let past_end = vec![0..1, 1..1];
+        assert!(cut_by_time(&past_end, &t, &q(0, 9, 0, Direction::Forward), true).is_err());
     }
 }
