@@ -128,7 +128,8 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
     let loki = signalbox_query::LokiApi::new(
         signalbox_query::logql::LogqlEngine::new(storage.clone(), LOGQL_MAX_LINES),
         QUERY_TIMEOUT,
-    );
+    )
+    .with_traces(storage.clone());
     let app = signalbox_query::router(admin.clone())
         .merge(signalbox_query::prometheus::router(prom))
         .merge(signalbox_query::jaeger::router(jaeger))

@@ -282,7 +282,7 @@ const ERRORS: [&str; 5] = [
 
 /// Appended to every `RARE_EVERY`-th line of each worker.
 pub(crate) const RARE_TERM: &str = "xylophone";
-pub(crate) const RARE_EVERY: u64 = 1_000_000;
+pub(crate) const RARE_EVERY: u64 = 100_000;
 
 pub(crate) struct LogGen {
     rng: Rng,

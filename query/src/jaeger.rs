@@ -93,21 +93,27 @@ fn param<'a>(p: &'a [(String, String)], k: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
+/// An id of 1 to `2 * N` hex digits, left-padded with zeros to `N` bytes.
+pub(crate) fn hex_id<const N: usize>(s: &str) -> Option<[u8; N]> {
+    if s.is_empty() || s.len() > 2 * N || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let padded = format!("{s:0>width$}", width = 2 * N);
+    let mut out = [0u8; N];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(padded.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
 /// A trace id of 1–32 hex digits, left-padded.
 fn parse_trace_id(s: &str) -> Result<[u8; 16], ApiError> {
     let s = s.trim();
-    if s.is_empty() || s.len() > 32 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(ApiError::bad(format!(
+    hex_id(s).ok_or_else(|| {
+        ApiError::bad(format!(
             "cannot parse traceID param: {s:?} is not a hex trace id"
-        )));
-    }
-    let padded = format!("{s:0>32}");
-    let mut out = [0u8; 16];
-    for (i, b) in out.iter_mut().enumerate() {
-        *b = u8::from_str_radix(&padded[2 * i..2 * i + 2], 16)
-            .map_err(|e| ApiError::bad(e.to_string()))?;
-    }
-    Ok(out)
+        ))
+    })
 }
 
 /// A Go duration (`1.5s`, `100ms`, `500us`, `2m`, `1h`) in nanoseconds.

@@ -15,4 +15,5 @@ mod template;
 #[cfg(test)]
 mod tests;
 
-pub use eval::{LogqlEngine, LogqlError, LogqlResult, ScanStats, StreamResult};
+pub use eval::{IndexStats, LogqlEngine, LogqlError, LogqlResult, ScanStats, StreamResult};
+pub(crate) use eval::{Span, Tail};

@@ -2,9 +2,11 @@
 //! series, with Loki's parameter rules, response shapes and plain-text errors, so
 //! Grafana's Loki data source and `logcli` work against it.
 
+mod tail;
 #[cfg(test)]
 mod tests;
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
@@ -14,9 +16,10 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
-use signalbox_storage::{Direction, Labels};
+use signalbox_storage::{Direction, Labels, TracesReader};
 
-use crate::logql::{LogqlEngine, LogqlError, LogqlResult, ScanStats};
+use crate::jaeger::hex_id;
+use crate::logql::{LogqlEngine, LogqlError, LogqlResult, ScanStats, Span, StreamResult};
 use crate::prometheus::{Params, labels_json, promql_duration, ts_json, value_string};
 
 /// Most log lines one query may ask for (Loki's `max_entries_limit_per_query`).
@@ -24,16 +27,28 @@ pub const MAX_LIMIT: usize = 5000;
 const DEFAULT_LIMIT: usize = 100;
 const NS_PER_S: i64 = 1_000_000_000;
 
-/// What the Loki API needs: the LogQL engine and how long a query may run.
+/// What the Loki API needs: the LogQL engine, how long a query may run, and the traces
+/// (to find the time range of a trace whose logs are asked for).
 #[derive(Clone)]
 pub struct LokiApi {
     engine: LogqlEngine,
     timeout: Duration,
+    traces: Option<Arc<dyn TracesReader>>,
 }
 
 impl LokiApi {
     pub fn new(engine: LogqlEngine, timeout: Duration) -> LokiApi {
-        LokiApi { engine, timeout }
+        LokiApi {
+            engine,
+            timeout,
+            traces: None,
+        }
+    }
+
+    /// Lets `/api/v1/traces/{id}/logs` look up the trace's time range.
+    pub fn with_traces(mut self, traces: Arc<dyn TracesReader>) -> LokiApi {
+        self.traces = Some(traces);
+        self
     }
 }
 
@@ -169,17 +184,22 @@ fn query_param(p: &Params) -> Result<&str, ApiError> {
         .ok_or_else(|| ApiError::bad("query parameter is required"))
 }
 
+/// Streams as Loki writes them: labels and `[nanoseconds as text, line]` pairs.
+fn streams_json(streams: &[StreamResult]) -> Value {
+    json!(streams
+        .iter()
+        .map(|s| json!({
+            "stream": labels_json(&s.labels),
+            "values": s.entries.iter().map(|(t, l)| json!([t.to_string(), l])).collect::<Vec<_>>(),
+        }))
+        .collect::<Vec<_>>())
+}
+
 fn result_json(r: &LogqlResult, stats: ScanStats, elapsed: Duration) -> Value {
     let (kind, result, returned) = match r {
         LogqlResult::Streams(streams) => (
             "streams",
-            json!(streams
-                .iter()
-                .map(|s| json!({
-                    "stream": labels_json(&s.labels),
-                    "values": s.entries.iter().map(|(t, l)| json!([t.to_string(), l])).collect::<Vec<_>>(),
-                }))
-                .collect::<Vec<_>>()),
+            streams_json(streams),
             streams.iter().map(|s| s.entries.len()).sum::<usize>(),
         ),
         LogqlResult::Scalar(t, v) => ("scalar", json!([ts_json(*t), value_string(*v)]), 1),
@@ -357,6 +377,95 @@ async fn series(
     )))
 }
 
+/// `GET /loki/api/v1/index/stats`: streams, chunks, entries and bytes of the streams a
+/// selector matches in the range (default the last hour).
+async fn index_stats(
+    State(api): State<LokiApi>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let p = Params::new(q, &headers, &body);
+    let query = query_param(&p)?;
+    let (start_ns, end_ns) = range(&p, 3600 * NS_PER_S)?;
+    let (s, _) = run(
+        &api,
+        api.engine.index_stats(query, Span { start_ns, end_ns }),
+    )
+    .await?;
+    Ok(axum::Json(json!({
+        "streams": s.streams,
+        "chunks": s.chunks,
+        "entries": s.entries,
+        "bytes": s.bytes,
+    }))
+    .into_response())
+}
+
+/// Slack around a trace's spans when looking for its logs: loggers stamp lines a little
+/// before or after the span that was active.
+const TRACE_LOG_SLACK_NS: i64 = 60 * NS_PER_S;
+/// How far back the logs of a trace are looked for when the trace itself is not stored.
+const TRACE_LOG_WINDOW_NS: i64 = 24 * 3600 * NS_PER_S;
+
+/// `GET /api/v1/traces/{trace_id}/logs`: the log lines of a trace (of one span with
+/// `spanID`), oldest first, as a Loki `streams` result. The time range is the trace's
+/// span times with a minute either side, else `start`/`end` (default the last day).
+async fn trace_logs(
+    State(api): State<LokiApi>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let p = Params::new(q, &headers, &body);
+    let trace_id = hex_id::<16>(id.trim())
+        .filter(|t| *t != [0; 16])
+        .ok_or_else(|| {
+            ApiError::bad(format!("invalid trace id {id:?}: want 1 to 32 hex digits"))
+        })?;
+    let span_id = match p.get("spanID").filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s) => Some(hex_id::<8>(s.trim()).ok_or_else(|| {
+            ApiError::bad(format!("invalid spanID {s:?}: want 1 to 16 hex digits"))
+        })?),
+    };
+    let limit = match p.get("limit") {
+        None | Some("") => MAX_LIMIT,
+        Some(_) => limit(&p)?,
+    };
+    let asked = p.get("start").is_some() || p.get("end").is_some();
+    let mut span = {
+        let (start_ns, end_ns) = range(&p, TRACE_LOG_WINDOW_NS)?;
+        Span { start_ns, end_ns }
+    };
+    if let (Some(traces), false) = (&api.traces, asked) {
+        let spans = traces
+            .trace(trace_id)
+            .await
+            .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+        let first = spans.iter().map(|s| s.span.start_ns).min();
+        let last = spans
+            .iter()
+            .map(|s| s.span.end_ns.max(s.span.start_ns))
+            .max();
+        if let (Some(first), Some(last)) = (first, last) {
+            span = Span {
+                start_ns: first.saturating_sub(TRACE_LOG_SLACK_NS),
+                end_ns: last.saturating_add(TRACE_LOG_SLACK_NS),
+            };
+        }
+    }
+    let began = std::time::Instant::now();
+    let (streams, stats) = run(&api, api.engine.trace_logs(trace_id, span_id, span, limit)).await?;
+    Ok(axum::Json(result_json(
+        &LogqlResult::Streams(streams),
+        stats,
+        began.elapsed(),
+    ))
+    .into_response())
+}
+
 async fn buildinfo() -> Response {
     axum::Json(json!({
         "version": env!("CARGO_PKG_VERSION"),
@@ -385,5 +494,11 @@ pub fn router(api: LokiApi) -> Router {
         )
         .route("/loki/api/v1/series", get(series).post(series))
         .route("/loki/api/v1/status/buildinfo", get(buildinfo))
+        .route("/loki/api/v1/tail", get(tail::tail))
+        .route(
+            "/loki/api/v1/index/stats",
+            get(index_stats).post(index_stats),
+        )
+        .route("/api/v1/traces/{trace_id}/logs", get(trace_logs))
         .with_state(api)
 }

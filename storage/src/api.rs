@@ -125,8 +125,24 @@ pub struct LogQuery {
     pub end_ns: i64,
     /// Case-sensitive substrings that must all occur in the line (LogQL `|=`).
     pub contains: Vec<String>,
+    /// Only records of this trace, when set.
+    pub trace_id: Option<[u8; 16]>,
     pub direction: Direction,
     pub limit: usize,
+}
+
+impl LogQuery {
+    /// Whether a record passes the query's record filters (trace id and substrings); the
+    /// stream matchers and the time range are checked by the caller.
+    pub(crate) fn record_matches(&self, trace_id: &[u8], line: &str) -> bool {
+        self.trace_matches(trace_id) && line_matches(line, &self.contains)
+    }
+
+    /// Whether a stored trace id (empty when the record has none) is the query's.
+    pub(crate) fn trace_matches(&self, trace_id: &[u8]) -> bool {
+        self.trace_id
+            .is_none_or(|t| t.as_slice() == trace_id || (trace_id.is_empty() && t == [0; 16]))
+    }
 }
 
 /// A log record with the stream it belongs to.

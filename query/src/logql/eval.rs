@@ -130,7 +130,32 @@ fn level(number: i32, text: &str) -> Option<String> {
 }
 
 fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(b.len() * 2);
+    for x in b {
+        s.push(DIGITS[usize::from(x >> 4)] as char);
+        s.push(DIGITS[usize::from(x & 15)] as char);
+    }
+    s
+}
+
+/// One metadata label of a record as `entry` would give it (the first non-empty value
+/// under that name), without building the others.
+pub(crate) fn metadata_value(r: &signalbox_storage::LogRecord, name: &str) -> Option<String> {
+    let builtin = match name {
+        "level" => level(r.severity_number, &r.severity_text),
+        "severity_text" => Some(r.severity_text.clone()),
+        "trace_id" => (r.trace_id != [0; 16]).then(|| hex(&r.trace_id)),
+        "span_id" => (r.span_id != [0; 8]).then(|| hex(&r.span_id)),
+        _ => None,
+    };
+    builtin.filter(|v| !v.is_empty()).or_else(|| {
+        r.attributes
+            .iter()
+            .filter(|(k, _)| sanitize(k) == name)
+            .map(|(_, v)| v.to_text())
+            .find(|v| !v.is_empty())
+    })
 }
 
 /// The pipeline's view of a stored record: stream labels plus the record's metadata.
@@ -176,6 +201,22 @@ pub(crate) struct Span {
     pub(crate) end_ns: i64,
 }
 
+/// A compiled live-tail query and the lines it has already returned (time, hash).
+pub(crate) struct Tail {
+    ms: Vec<Matcher>,
+    pipeline: Pipeline,
+    seen: std::collections::BTreeSet<(i64, u64)>,
+}
+
+/// What Loki's `index/stats` reports for a selector.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IndexStats {
+    pub streams: u64,
+    pub chunks: u64,
+    pub entries: u64,
+    pub bytes: u64,
+}
+
 impl LogqlEngine {
     pub fn new(reader: Arc<dyn LogsReader>, max_lines: u64) -> LogqlEngine {
         LogqlEngine {
@@ -191,7 +232,7 @@ impl LogqlEngine {
     pub(crate) async fn scan(
         &self,
         matchers: &[Matcher],
-        contains: &[String],
+        pushdown: &Pipeline,
         span: Span,
         direction: Direction,
         stats: &mut ScanStats,
@@ -206,7 +247,8 @@ impl LogqlEngine {
                 matchers: matchers.to_vec(),
                 start_ns: lo,
                 end_ns: hi,
-                contains: contains.to_vec(),
+                contains: pushdown.required.clone(),
+                trace_id: pushdown.trace_id,
                 direction,
                 limit: batch,
             };
@@ -260,7 +302,7 @@ impl LogqlEngine {
     pub(crate) async fn scan_all(
         &self,
         matchers: &[Matcher],
-        contains: &[String],
+        pushdown: &Pipeline,
         span: Span,
         stats: &mut ScanStats,
         mut visit: impl FnMut(&LogEntry) -> Result<(), LogqlError>,
@@ -274,7 +316,8 @@ impl LogqlEngine {
                 matchers: matchers.to_vec(),
                 start_ns: lo,
                 end_ns: hi,
-                contains: contains.to_vec(),
+                contains: pushdown.required.clone(),
+                trace_id: pushdown.trace_id,
                 direction: Direction::Forward,
                 limit,
             };
@@ -322,10 +365,56 @@ impl LogqlEngine {
     ) -> Result<Vec<StreamResult>, LogqlError> {
         let ms = matchers(&q.selector.matchers)?;
         let pipeline = Pipeline::compile(&q.pipeline).map_err(LogqlError::Invalid)?;
+        self.select(&ms, &pipeline, span, direction, limit, stats, |_| true)
+            .await
+    }
+
+    /// The log lines of one trace (of one span of it, when `span_id` is given), oldest
+    /// first, from every stream. Storage filters on the trace id before reading lines.
+    pub(crate) async fn trace_logs(
+        &self,
+        trace_id: [u8; 16],
+        span_id: Option<[u8; 8]>,
+        span: Span,
+        limit: usize,
+    ) -> Result<(Vec<StreamResult>, ScanStats), LogqlError> {
+        let mut pipeline = Pipeline::compile(&[]).map_err(LogqlError::Invalid)?;
+        pipeline.trace_id = Some(trace_id);
+        let mut stats = ScanStats::default();
+        let streams = self
+            .select(
+                &[],
+                &pipeline,
+                span,
+                Direction::Forward,
+                limit,
+                &mut stats,
+                |e| e.record.trace_id == trace_id && span_id.is_none_or(|s| e.record.span_id == s),
+            )
+            .await?;
+        Ok((streams, stats))
+    }
+
+    /// Lines through `pipeline` of records that pass `keep`, grouped into streams by
+    /// their labels after the pipeline.
+    #[allow(clippy::too_many_arguments)]
+    async fn select(
+        &self,
+        ms: &[Matcher],
+        pipeline: &Pipeline,
+        span: Span,
+        direction: Direction,
+        limit: usize,
+        stats: &mut ScanStats,
+        mut keep: impl FnMut(&LogEntry) -> bool,
+    ) -> Result<Vec<StreamResult>, LogqlError> {
         let mut streams: BTreeMap<Vec<(String, String)>, Lines> = BTreeMap::new();
         let mut taken = 0usize;
         if limit > 0 {
-            self.scan(&ms, &pipeline.required, span, direction, stats, |e| {
+            self.scan(ms, pipeline, span, direction, stats, |e| {
+                if !keep(e) {
+                    return Ok(true);
+                }
                 let (en, _) = entry(e);
                 if let Some(out) = pipeline.run(en) {
                     let key: Vec<(String, String)> = out
@@ -405,6 +494,91 @@ impl LogqlEngine {
     }
 
     /// Label sets of streams matching a selector (for `/series`, `/labels`).
+    /// Compiles a log query for a live tail.
+    pub(crate) fn tail(&self, query: &str) -> Result<Tail, LogqlError> {
+        match parse(query)? {
+            Expr::Log(q) => Ok(Tail {
+                ms: matchers(&q.selector.matchers)?,
+                pipeline: Pipeline::compile(&q.pipeline).map_err(LogqlError::Invalid)?,
+                seen: std::collections::BTreeSet::new(),
+            }),
+            _ => Err(LogqlError::Invalid(
+                "tail is only supported for log queries".into(),
+            )),
+        }
+    }
+
+    /// The lines of `span` this tail has not returned yet, at most `max` (the newest when
+    /// `direction` is backward), each stream's oldest first. Lines older than the span
+    /// are forgotten, so a later poll may return them again only if its span reaches back.
+    pub(crate) async fn tail_poll(
+        &self,
+        tail: &mut Tail,
+        span: Span,
+        direction: Direction,
+        max: usize,
+    ) -> Result<Vec<StreamResult>, LogqlError> {
+        use std::hash::{Hash, Hasher};
+        tail.seen = tail.seen.split_off(&(span.start_ns, 0));
+        let Tail { ms, pipeline, seen } = tail;
+        let mut stats = ScanStats::default();
+        let mut out = self
+            .select(ms, pipeline, span, direction, max, &mut stats, |e| {
+                let mut h = std::hash::DefaultHasher::new();
+                e.labels.hash(&mut h);
+                e.record.line().hash(&mut h);
+                e.record.span_id.hash(&mut h);
+                e.record.trace_id.hash(&mut h);
+                seen.insert((e.record.time_ns, h.finish()))
+            })
+            .await?;
+        for s in &mut out {
+            s.entries.sort_by_key(|(t, _)| *t);
+        }
+        Ok(out)
+    }
+
+    /// Loki's `index/stats` for the stream selector of a log query (its pipeline is
+    /// ignored, as Loki answers from its index): streams, entries and line bytes with
+    /// records in `[start, end)`. Every stream counts as one chunk.
+    pub(crate) async fn index_stats(
+        &self,
+        query: &str,
+        span: Span,
+    ) -> Result<(IndexStats, ScanStats), LogqlError> {
+        let q = match parse(query)? {
+            Expr::Log(q) => q,
+            _ => {
+                return Err(LogqlError::Invalid(
+                    "index stats take a stream selector, not a metric query".into(),
+                ));
+            }
+        };
+        let ms = matchers(&q.selector.matchers)?;
+        let pushdown = Pipeline::compile(&[]).map_err(LogqlError::Invalid)?;
+        let mut out = IndexStats::default();
+        let mut streams = std::collections::BTreeSet::new();
+        let mut stats = ScanStats::default();
+        let max = self.max_lines;
+        self.scan_all(&ms, &pushdown, span, &mut stats, |e| {
+            out.entries += 1;
+            out.bytes += e.record.line().len() as u64;
+            if out.entries > max {
+                return Err(LogqlError::Limit(format!(
+                    "the selector matches more than {max} log lines; narrow it or the time range"
+                )));
+            }
+            if !streams.contains(&e.labels) {
+                streams.insert(e.labels.clone());
+            }
+            Ok(())
+        })
+        .await?;
+        out.streams = streams.len() as u64;
+        out.chunks = out.streams;
+        Ok((out, stats))
+    }
+
     pub async fn streams(
         &self,
         selector: Option<&str>,

@@ -7,7 +7,7 @@
 //! query groups or matches on it, or it is `level`: otherwise every trace id would be
 //! a series of its own.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use logql::{
@@ -19,7 +19,10 @@ use promql_parser::parser::token::{self, TokenType};
 use promql_parser::parser::{BinModifier, LabelModifier, VectorMatchCardinality};
 use signalbox_storage::Labels;
 
-use super::eval::{LogqlEngine, LogqlError, LogqlResult, ScanStats, Span, entry, matchers};
+use super::eval::{
+    LogqlEngine, LogqlError, LogqlResult, Metadata, ScanStats, Span, entry, matchers,
+    metadata_value,
+};
 use super::pipeline::{Pipeline, parse_bytes, parse_duration_secs};
 use crate::promql::types::{Instant, Sample};
 use crate::promql::{aggregate, binary, functions};
@@ -214,51 +217,96 @@ async fn range_aggregation(
     let max = engine.max_lines;
     let mut read = 0u64;
     let mut series: BTreeMap<BTreeMap<String, String>, Vec<(i64, f64)>> = BTreeMap::new();
-    engine
-        .scan_all(&ms, &pre.required, span, stats, |e| {
-            read += 1;
-            if read > max {
-                return Err(LogqlError::Limit(format!(
-                    "the query would read more than {max} log lines; narrow the stream selector or the time range"
-                )));
-            }
-            let (en, meta) = entry(e);
-            let Some(mut out) = pre.run(en) else {
-                return Ok(());
-            };
-            let value = match &unwrap {
-                Some(u) => match out.labels.remove(&u.label) {
-                    None => return Ok(()),
-                    Some(v) => match convert(u, &v) {
-                        Ok(x) => x,
-                        Err(detail) => {
-                            out.labels.insert("__error__".into(), "SampleExtractionErr".into());
-                            out.labels.insert("__error_details__".into(), detail);
-                            f64::NAN
-                        }
-                    },
-                },
-                None if matches!(f, RangeFunction::BytesRate | RangeFunction::BytesOverTime) => out.line.len() as f64,
-                None => 1.0,
-            };
-            let Some(mut out) = post.run(out) else {
-                return Ok(());
-            };
-            for (k, v) in &meta {
-                if !keep_meta.contains(k) && out.labels.get(k) == Some(v) {
-                    out.labels.remove(k);
+    let bytes = matches!(f, RangeFunction::BytesRate | RangeFunction::BytesOverTime);
+    if unwrap.is_none() && pre.only_line_tests() && post.only_line_tests() {
+        // Labels pass through unchanged: a series is the stream plus the metadata the
+        // query keeps, so only those values are looked up for each line.
+        let mut keep: Vec<&String> = keep_meta.iter().collect();
+        keep.sort();
+        let mut fast: HashMap<Labels, HashMap<Metadata, Vec<(i64, f64)>>> = HashMap::new();
+        engine
+            .scan_all(&ms, &pre, span, stats, |e| {
+                read += 1;
+                if read > max {
+                    return Err(too_many_lines(max));
                 }
+                let line = e.record.line();
+                if !pre.line_passes(&line) || !post.line_passes(&line) {
+                    return Ok(());
+                }
+                let extra: Vec<(String, String)> = keep
+                    .iter()
+                    .filter(|k| e.labels.get(k).is_none())
+                    .filter_map(|k| metadata_value(&e.record, k).map(|v| ((*k).clone(), v)))
+                    .collect();
+                let value = if bytes { line.len() as f64 } else { 1.0 };
+                let per_stream = match fast.get_mut(&e.labels) {
+                    Some(m) => m,
+                    None => fast.entry(e.labels.clone()).or_default(),
+                };
+                per_stream
+                    .entry(extra)
+                    .or_default()
+                    .push((e.record.time_ns, value));
+                Ok(())
+            })
+            .await?;
+        for (labels, by_meta) in fast {
+            for (extra, pts) in by_meta {
+                let mut key: BTreeMap<String, String> = labels
+                    .iter()
+                    .map(|l| (l.name.clone(), l.value.clone()))
+                    .collect();
+                key.extend(extra);
+                series.entry(key).or_default().extend(pts);
             }
-            if let Some(err) = out.labels.get("__error__") {
-                return Err(pipeline_error(err, &out.labels));
-            }
-            out.labels.remove("__error_details__");
-            let mut key = out.labels;
-            group(&mut key, &r.grouping);
-            series.entry(key).or_default().push((out.t_ns, value));
-            Ok(())
-        })
-        .await?;
+        }
+    } else {
+        engine
+            .scan_all(&ms, &pre, span, stats, |e| {
+                read += 1;
+                if read > max {
+                    return Err(too_many_lines(max));
+                }
+                let (en, meta) = entry(e);
+                let Some(mut out) = pre.run(en) else {
+                    return Ok(());
+                };
+                let value = match &unwrap {
+                    Some(u) => match out.labels.remove(&u.label) {
+                        None => return Ok(()),
+                        Some(v) => match convert(u, &v) {
+                            Ok(x) => x,
+                            Err(detail) => {
+                                out.labels
+                                    .insert("__error__".into(), "SampleExtractionErr".into());
+                                out.labels.insert("__error_details__".into(), detail);
+                                f64::NAN
+                            }
+                        },
+                    },
+                    None if bytes => out.line.len() as f64,
+                    None => 1.0,
+                };
+                let Some(mut out) = post.run(out) else {
+                    return Ok(());
+                };
+                for (k, v) in &meta {
+                    if !keep_meta.contains(k) && out.labels.get(k) == Some(v) {
+                        out.labels.remove(k);
+                    }
+                }
+                if let Some(err) = out.labels.get("__error__") {
+                    return Err(pipeline_error(err, &out.labels));
+                }
+                out.labels.remove("__error_details__");
+                let mut key = out.labels;
+                group(&mut key, &r.grouping);
+                series.entry(key).or_default().push((out.t_ns, value));
+                Ok(())
+            })
+            .await?;
+    }
 
     let range_s = range as f64 / 1e9;
     let mut out: Vec<Vec<Sample>> = vec![Vec::new(); steps.len()];
@@ -567,4 +615,10 @@ pub(crate) fn into_vector(values: Vec<Instant>, t_ns: i64) -> LogqlResult {
         ),
         _ => LogqlResult::Vector(Vec::new()),
     }
+}
+
+fn too_many_lines(max: u64) -> LogqlError {
+    LogqlError::Limit(format!(
+        "the query would read more than {max} log lines; narrow the stream selector or the time range"
+    ))
 }

@@ -81,6 +81,26 @@ pub(crate) struct Pipeline {
     stages: Vec<Stage>,
     /// Substrings every line must contain, usable by storage before the pipeline runs.
     pub(crate) required: Vec<String>,
+    /// The trace every record must belong to (a `| trace_id="…"` filter before any stage
+    /// that can change labels), usable by storage before the pipeline runs.
+    pub(crate) trace_id: Option<[u8; 16]>,
+}
+
+/// A 32-digit hex trace id, as records show it in their `trace_id` label.
+pub(crate) fn parse_trace_id(s: &str) -> Option<[u8; 16]> {
+    (s.len() == 32)
+        .then(|| crate::jaeger::hex_id(s))
+        .flatten()
+        .filter(|t| *t != [0; 16])
+}
+
+fn line_test(t: &LineTest, line: &str) -> bool {
+    match t {
+        LineTest::Contains(v) => line.contains(v.as_str()),
+        LineTest::NotContains(v) => !line.contains(v.as_str()),
+        LineTest::Regex(r) => r.is_match(line),
+        LineTest::NotRegex(r) => !r.is_match(line),
+    }
 }
 
 fn anchored(re: &str) -> Result<Regex, String> {
@@ -244,8 +264,19 @@ impl Pipeline {
     pub(crate) fn compile(stages: &[PipelineStage]) -> Result<Pipeline, String> {
         let mut out = Vec::with_capacity(stages.len());
         let mut required = Vec::new();
+        let mut trace_id = None;
         let mut before_parsers = true;
+        // Labels are still the record's own until a parser or formatter runs.
+        let mut labels_untouched = true;
         for s in stages {
+            if !matches!(
+                s,
+                PipelineStage::LineFilter(_)
+                    | PipelineStage::LabelFilter(_)
+                    | PipelineStage::Decolorize
+            ) {
+                labels_untouched = false;
+            }
             out.push(match s {
                 PipelineStage::LineFilter(f) => {
                     if f.is_ip {
@@ -310,7 +341,18 @@ impl Pipeline {
                 PipelineStage::Decolorize => {
                     Stage::Decolorize(unanchored("\x1b\\[[0-9;]*[A-Za-z]")?)
                 }
-                PipelineStage::LabelFilter(f) => Stage::Labels(compile_filter(f)?),
+                PipelineStage::LabelFilter(f) => {
+                    if let LabelFilterExpr::Pred(p) = f
+                        && labels_untouched
+                        && trace_id.is_none()
+                        && p.name == "trace_id"
+                        && p.op == FilterOp::Eq
+                        && let FilterValue::String(v) = &p.value
+                    {
+                        trace_id = parse_trace_id(v);
+                    }
+                    Stage::Labels(compile_filter(f)?)
+                }
                 PipelineStage::LineFormat(t) => {
                     before_parsers = false;
                     Stage::LineFormat(Template::parse(t)?)
@@ -345,6 +387,20 @@ impl Pipeline {
         Ok(Pipeline {
             stages: out,
             required,
+            trace_id,
+        })
+    }
+
+    /// Whether every stage only tests the line (labels and line pass through unchanged).
+    pub(crate) fn only_line_tests(&self) -> bool {
+        self.stages.iter().all(|s| matches!(s, Stage::Line(_)))
+    }
+
+    /// Whether a line passes the line tests (the only stages, see `only_line_tests`).
+    pub(crate) fn line_passes(&self, line: &str) -> bool {
+        self.stages.iter().all(|s| match s {
+            Stage::Line(t) => line_test(t, line),
+            _ => true,
         })
     }
 
@@ -353,13 +409,7 @@ impl Pipeline {
         for s in &self.stages {
             match s {
                 Stage::Line(t) => {
-                    let keep = match t {
-                        LineTest::Contains(v) => e.line.contains(v.as_str()),
-                        LineTest::NotContains(v) => !e.line.contains(v.as_str()),
-                        LineTest::Regex(r) => r.is_match(&e.line),
-                        LineTest::NotRegex(r) => !r.is_match(&e.line),
-                    };
-                    if !keep {
+                    if !line_test(t, &e.line) {
                         return None;
                     }
                 }
@@ -715,6 +765,8 @@ fn eval_filter(f: &Filter, labels: &mut LabelMap) -> bool {
                         _ => false,
                     };
                 }
+                // A comparison with a label the entry lacks drops it, as in Loki.
+                _ if !labels.contains_key(name) => return false,
                 Cmp::Num(op, n) => v.parse::<f64>().ok().map(|x| num_cmp(*op, x, *n)),
                 Cmp::Duration(op, n) => parse_duration_secs(&v).map(|x| num_cmp(*op, x, *n)),
                 Cmp::Bytes(op, n) => parse_bytes(&v).map(|x| num_cmp(*op, x, *n)),

@@ -538,6 +538,40 @@ fn run(stages: &str, line: &str) -> Option<Entry> {
     })
 }
 
+fn compiled(stages: &str) -> Pipeline {
+    match logql::parse(&format!("{{a=\"b\"}} {stages}")).unwrap() {
+        logql::Expr::Log(q) => Pipeline::compile(&q.pipeline).unwrap(),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn trace_id_filters_go_to_storage_only_while_labels_are_the_records_own() {
+    let id = "0123456789abcdef0123456789abcdef";
+    let want = Some([
+        0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd,
+        0xef,
+    ]);
+    assert_eq!(compiled(&format!(r#"| trace_id="{id}""#)).trace_id, want);
+    assert_eq!(
+        compiled(&format!(r#"|= "x" | level="info" | trace_id="{id}""#)).trace_id,
+        want
+    );
+    // After a parser or formatter the label may no longer be the record's.
+    for stages in [
+        format!(r#"| json | trace_id="{id}""#),
+        format!(r#"| label_format trace_id=a | trace_id="{id}""#),
+        format!(r#"| drop a | trace_id="{id}""#),
+        // Not a plain equality, or not a trace id.
+        format!(r#"| trace_id=~"{id}""#),
+        format!(r#"| trace_id!="{id}""#),
+        format!(r#"| trace_id="{id}" or a="b""#),
+        r#"| trace_id="abc""#.to_string(),
+    ] {
+        assert_eq!(compiled(&stages).trace_id, None, "{stages}");
+    }
+}
+
 fn label(e: &Option<Entry>, k: &str) -> Option<String> {
     e.as_ref().and_then(|e| e.labels.get(k).cloned())
 }
@@ -590,4 +624,39 @@ fn formatters_and_filters() {
     assert!(run(r#"| logfmt | size > 1KB and code="x""#, "size=2KiB").is_none());
     let e = run("| decolorize", "\x1b[31mred\x1b[0m");
     assert_eq!(e.map(|e| e.line), Some("red".to_string()));
+}
+
+#[tokio::test]
+async fn metric_fast_path_gives_what_the_full_pipeline_gives() {
+    // Lines in two streams with severities and attributes, one attribute named like a
+    // stream label and one like `level`.
+    let mut lines = Vec::new();
+    let attrs: [&[(&str, &str)]; 4] = [
+        &[("user.id", "u1")],
+        &[("user.id", "u2"), ("service_name", "shadowed")],
+        &[("level", "from-attribute")],
+        &[],
+    ];
+    for i in 0..40 {
+        lines.push(Line {
+            stream: if i % 3 == 0 { DB } else { API },
+            t_s: i * 7,
+            line: ["GET /a", "POST /b", "GET /c 500", "x"][(i % 4) as usize],
+            severity: [0, 9, 13, 17][(i % 4) as usize],
+            attrs: attrs[(i / 4 % 4) as usize],
+        });
+    }
+    let e = engine(&lines).await;
+    for q in [
+        r#"count_over_time({service_name=~".+"}[1m])"#,
+        r#"sum by (level) (count_over_time({service_name=~".+"} |= "GET" [1m]))"#,
+        r#"sum by (user_id, service_name) (rate({service_name=~".+"} != "POST" [2m]))"#,
+        r#"sum by (level, user_id) (bytes_over_time({service_name=~".+"} |~ "GET|x" [90s]))"#,
+    ] {
+        // `| drop nothing_here` changes no label but takes the full pipeline path.
+        let slow = q.replace("[", "| drop nothing_here [");
+        let fast = matrix(&e, q, 0, 300, 30).await;
+        assert!(!fast.is_empty(), "{q}");
+        assert_eq!(fast, matrix(&e, &slow, 0, 300, 30).await, "{q}");
+    }
 }

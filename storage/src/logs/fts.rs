@@ -1,7 +1,16 @@
-//! The full-text index of a logs part (tantivy): one document per record with its row
-//! number, the line and the attribute values, tokenized by tantivy's default analyzer
-//! (split on non-alphanumerics, lower-cased, tokens over 40 bytes dropped). It answers
-//! "which rows may contain these substrings"; the caller verifies each line exactly.
+//! The full-text index of a logs part (tantivy): one document per block of records
+//! with the block's first row number and the terms of its lines. It answers "which rows
+//! may contain these substrings"; the caller verifies each line exactly.
+//!
+//! Terms are the maximal runs of letters (field `alpha`) and of digits (field `digits`)
+//! of a line, lower-cased: `GET /a1b2?id=5b8e` gives `get a b id b e` and `1 2 5 8`.
+//! Splitting where letters meet digits keeps the letter dictionary small even when lines
+//! are full of ids and numbers, so a word that may be part of a longer word (`|= "ylo"`)
+//! is found by walking that small dictionary. A run longer than `MAX_RUN` bytes is not
+//! indexed; its block gets the term `1` in field `long` and is always a candidate.
+//!
+//! Indexes written before this layout (a single `line` field of whole words, long words
+//! dropped) are not used for lookups: their parts are scanned.
 
 use std::path::{Path, PathBuf};
 
@@ -15,30 +24,117 @@ use tantivy::{Directory, Index, IndexWriter, TantivyDocument, Term};
 use crate::error::{Result, StorageError};
 
 pub(crate) const DIR: &str = "fts";
-/// Records per index document: a document holds the lines and attributes of this many
-/// consecutive rows, so tokens repeated across neighbouring lines are indexed once.
+/// Records per index document: a document holds the lines of this many consecutive
+/// rows, so terms repeated across neighbouring lines are indexed once.
 pub(crate) const BLOCK_ROWS: u64 = 32;
 /// Memory of the single indexing thread; a part's index has one segment per this much
 /// indexing memory (searching several segments costs little, merging them costs a lot).
 const WRITER_BUDGET: usize = 128 << 20;
+/// The tokenizer of every text field: terms arrive separated by spaces.
+const TOKENIZER: &str = "runs";
+/// Longest run indexed, in bytes.
+const MAX_RUN: usize = 256;
 
 struct Fields {
     row: Field,
-    line: Field,
-    attrs: Field,
+    alpha: Field,
+    digits: Field,
+    long: Field,
 }
 
 fn schema() -> (Schema, Fields) {
     let mut b = Schema::builder();
     let text = TextOptions::default().set_indexing_options(
         TextFieldIndexing::default()
-            .set_tokenizer("default")
+            .set_tokenizer(TOKENIZER)
             .set_index_option(IndexRecordOption::Basic),
     );
     let row = b.add_u64_field("row", FAST);
-    let line = b.add_text_field("line", text.clone());
-    let attrs = b.add_text_field("attrs", text);
-    (b.build(), Fields { row, line, attrs })
+    let alpha = b.add_text_field("alpha", text.clone());
+    let digits = b.add_text_field("digits", text.clone());
+    let long = b.add_text_field("long", text);
+    (
+        b.build(),
+        Fields {
+            row,
+            alpha,
+            digits,
+            long,
+        },
+    )
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RunKind {
+    Letters,
+    Digits,
+}
+
+fn kind(c: char) -> Option<RunKind> {
+    if c.is_alphabetic() {
+        Some(RunKind::Letters)
+    } else if c.is_numeric() {
+        Some(RunKind::Digits)
+    } else {
+        None
+    }
+}
+
+/// The maximal runs of letters and of digits of `text`: kind and byte range.
+fn runs(text: &str) -> impl Iterator<Item = (RunKind, std::ops::Range<usize>)> + '_ {
+    let mut it = text.char_indices().peekable();
+    std::iter::from_fn(move || {
+        loop {
+            let (start, c) = it.next()?;
+            let Some(k) = kind(c) else { continue };
+            let mut end = start + c.len_utf8();
+            while let Some(&(i, c)) = it.peek() {
+                if kind(c) != Some(k) {
+                    break;
+                }
+                end = i + c.len_utf8();
+                it.next();
+            }
+            return Some((k, start..end));
+        }
+    })
+}
+
+/// Lower case, character by character (never by context, so a substring of a run stays
+/// a substring of the lowered run).
+fn lower(s: &str) -> String {
+    s.chars().flat_map(char::to_lowercase).collect()
+}
+
+/// Terms of one block being built, each followed by a space (the index splits on
+/// whitespace, so no term needs its own allocation).
+#[derive(Default)]
+struct BlockTerms {
+    alpha: String,
+    digits: String,
+    long: bool,
+}
+
+impl BlockTerms {
+    fn add(&mut self, line: &str) {
+        for (k, r) in runs(line) {
+            if r.len() > MAX_RUN {
+                self.long = true;
+                continue;
+            }
+            let buf = match k {
+                RunKind::Letters => &mut self.alpha,
+                RunKind::Digits => &mut self.digits,
+            };
+            let run = &line[r];
+            if run.is_ascii() {
+                buf.extend(run.bytes().map(|b| b.to_ascii_lowercase() as char));
+            } else {
+                buf.extend(run.chars().flat_map(char::to_lowercase));
+            }
+            buf.push(' ');
+        }
+    }
 }
 
 fn fts_err<'a>(
@@ -58,7 +154,7 @@ pub(crate) struct FtsBuilder {
     dir: PathBuf,
     writer: IndexWriter,
     fields: Fields,
-    block: Option<(u64, TantivyDocument)>,
+    block: Option<(u64, BlockTerms)>,
 }
 
 impl FtsBuilder {
@@ -71,6 +167,12 @@ impl FtsBuilder {
         })?;
         let (schema, fields) = schema();
         let index = Index::create_in_dir(&dir, schema).map_err(fts_err(part, "create"))?;
+        index.tokenizers().register(
+            TOKENIZER,
+            tantivy::tokenizer::TextAnalyzer::from(
+                tantivy::tokenizer::WhitespaceTokenizer::default(),
+            ),
+        );
         let writer = index
             .writer_with_num_threads(1, WRITER_BUDGET)
             .map_err(fts_err(part, "open writer"))?;
@@ -85,26 +187,27 @@ impl FtsBuilder {
     }
 
     /// Adds row `row`; rows are added in order starting at 0.
-    pub(crate) fn add(&mut self, row: u64, line: &str, attrs: &str) -> Result<()> {
+    pub(crate) fn add(&mut self, row: u64, line: &str) -> Result<()> {
         let start = row - row % BLOCK_ROWS;
         if self.block.as_ref().is_some_and(|(b, _)| *b != start) {
             self.flush_block()?;
         }
-        let row_field = self.fields.row;
-        let (_, doc) = self.block.get_or_insert_with(|| {
-            let mut d = TantivyDocument::default();
-            d.add_u64(row_field, start);
-            (start, d)
-        });
-        doc.add_text(self.fields.line, line);
-        if !attrs.is_empty() {
-            doc.add_text(self.fields.attrs, attrs);
-        }
+        let (_, terms) = self
+            .block
+            .get_or_insert_with(|| (start, BlockTerms::default()));
+        terms.add(line);
         Ok(())
     }
 
     fn flush_block(&mut self) -> Result<()> {
-        if let Some((_, doc)) = self.block.take() {
+        if let Some((start, terms)) = self.block.take() {
+            let mut doc = TantivyDocument::default();
+            doc.add_u64(self.fields.row, start);
+            doc.add_text(self.fields.alpha, terms.alpha);
+            doc.add_text(self.fields.digits, terms.digits);
+            if terms.long {
+                doc.add_text(self.fields.long, "1");
+            }
             self.writer
                 .add_document(doc)
                 .map_err(fts_err(&self.part, "add document"))?;
@@ -149,9 +252,9 @@ fn unique() -> u64 {
 /// An opened index of one part.
 pub(crate) struct Fts {
     part: String,
-    index: Index,
     reader: tantivy::IndexReader,
-    fields: Fields,
+    /// `None` for an index of the earlier layout, which is not used for lookups.
+    fields: Option<Fields>,
 }
 
 impl Fts {
@@ -179,10 +282,19 @@ impl Fts {
             .reload_policy(tantivy::ReloadPolicy::Manual)
             .try_into()
             .map_err(fts_err(part, "open reader"))?;
-        let (_, fields) = schema();
+        let have = index.schema();
+        let field = |name: &str| have.get_field(name).ok();
+        let fields = match (field("row"), field("alpha"), field("digits"), field("long")) {
+            (Some(row), Some(alpha), Some(digits), Some(long)) => Some(Fields {
+                row,
+                alpha,
+                digits,
+                long,
+            }),
+            _ => None,
+        };
         Ok(Fts {
             part: part.to_string(),
-            index,
             reader,
             fields,
         })
@@ -192,48 +304,69 @@ impl Fts {
     /// substring, sorted, or `None` when the substrings give the index nothing to look up
     /// (then every row is a candidate).
     pub(crate) fn candidate_blocks(&self, contains: &[String]) -> Result<Option<Vec<u64>>> {
-        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-        let mut analyzer =
-            self.index.tokenizers().get("default").ok_or_else(|| {
-                StorageError::part(&self.part, "search", "default tokenizer missing")
-            })?;
+        let Some(fields) = &self.fields else {
+            return Ok(None);
+        };
+        let mut exact: Vec<Box<dyn Query>> = Vec::new();
+        // Runs at an edge of a needle may be only part of a run of the line. Letter runs
+        // are looked up by walking the small letter dictionary; digit runs only when
+        // nothing else narrows the search (the digit dictionary holds every number).
+        let mut partial_letters: Vec<Box<dyn Query>> = Vec::new();
+        let mut partial_digits: Vec<Box<dyn Query>> = Vec::new();
         for needle in contains {
-            let starts_mid_word = needle.chars().next().is_some_and(char::is_alphanumeric);
-            let ends_mid_word = needle
-                .chars()
-                .next_back()
-                .is_some_and(char::is_alphanumeric);
-            let mut stream = analyzer.token_stream(needle);
-            let mut tokens = Vec::new();
-            while let Some(t) = stream.next() {
-                tokens.push((t.offset_from, t.offset_to, t.text.clone()));
-            }
-            for (from, to, text) in tokens {
-                // A token at the edge of the needle may be only part of a word in the line.
-                let partial_start = from == 0 && starts_mid_word;
-                let partial_end = to == needle.len() && ends_mid_word;
-                if partial_start {
+            for (k, r) in runs(needle) {
+                let text = lower(&needle[r.clone()]);
+                if r.len() > MAX_RUN {
                     continue;
                 }
-                let q: Box<dyn Query> = if partial_end {
-                    let pattern = format!("{}.*", regex_escape(&text));
-                    Box::new(
-                        RegexQuery::from_pattern(&pattern, self.fields.line)
-                            .map_err(fts_err(&self.part, "prefix query"))?,
-                    )
-                } else {
-                    Box::new(TermQuery::new(
-                        Term::from_field_text(self.fields.line, &text),
-                        IndexRecordOption::Basic,
-                    ))
+                let field = match k {
+                    RunKind::Letters => fields.alpha,
+                    RunKind::Digits => fields.digits,
                 };
-                clauses.push((Occur::Must, q));
+                let open_start = r.start == 0;
+                let open_end = r.end == needle.len();
+                if !open_start && !open_end {
+                    exact.push(Box::new(TermQuery::new(
+                        Term::from_field_text(field, &text),
+                        IndexRecordOption::Basic,
+                    )));
+                    continue;
+                }
+                let pattern = format!(
+                    "{}{}{}",
+                    if open_start { ".*" } else { "" },
+                    regex_escape(&text),
+                    if open_end { ".*" } else { "" },
+                );
+                let q: Box<dyn Query> = Box::new(
+                    RegexQuery::from_pattern(&pattern, field)
+                        .map_err(fts_err(&self.part, "substring query"))?,
+                );
+                match k {
+                    RunKind::Letters => partial_letters.push(q),
+                    RunKind::Digits if !open_start => exact.push(q),
+                    RunKind::Digits => partial_digits.push(q),
+                }
             }
         }
-        if clauses.is_empty() {
+        let mut must = exact;
+        must.append(&mut partial_letters);
+        if must.is_empty() {
+            must = partial_digits;
+        }
+        if must.is_empty() {
             return Ok(None);
         }
-        let query = BooleanQuery::new(clauses);
+        let terms = BooleanQuery::new(must.into_iter().map(|q| (Occur::Must, q)).collect());
+        // Blocks with a run too long to index may hold anything.
+        let long = TermQuery::new(
+            Term::from_field_text(fields.long, "1"),
+            IndexRecordOption::Basic,
+        );
+        let query = BooleanQuery::new(vec![
+            (Occur::Should, Box::new(terms) as Box<dyn Query>),
+            (Occur::Should, Box::new(long)),
+        ]);
         let searcher = self.reader.searcher();
         let docs = searcher
             .search(&query, &DocSetCollector)
@@ -269,4 +402,130 @@ fn regex_escape(s: &str) -> String {
         out.push(c);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn index(lines: &[String]) -> Fts {
+        let staging = tempfile::tempdir().unwrap();
+        let mut b = FtsBuilder::new("p", staging.path()).unwrap();
+        for (row, l) in lines.iter().enumerate() {
+            b.add(row as u64, l).unwrap();
+        }
+        let files = b
+            .finish()
+            .unwrap()
+            .into_iter()
+            .map(|(name, data)| (name[DIR.len() + 1..].to_string(), data))
+            .collect();
+        Fts::open_files("p", files).unwrap()
+    }
+
+    /// Blocks holding a line that contains every needle.
+    fn truth(lines: &[String], needles: &[String]) -> Vec<u64> {
+        let mut out: Vec<u64> = lines
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| needles.iter().all(|n| l.contains(n.as_str())))
+            .map(|(i, _)| i as u64 - i as u64 % BLOCK_ROWS)
+            .collect();
+        out.dedup();
+        out
+    }
+
+    #[test]
+    fn runs_split_letters_from_digits() {
+        let got: Vec<(RunKind, &str)> = runs("GET /a1b2?id=5b8e ÄÖ3")
+            .map(|(k, r)| (k, &"GET /a1b2?id=5b8e ÄÖ3"[r]))
+            .collect();
+        use RunKind::*;
+        assert_eq!(
+            got,
+            [
+                (Letters, "GET"),
+                (Letters, "a"),
+                (Digits, "1"),
+                (Letters, "b"),
+                (Digits, "2"),
+                (Letters, "id"),
+                (Digits, "5"),
+                (Letters, "b"),
+                (Digits, "8"),
+                (Letters, "e"),
+                (Letters, "ÄÖ"),
+                (Digits, "3"),
+            ]
+        );
+    }
+
+    #[test]
+    fn lookups_narrow_to_the_blocks_that_hold_the_words() {
+        let mut lines: Vec<String> = (0..200)
+            .map(|i| format!("GET /api/orders/{i} 200 req=ab{i:04x}"))
+            .collect();
+        lines[77] = "payment failed: xylophone-7 card declined".into();
+        lines[150] = format!("blob {} end", "z".repeat(MAX_RUN + 1));
+        let f = index(&lines);
+        let blocks = |n: &[&str]| {
+            f.candidate_blocks(&n.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+                .unwrap()
+        };
+        // Rare words, whole or partial, find their block (and the block with a run too
+        // long to index, which may hold anything).
+        for n in [
+            "xylophone",
+            "ylophon",
+            "xylophone-7",
+            "card declined",
+            "Payment",
+        ] {
+            assert_eq!(blocks(&[n]), Some(vec![64, 128]), "{n}");
+        }
+        assert_eq!(blocks(&["nowhere"]), Some(vec![128]));
+        // Digits narrow too; needles with nothing to look up scan.
+        assert_eq!(blocks(&["ab0046"]), Some(vec![64, 128]));
+        assert_eq!(blocks(&[" /"]), None);
+        assert_eq!(blocks(&[]), None);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+        /// The index never leaves out a block that holds a matching line, whatever the
+        /// words, digits, case, punctuation or scripts.
+        #[test]
+        fn no_matching_block_is_left_out(
+            lines in proptest::collection::vec("[a-cA-C0-2 ./=_Σσς-]{0,12}", 1..120),
+            picks in proptest::collection::vec((any::<prop::sample::Index>(), 0usize..12, 1usize..6), 1..4),
+            random in "[a-c0-2 Σς]{1,4}",
+        ) {
+            let f = index(&lines);
+            let mut needles: Vec<String> = picks
+                .iter()
+                .map(|(line, from, len)| {
+                    let l: Vec<char> = lines[line.index(lines.len())].chars().collect();
+                    let from = (*from).min(l.len());
+                    l[from..(from + len).min(l.len())].iter().collect()
+                })
+                .filter(|n: &String| !n.is_empty())
+                .collect();
+            for n in needles.clone() {
+                let want = truth(&lines, std::slice::from_ref(&n));
+                if let Some(got) = f.candidate_blocks(std::slice::from_ref(&n)).unwrap() {
+                    for b in &want {
+                        prop_assert!(got.contains(b), "needle {n:?}: block {b} missing from {got:?}");
+                    }
+                }
+            }
+            needles.push(random);
+            let want = truth(&lines, &needles);
+            if let Some(got) = f.candidate_blocks(&needles).unwrap() {
+                for b in &want {
+                    prop_assert!(got.contains(b), "needles {needles:?}: block {b} missing from {got:?}");
+                }
+            }
+        }
+    }
 }

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::api::{LogEntry, LogQuery, line_matches};
+use crate::api::{LogEntry, LogQuery};
 use crate::index::Postings;
 use crate::model::{Attributes, Labels, LogRecord, LogStream, Matcher};
 
@@ -100,7 +100,7 @@ impl LogsHead {
             let hi = s.records.partition_point(|r| r.time_ns < q.end_ns);
             let mut hits: Vec<&LogRecord> = s.records[lo..hi.max(lo)]
                 .iter()
-                .filter(|r| line_matches(&r.line(), &q.contains))
+                .filter(|r| q.record_matches(&r.trace_id, &r.line()))
                 .collect();
             if q.limit > 0 && hits.len() > q.limit {
                 // Only the first `limit` in query order can make the final cut.

@@ -9,6 +9,7 @@
 //! * `fts/`: the tantivy index over `line` and attribute values (see `fts`).
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::sync::Arc;
 
 use arrow::array::{
@@ -18,11 +19,11 @@ use arrow::array::{
 use arrow::datatypes::{DataType, Field, Schema};
 use bytes::Bytes;
 use parquet::arrow::arrow_reader::RowSelection;
-use parquet::basic::Encoding;
+use parquet::basic::{Compression, Encoding};
 use parquet::schema::types::ColumnPath;
 
 use super::fts::{self, Fts, FtsBuilder};
-use crate::api::{Direction, LogEntry, LogQuery, line_matches};
+use crate::api::{Direction, LogEntry, LogQuery};
 use crate::codec::{Dec, Enc};
 use crate::error::{Result, StorageError};
 use crate::index::Postings;
@@ -86,17 +87,6 @@ fn ns_to_ms_floor(ns: i64) -> i64 {
 }
 
 /// Attribute values as indexed text: `key value key value …`.
-fn attrs_text(a: &Attributes) -> String {
-    let mut s = String::new();
-    for (k, v) in a.iter() {
-        s.push_str(k);
-        s.push(' ');
-        s.push_str(&v.to_text());
-        s.push(' ');
-    }
-    s
-}
-
 /// One stream to write: labels, resource, records sorted by time.
 pub(crate) struct StreamRef<'a> {
     pub(crate) labels: &'a Labels,
@@ -178,6 +168,10 @@ pub(crate) fn encode_part(
                 .set_column_encoding(ColumnPath::from("stream"), Encoding::DELTA_BINARY_PACKED)
                 .set_column_dictionary_enabled(ColumnPath::from("time_ns"), false)
                 .set_column_encoding(ColumnPath::from("time_ns"), Encoding::DELTA_BINARY_PACKED)
+                // Read first by every query: delta packing alone keeps it small, and
+                // skipping zstd makes it cheap to decode.
+                .set_column_compression(ColumnPath::from("time_ns"), Compression::UNCOMPRESSED)
+                .set_column_compression(ColumnPath::from("stream"), Compression::UNCOMPRESSED)
                 .set_column_dictionary_enabled(ColumnPath::from("observed_ns"), false)
                 .set_column_encoding(
                     ColumnPath::from("observed_ns"),
@@ -240,7 +234,7 @@ pub(crate) fn encode_part(
             if let Some((_, b)) = &scope_cache {
                 c.scope.append_value(b);
             }
-            fts.add(row, &line, &attrs_text(&r.attributes))?;
+            fts.add(row, &line)?;
             row += 1;
             if c.time.len() >= RECORD_BATCH_ROWS {
                 out.write(&c.take_batch()?)?;
@@ -488,31 +482,45 @@ impl LogsPart {
         if chosen.is_empty() {
             return Ok(Vec::new());
         }
-        let mut ranges: Vec<std::ops::Range<usize>> = chosen
+        // Row spans of the chosen streams, sorted (streams are stored in order).
+        let spans: Vec<Range<usize>> = chosen
             .iter()
             .map(|&i| {
                 let s = idx.first_row[i] as usize;
                 s..s + idx.rows[i] as usize
             })
             .collect();
-        // One range per stream while no full-text restriction splits them.
-        let per_stream_ranges = q.contains.is_empty();
+        // Only pages whose times overlap the range; a stream's rows in the range stay in
+        // one piece, since every page holding one of them overlaps.
+        let mut ranges = match self
+            .records_file
+            .pages_overlapping("time_ns", q.start_ns, q.end_ns)
+            .await?
+        {
+            Some(pages) => intersect(&spans, &pages),
+            None => spans.clone(),
+        };
         if !q.contains.is_empty()
             && let Some(blocks) = self.fts().await?.candidate_blocks(&q.contains)?
         {
             ranges = restrict(&ranges, &blocks, fts::BLOCK_ROWS as usize);
-            if ranges.is_empty() {
-                return Ok(Vec::new());
-            }
         }
-        // Read the time column first and keep the rows in the time range (and, per
-        // stream, only the `limit` nearest the start of the direction), so the wide
-        // columns are decoded only for rows that can be returned.
+        if ranges.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Read the time column (and the trace id when one is asked for) of the candidate
+        // rows first and keep those in the time range and trace; the wide columns are then
+        // decoded only for the rows nearest the start of the direction.
         let rows = self.meta.rows as usize;
+        let narrow: &[&str] = if q.trace_id.is_some() {
+            &["time_ns", "trace_id"]
+        } else {
+            &["time_ns"]
+        };
         let times = self
             .records_file
             .read(
-                &["time_ns"],
+                narrow,
                 None,
                 Some(RowSelection::from_consecutive_ranges(
                     ranges.iter().cloned(),
@@ -520,54 +528,65 @@ impl LogsPart {
                 )),
             )
             .await?;
-        let ranges = cut_by_time(&ranges, &times, q, per_stream_ranges)
+        let pieces = split_by_stream(&ranges, &spans, &chosen);
+        let cands = candidates(&pieces, &times, q)
             .map_err(|e| StorageError::part(&self.meta.id, "read times", e))?;
-        if ranges.is_empty() {
-            return Ok(Vec::new());
-        }
-        let selection = RowSelection::from_consecutive_ranges(ranges.into_iter(), rows);
-        let batches = self
-            .records_file
-            .read(&RECORD_COLUMNS, None, Some(selection))
-            .await?;
-        // stream number → position in `chosen`, to keep per-stream limits
-        let mut per_stream: BTreeMap<usize, Vec<LogEntry>> = BTreeMap::new();
-        for b in &batches {
-            let cols = RecordColumns::new(&self.meta.id, b)?;
-            for r in 0..b.num_rows() {
-                let t = cols.time.value(r);
-                if t < q.start_ns || t >= q.end_ns || !line_matches(cols.line.value(r), &q.contains)
-                {
-                    continue;
-                }
-                let stream = cols.stream.value(r) as usize;
-                let (Some(labels), Some(resource)) =
-                    (idx.labels.get(stream), idx.resource.get(stream))
-                else {
-                    return Err(StorageError::part(
-                        &self.meta.id,
-                        "read records",
-                        "record of an unknown stream",
-                    ));
-                };
-                per_stream.entry(stream).or_default().push(LogEntry {
-                    labels: labels.clone(),
-                    resource: resource.clone(),
-                    record: cols.record(r)?,
-                });
-            }
-        }
+        // Rounds in time order across streams: each reads the next rows (at least
+        // `target` of them, and every row of the time it stops at), until `limit` lines
+        // matched. Every unread row is then further from the direction's start than every
+        // line found, so none of them can be among the first `limit`.
+        let total: usize = cands.iter().map(|c| c.times.len()).sum();
+        let mut target = match (q.limit, q.contains.is_empty()) {
+            (0, _) => total,
+            (limit, true) => limit,
+            (limit, false) => limit.saturating_mul(2).max(4096),
+        };
+        let mut bound: Option<i64> = None;
         let mut out = Vec::new();
-        for (_, mut entries) in per_stream {
-            if q.limit > 0 && entries.len() > q.limit {
-                match q.direction {
-                    Direction::Forward => entries.truncate(q.limit),
-                    Direction::Backward => {
-                        entries.drain(..entries.len() - q.limit);
+        while let Some(thr) = threshold(&cands, bound, target, q.direction) {
+            let mut selected = Vec::new();
+            for c in &cands {
+                let (lo, hi) = c.between(bound, thr, q.direction);
+                c.rows_between(lo, hi, &mut selected);
+            }
+            selected.sort_by_key(|r| r.start);
+            let selection = RowSelection::from_consecutive_ranges(selected.into_iter(), rows);
+            let batches = self
+                .records_file
+                .read(&RECORD_COLUMNS, None, Some(selection))
+                .await?;
+            for b in &batches {
+                let cols = RecordColumns::new(&self.meta.id, b)?;
+                for r in 0..b.num_rows() {
+                    let t = cols.time.value(r);
+                    if t < q.start_ns
+                        || t >= q.end_ns
+                        || !q.record_matches(cols.tid.value(r), cols.line.value(r))
+                    {
+                        continue;
                     }
+                    let stream = cols.stream.value(r) as usize;
+                    let (Some(labels), Some(resource)) =
+                        (idx.labels.get(stream), idx.resource.get(stream))
+                    else {
+                        return Err(StorageError::part(
+                            &self.meta.id,
+                            "read records",
+                            "record of an unknown stream",
+                        ));
+                    };
+                    out.push(LogEntry {
+                        labels: labels.clone(),
+                        resource: resource.clone(),
+                        record: cols.record(r)?,
+                    });
                 }
             }
-            out.extend(entries);
+            bound = Some(thr);
+            if q.limit > 0 && out.len() >= q.limit {
+                break;
+            }
+            target = target.saturating_mul(4);
         }
         Ok(out)
     }
@@ -613,15 +632,70 @@ impl LogsPart {
     }
 }
 
-/// The parts of `ranges` whose times (read in the same order into `times`) fall in the
-/// query's range. When each range is one stream (times sorted), also keeps only the
-/// `limit` rows at the start of the query's direction.
-fn cut_by_time(
-    ranges: &[std::ops::Range<usize>],
+/// The candidate rows of one stream, in row (and so time) order.
+#[derive(Default)]
+struct StreamRows {
+    ranges: Vec<Range<usize>>,
+    /// Index into `times` of the first row of each range.
+    starts: Vec<usize>,
+    times: Vec<i64>,
+}
+
+impl StreamRows {
+    fn push(&mut self, row: usize, t: i64) {
+        match self.ranges.last_mut() {
+            Some(last) if last.end == row => last.end = row + 1,
+            _ => {
+                self.ranges.push(row..row + 1);
+                self.starts.push(self.times.len());
+            }
+        }
+        self.times.push(t);
+    }
+
+    /// Indices into `times` of the rows past `bound` (exclusive) up to `thr`
+    /// (inclusive), in the direction's order of time.
+    fn between(&self, bound: Option<i64>, thr: i64, direction: Direction) -> (usize, usize) {
+        let pp = |f: &dyn Fn(i64) -> bool| self.times.partition_point(|&t| f(t));
+        match direction {
+            Direction::Forward => {
+                let lo = bound.map_or(0, |b| pp(&|t| t <= b));
+                (lo, pp(&|t| t <= thr).max(lo))
+            }
+            Direction::Backward => {
+                let hi = bound.map_or(self.times.len(), |b| pp(&|t| t < b));
+                (pp(&|t| t < thr).min(hi), hi)
+            }
+        }
+    }
+
+    /// Rows of the time indices `[lo, hi)`.
+    fn rows_between(&self, lo: usize, hi: usize, out: &mut Vec<Range<usize>>) {
+        if lo >= hi {
+            return;
+        }
+        let first = self.starts.partition_point(|&s| s <= lo) - 1;
+        for (k, r) in self.ranges.iter().enumerate().skip(first) {
+            let s = self.starts[k];
+            if s >= hi {
+                break;
+            }
+            let from = r.start + lo.saturating_sub(s);
+            let to = (r.start + (hi - s)).min(r.end);
+            if from < to {
+                out.push(from..to);
+            }
+        }
+    }
+}
+
+/// The rows of `pieces` (read in the same order into `times`, with the trace id as second
+/// column when the query asks for one) in the query's time range and trace, per stream.
+fn candidates(
+    pieces: &[PendingRows],
     times: &[RecordBatch],
     q: &LogQuery,
-    per_stream: bool,
-) -> std::result::Result<Vec<std::ops::Range<usize>>, String> {
+) -> std::result::Result<Vec<StreamRows>, String> {
     let mut cols = Vec::with_capacity(times.len());
     for b in times {
         let c = b
@@ -629,38 +703,106 @@ fn cut_by_time(
             .as_any()
             .downcast_ref::<Int64Array>()
             .ok_or("time column is not int64")?;
-        cols.push(c.values().as_ref());
+        let tid = match q.trace_id {
+            Some(_) => Some(
+                b.columns()
+                    .get(1)
+                    .and_then(|c| c.as_any().downcast_ref::<BinaryArray>())
+                    .ok_or("trace id column missing or not binary")?,
+            ),
+            None => None,
+        };
+        cols.push((c.values().as_ref(), tid));
     }
-    let mut it = cols.iter().flat_map(|c| c.iter().copied());
-    let mut out: Vec<std::ops::Range<usize>> = Vec::new();
-    for r in ranges {
-        let first_out = out.len();
-        for row in r.clone() {
-            let t = it.next().ok_or("fewer times than rows")?;
-            if t < q.start_ns || t >= q.end_ns {
-                continue;
-            }
-            match out.last_mut() {
-                Some(last) if last.end == row => last.end = row + 1,
-                _ => out.push(row..row + 1),
+    let mut it = cols.iter().flat_map(|(c, tid)| {
+        c.iter()
+            .enumerate()
+            .map(move |(i, &t)| (t, tid.map(|a| a.value(i))))
+    });
+    let mut out = Vec::new();
+    for p in pieces {
+        let mut s = StreamRows::default();
+        for r in &p.rows {
+            for row in r.clone() {
+                let (t, tid) = it.next().ok_or("fewer times than rows")?;
+                if t < q.start_ns || t >= q.end_ns || tid.is_some_and(|have| !q.trace_matches(have))
+                {
+                    continue;
+                }
+                s.push(row, t);
             }
         }
-        if per_stream && q.limit > 0 {
-            // Sorted times: what is in range is one run.
-            if let Some(run) = out.get_mut(first_out)
-                && run.len() > q.limit
-            {
-                match q.direction {
-                    Direction::Forward => run.end = run.start + q.limit,
-                    Direction::Backward => run.start = run.end - q.limit,
-                }
-            }
+        if !s.times.is_empty() {
+            out.push(s);
         }
     }
     if it.next().is_some() {
         return Err("more times than rows".into());
     }
     Ok(out)
+}
+
+/// The time up to which (inclusive, in the direction's order) the next round reads: the
+/// first time at which at least `target` rows past `bound` are covered, or the last time
+/// of all when fewer remain; `None` when no row is left past `bound`.
+fn threshold(
+    cands: &[StreamRows],
+    bound: Option<i64>,
+    target: usize,
+    direction: Direction,
+) -> Option<i64> {
+    let count = |thr: i64| -> usize {
+        cands
+            .iter()
+            .map(|c| {
+                let (lo, hi) = c.between(bound, thr, direction);
+                hi - lo
+            })
+            .sum()
+    };
+    // Remaining rows and the range of their times.
+    let (mut min, mut max) = (i64::MAX, i64::MIN);
+    for c in cands {
+        let (lo, hi) = match direction {
+            Direction::Forward => c.between(bound, i64::MAX, direction),
+            Direction::Backward => c.between(bound, i64::MIN, direction),
+        };
+        if lo < hi {
+            min = min.min(c.times[lo]);
+            max = max.max(c.times[hi - 1]);
+        }
+    }
+    if min > max {
+        return None;
+    }
+    match direction {
+        Direction::Forward => {
+            // Smallest time covering `target` rows.
+            let (mut lo, mut hi) = (min, max);
+            while lo < hi {
+                let mid = lo + (hi - lo) / 2;
+                if count(mid) >= target {
+                    hi = mid;
+                } else {
+                    lo = mid + 1;
+                }
+            }
+            Some(lo)
+        }
+        Direction::Backward => {
+            // Largest time covering `target` rows.
+            let (mut lo, mut hi) = (min, max);
+            while lo < hi {
+                let mid = hi - (hi - lo) / 2;
+                if count(mid) >= target {
+                    lo = mid;
+                } else {
+                    hi = mid - 1;
+                }
+            }
+            Some(lo)
+        }
+    }
 }
 
 /// Keeps the rows of `ranges` that fall in the sorted blocks `[b, b + block)`.
@@ -682,6 +824,65 @@ fn restrict(
                 Some(last) if last.end == lo => last.end = hi,
                 _ => out.push(lo..hi),
             }
+        }
+    }
+    out
+}
+
+/// The rows of sorted `ranges` that are also in sorted, disjoint `other`, keeping the
+/// boundaries of both (a range of `ranges` is never merged with its neighbour).
+fn intersect(ranges: &[Range<usize>], other: &[Range<usize>]) -> Vec<Range<usize>> {
+    let mut out = Vec::new();
+    let mut j = 0;
+    for r in ranges {
+        while j < other.len() && other[j].end <= r.start {
+            j += 1;
+        }
+        let mut k = j;
+        while k < other.len() && other[k].start < r.end {
+            let lo = r.start.max(other[k].start);
+            let hi = r.end.min(other[k].end);
+            if lo < hi {
+                out.push(lo..hi);
+            }
+            k += 1;
+        }
+    }
+    out
+}
+
+/// The rows of one stream to read, in row order.
+struct PendingRows {
+    stream: usize,
+    rows: Vec<Range<usize>>,
+}
+
+/// Splits sorted `ranges` by the sorted row spans of the streams `streams` (stream
+/// numbers, in the same order as `spans`).
+fn split_by_stream(
+    ranges: &[Range<usize>],
+    spans: &[Range<usize>],
+    streams: &[usize],
+) -> Vec<PendingRows> {
+    let mut out: Vec<PendingRows> = Vec::new();
+    let mut s = 0;
+    for r in ranges {
+        while s < spans.len() && spans[s].end <= r.start {
+            s += 1;
+        }
+        let mut k = s;
+        while k < spans.len() && spans[k].start < r.end {
+            let piece = r.start.max(spans[k].start)..r.end.min(spans[k].end);
+            if !piece.is_empty() {
+                match out.last_mut() {
+                    Some(p) if p.stream == streams[k] => p.rows.push(piece),
+                    _ => out.push(PendingRows {
+                        stream: streams[k],
+                        rows: vec![piece],
+                    }),
+                }
+            }
+            k += 1;
         }
     }
     out
@@ -847,36 +1048,64 @@ mod tests {
     }
 
     #[test]
-    fn cut_by_time_keeps_the_range_and_the_limit_per_stream() {
-        // Two streams: rows 0..5 and 10..14.
-        let ranges = [0..5, 10..14];
+    fn rounds_follow_time_across_streams() {
+        let pieces = vec![
+            PendingRows {
+                stream: 0,
+                rows: std::iter::once(0..5).collect(),
+            },
+            PendingRows {
+                stream: 1,
+                rows: std::iter::once(10..14).collect(),
+            },
+        ];
         let t = times(&[1, 2, 3, 4, 5, 2, 3, 4, 9]);
-        let q = |start_ns, end_ns, limit, direction| LogQuery {
+        let q = |start_ns, end_ns| LogQuery {
             start_ns,
             end_ns,
-            limit,
-            direction,
             ..Default::default()
         };
-        let got = cut_by_time(&ranges, &t, &q(2, 5, 0, Direction::Forward), true).unwrap();
-        assert_eq!(got, vec![1..4, 10..13]);
-        let got = cut_by_time(&ranges, &t, &q(0, 100, 2, Direction::Forward), true).unwrap();
-        assert_eq!(got, vec![0..2, 10..12]);
-        let got = cut_by_time(&ranges, &t, &q(0, 100, 2, Direction::Backward), true).unwrap();
-        assert_eq!(got, vec![3..5, 12..14]);
-        // Ranges that are not whole streams are not limited.
-        let got = cut_by_time(&ranges, &t, &q(0, 100, 2, Direction::Backward), false).unwrap();
-        assert_eq!(got, vec![0..5, 10..14]);
-        assert!(
-            cut_by_time(
-                &ranges,
-                &times(&[1, 2, 3]),
-                &q(0, 9, 0, Direction::Forward),
-                true
-            )
-            .is_err()
-        );
-        let past_end = vec![0..1, 1..1];
-        assert!(cut_by_time(&past_end, &t, &q(0, 9, 0, Direction::Forward), true).is_err());
+        let c = candidates(&pieces, &t, &q(0, 100)).unwrap();
+        let rows = |bound, thr, dir| {
+            let mut out = Vec::new();
+            for s in &c {
+                let (lo, hi) = s.between(bound, thr, dir);
+                s.rows_between(lo, hi, &mut out);
+            }
+            out
+        };
+        // The newest three rows end at time 4, and every row at time 4 is taken.
+        assert_eq!(threshold(&c, None, 3, Direction::Backward), Some(4));
+        assert_eq!(rows(None, 4, Direction::Backward), vec![3..5, 12..14]);
+        // What is left is older than 4; fewer than asked remain, so all of it.
+        assert_eq!(threshold(&c, Some(4), 100, Direction::Backward), Some(1));
+        assert_eq!(rows(Some(4), 1, Direction::Backward), vec![0..3, 10..12]);
+        assert_eq!(threshold(&c, Some(1), 1, Direction::Backward), None);
+        assert_eq!(threshold(&c, None, 3, Direction::Forward), Some(2));
+        assert_eq!(rows(None, 2, Direction::Forward), vec![0..2, 10..11]);
+        assert_eq!(threshold(&c, Some(9), 1, Direction::Forward), None);
+        // The time range is [start, end).
+        let c = candidates(&pieces, &t, &q(2, 5)).unwrap();
+        let kept: Vec<_> = c.iter().map(|s| s.ranges.clone()).collect();
+        assert_eq!(kept, vec![vec![1..4], vec![10..13]]);
+        // Fewer or more times than rows is an error, not a panic.
+        assert!(candidates(&pieces, &times(&[1, 2]), &q(0, 9)).is_err());
+        let long = times(&[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+        assert!(candidates(&pieces, &long, &q(0, 9)).is_err());
+    }
+
+    #[test]
+    fn rows_between_maps_time_indices_back_to_rows() {
+        let mut s = StreamRows::default();
+        for (row, t) in [(0, 1), (1, 2), (5, 3), (6, 4), (7, 5)] {
+            s.push(row, t);
+        }
+        assert_eq!(s.ranges, vec![0..2, 5..8]);
+        let mut out = Vec::new();
+        s.rows_between(1, 4, &mut out);
+        assert_eq!(out, vec![1..2, 5..7]);
+        out.clear();
+        s.rows_between(2, 2, &mut out);
+        assert!(out.is_empty());
     }
 }

@@ -156,6 +156,19 @@ impl ParquetFile {
             .map_err(|e| StorageError::part(&self.part, "read parquet", e))
     }
 
+    /// File-wide rows, as sorted and merged ranges, of the pages whose page statistics for
+    /// the int64 `column` overlap `[lo, hi)`, or `None` when the file has no page index
+    /// for that column (then any row may hold such a value).
+    pub(crate) async fn pages_overlapping(
+        &self,
+        column: &str,
+        lo: i64,
+        hi: i64,
+    ) -> Result<Option<Vec<Range<usize>>>> {
+        let meta = self.metadata().await?;
+        Ok(pages_overlapping(meta.metadata(), column, lo, hi))
+    }
+
     /// A builder positioned on this file, for callers that need bloom filters or statistics.
     pub(crate) async fn builder(&self) -> Result<ParquetRecordBatchStreamBuilder<ObjectReader>> {
         let meta = self.metadata().await?;
@@ -164,6 +177,52 @@ impl ParquetFile {
             meta,
         ))
     }
+}
+
+fn pages_overlapping(
+    meta: &ParquetMetaData,
+    column: &str,
+    lo: i64,
+    hi: i64,
+) -> Option<Vec<Range<usize>>> {
+    use parquet::file::page_index::column_index::ColumnIndexMetaData;
+    let col = meta
+        .file_metadata()
+        .schema_descr()
+        .columns()
+        .iter()
+        .position(|c| c.name() == column)?;
+    let index = meta.page_index()?;
+    let mut out: Vec<Range<usize>> = Vec::new();
+    let mut base = 0usize;
+    for (rg, group) in meta.row_groups().iter().enumerate() {
+        let rows = usize::try_from(group.num_rows()).ok()?;
+        let Some(ColumnIndexMetaData::INT64(stats)) = index.column_index(rg, col) else {
+            return None;
+        };
+        let pages = index.offset_index(rg, col)?.page_locations();
+        for (p, page) in pages.iter().enumerate() {
+            let first = usize::try_from(page.first_row_index).ok()?;
+            let end = match pages.get(p + 1) {
+                Some(next) => usize::try_from(next.first_row_index).ok()?,
+                None => rows,
+            };
+            // A page without statistics (all null, or none written) is kept.
+            let keep = match (stats.min_value(p), stats.max_value(p)) {
+                (Some(&min), Some(&max)) => min < hi && max >= lo,
+                _ => true,
+            };
+            if keep && first < end {
+                let r = base + first..base + end;
+                match out.last_mut() {
+                    Some(last) if last.end == r.start => last.end = r.end,
+                    _ => out.push(r),
+                }
+            }
+        }
+        base += rows;
+    }
+    Some(out)
 }
 
 /// Typed access to the columns of a decoded batch, with errors that name the column.

@@ -114,6 +114,7 @@ pub fn q_logs(start_ns: i64, end_ns: i64) -> LogQuery {
         start_ns,
         end_ns,
         contains: vec![],
+        trace_id: None,
         direction: Direction::Forward,
         limit: 1000,
     }
