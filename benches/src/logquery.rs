@@ -141,15 +141,17 @@ pub(crate) async fn run(
     );
 
     let (g, out) = grep(&["-F", "-c", "ERROR"], raw)?;
+    // The first half of the load: a metric query reads at most 10 million lines.
+    let half = start_ns + (end_ns - start_ns) / 2;
     let metric = [
         ("start", start_ns.to_string()),
-        ("end", end_ns.to_string()),
-        ("step", "60".to_string()),
+        ("end", half.to_string()),
+        ("step", "10".to_string()),
     ];
     let (t, v) = query(
         &client,
         http,
-        "sum by (level) (count_over_time({service_name=~\".+\"}[1m]))",
+        "sum by (level) (count_over_time({service_name=~\".+\"}[10s]))",
         &metric,
     )
     .await?;
@@ -163,7 +165,7 @@ pub(crate) async fn run(
         })
         .unwrap_or(0.0);
     println!(
-        "sum by (level) count   signalbox {} (median {}), counted {counted} of {stored_lines} stored lines | full scan grep -F -c ERROR {} (median {}), {} lines",
+        "sum by (level) count   signalbox {} (median {}), counted {counted} lines (first half of the load; {stored_lines} stored in all) | full scan of all files, grep -F -c ERROR {} (median {}), {} lines",
         ms(t.best),
         ms(t.median),
         ms(g.best),

@@ -209,6 +209,8 @@ async fn main() -> anyhow::Result<()> {
     peak_rss = peak_rss.max(procfs::peak_rss_kib(srv.pid).unwrap_or(0));
     let acked = acked.load(Ordering::Relaxed);
     let refused = refused.load(Ordering::Relaxed);
+    // Every generated line is stamped before this.
+    let load_end_ns = generate::now_ns() as i64 + 1_000_000_000;
     eprintln!("  load done; waiting {}s for merges", args.settle);
     tokio::time::sleep(Duration::from_secs(args.settle)).await;
     let cpu_total = procfs::cpu_seconds(srv.pid)? - cpu0;
@@ -218,8 +220,7 @@ async fn main() -> anyhow::Result<()> {
             .map(|w| dir.path().join(format!("raw-{w}.log")))
             .filter(|p| p.exists())
             .collect();
-        let end_ns = generate::now_ns() as i64;
-        logquery::run(srv.http, &raw, load_start_ns, end_ns, acked).await?;
+        logquery::run(srv.http, &raw, load_start_ns, load_end_ns, acked).await?;
     }
     srv.stop().await?;
     let sig = match args.signal {

@@ -35,6 +35,8 @@ use crate::part::{
 use crate::telemetry::Signal;
 
 pub(crate) const STREAMS_FILE: &str = "streams.parquet";
+/// Target size of a data page of `records.parquet` before compression.
+const LINE_PAGE_BYTES: usize = 64 << 10;
 pub(crate) const RECORDS_FILE: &str = "records.parquet";
 
 fn streams_schema() -> Arc<Schema> {
@@ -164,6 +166,11 @@ pub(crate) fn encode_part(
         records_schema(),
         writer_props(|b| {
             b.set_max_row_group_row_count(Some(RECORD_BATCH_ROWS))
+                // Small pages for the wide columns: a search that finds a few lines
+                // decompresses only the pages holding them (~500 lines each instead of
+                // 8,192), for a few percent more disk.
+                .set_data_page_size_limit(LINE_PAGE_BYTES)
+                .set_write_batch_size(512)
                 .set_column_dictionary_enabled(ColumnPath::from("stream"), false)
                 .set_column_encoding(ColumnPath::from("stream"), Encoding::DELTA_BINARY_PACKED)
                 .set_column_dictionary_enabled(ColumnPath::from("time_ns"), false)
