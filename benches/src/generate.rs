@@ -97,7 +97,7 @@ const SERVICES: [&str; 12] = [
     "recommend",
 ];
 
-fn service_name(i: usize) -> String {
+pub(crate) fn service_name(i: usize) -> String {
     format!("{}-{}", SERVICES[i % SERVICES.len()], i / SERVICES.len())
 }
 
@@ -558,6 +558,17 @@ impl TraceGen {
                 })
                 .collect(),
         }
+    }
+
+    /// The trace id of the request's first span, as hex.
+    pub(crate) fn first_trace_id(&self, req: &ExportTraceServiceRequest) -> Option<String> {
+        let span = req
+            .resource_spans
+            .iter()
+            .flat_map(|r| &r.scope_spans)
+            .flat_map(|s| &s.spans)
+            .next()?;
+        Some(span.trace_id.iter().map(|b| format!("{b:02x}")).collect())
     }
 
     pub(crate) fn spans(&self, req: &ExportTraceServiceRequest) -> u64 {

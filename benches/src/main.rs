@@ -11,6 +11,7 @@ mod generate;
 mod logquery;
 mod procfs;
 mod server;
+mod tracequery;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -65,7 +66,8 @@ struct Args {
     #[arg(long)]
     keep: bool,
     /// Logs: also write the lines to files, and after the load time LogQL queries over
-    /// the Loki API against `grep -F` over those files.
+    /// the Loki API against `grep -F` over those files. Traces: after the load time
+    /// lookups of acknowledged traces by id and searches over the Jaeger API.
     #[arg(long)]
     query_bench: bool,
 }
@@ -130,6 +132,8 @@ async fn main() -> anyhow::Result<()> {
         let raw_path = dir.path().join(format!("raw-{w}.log"));
         tasks.push(tokio::spawn(async move {
             let mut raw_file = None;
+            // One acknowledged trace id per traces request, for the lookup benchmark.
+            let mut trace_ids: Vec<String> = Vec::new();
             let mut client = generate::Clients::connect(&url).await?;
             let mut generator = generator;
             let t0 = Instant::now();
@@ -168,7 +172,12 @@ async fn main() -> anyhow::Result<()> {
                     Gen::T(g) => {
                         let req = g.next(batch);
                         let n = g.spans(&req);
-                        (n, client.traces.export(req).await.is_ok(), 0)
+                        let id = g.first_trace_id(&req);
+                        let ok = client.traces.export(req).await.is_ok();
+                        if let (true, Some(id)) = (ok, id) {
+                            trace_ids.push(id);
+                        }
+                        (n, ok, 0)
                     }
                 };
                 done += n;
@@ -181,7 +190,7 @@ async fn main() -> anyhow::Result<()> {
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             }
-            anyhow::Ok(())
+            anyhow::Ok(trace_ids)
         }));
     }
     let mut peak_rss = 0;
@@ -200,8 +209,9 @@ async fn main() -> anyhow::Result<()> {
             procfs::rss_kib(srv.pid).unwrap_or(0) / 1024
         );
     }
+    let mut trace_ids = Vec::new();
     for t in tasks {
-        t.await??;
+        trace_ids.extend(t.await??);
     }
     let end_rss = procfs::rss_kib(srv.pid).unwrap_or(0);
     let elapsed = started.elapsed().as_secs_f64();
@@ -221,6 +231,16 @@ async fn main() -> anyhow::Result<()> {
             .filter(|p| p.exists())
             .collect();
         logquery::run(srv.http, &raw, load_start_ns, load_end_ns, acked).await?;
+    }
+    if args.query_bench && args.signal == Signal::Traces {
+        tracequery::run(
+            srv.http,
+            &trace_ids,
+            args.services,
+            load_start_ns,
+            load_end_ns,
+        )
+        .await?;
     }
     srv.stop().await?;
     let sig = match args.signal {
