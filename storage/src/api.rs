@@ -127,6 +127,10 @@ pub struct LogQuery {
     pub contains: Vec<String>,
     /// Only records of this trace, when set.
     pub trace_id: Option<[u8; 16]>,
+    /// Records may carry only what log queries read — time, severity, line, attributes,
+    /// trace and span id — with the observed time set to the time, the body to the line
+    /// as text and flags, event name and scope left empty, so storage reads fewer columns.
+    pub lines_only: bool,
     pub direction: Direction,
     pub limit: usize,
 }

@@ -112,6 +112,13 @@ pub(crate) fn logs(mut batch: LogsBatch, bounds: TimeBounds) -> (LogsBatch, Writ
         if let Some(r) = reason {
             out.reject((before - s.records.len()) as u64, r);
         }
+        // A span id without a trace id is no span context; the WAL and parts keep
+        // span ids only with a trace id, so the head must not show one either.
+        for r in &mut s.records {
+            if r.trace_id == [0; 16] {
+                r.span_id = [0; 8];
+            }
+        }
         out.accepted += s.records.len() as u64;
     }
     batch.streams.retain(|s| !s.records.is_empty());

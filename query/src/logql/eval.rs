@@ -249,6 +249,7 @@ impl LogqlEngine {
                 end_ns: hi,
                 contains: pushdown.required.clone(),
                 trace_id: pushdown.trace_id,
+                lines_only: true,
                 direction,
                 limit: batch,
             };
@@ -318,6 +319,7 @@ impl LogqlEngine {
                 end_ns: hi,
                 contains: pushdown.required.clone(),
                 trace_id: pushdown.trace_id,
+                lines_only: true,
                 direction: Direction::Forward,
                 limit,
             };

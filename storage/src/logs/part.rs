@@ -84,6 +84,26 @@ const RECORD_COLUMNS: [&str; 13] = [
     "scope",
 ];
 
+/// The columns a `lines_only` query reads.
+const QUERY_COLUMNS: [&str; 8] = [
+    "stream",
+    "time_ns",
+    "severity_number",
+    "severity_text",
+    "line",
+    "attributes",
+    "trace_id",
+    "span_id",
+];
+
+/// A column that a query may have left out of the read.
+fn optional<'a, T: 'static>(part: &str, b: &'a RecordBatch, name: &str) -> Result<Option<&'a T>> {
+    match b.column_by_name(name) {
+        None => Ok(None),
+        Some(_) => column(part, b, name).map(Some),
+    }
+}
+
 fn ns_to_ms_floor(ns: i64) -> i64 {
     ns.div_euclid(1_000_000)
 }
@@ -560,7 +580,15 @@ impl LogsPart {
             let selection = RowSelection::from_consecutive_ranges(selected.into_iter(), rows);
             let batches = self
                 .records_file
-                .read(&RECORD_COLUMNS, None, Some(selection))
+                .read(
+                    if q.lines_only {
+                        &QUERY_COLUMNS
+                    } else {
+                        &RECORD_COLUMNS
+                    },
+                    None,
+                    Some(selection),
+                )
                 .await?;
             for b in &batches {
                 let cols = RecordColumns::new(&self.meta.id, b)?;
@@ -931,17 +959,17 @@ struct RecordColumns<'a> {
     part: &'a str,
     stream: &'a UInt32Array,
     time: &'a Int64Array,
-    observed: &'a Int64Array,
+    observed: Option<&'a Int64Array>,
     sevn: &'a Int32Array,
     sevt: &'a StringArray,
     line: &'a StringArray,
-    body: &'a BinaryArray,
+    body: Option<&'a BinaryArray>,
     attrs: &'a BinaryArray,
     tid: &'a BinaryArray,
     sid: &'a BinaryArray,
-    flags: &'a UInt32Array,
-    event: &'a StringArray,
-    scope: &'a BinaryArray,
+    flags: Option<&'a UInt32Array>,
+    event: Option<&'a StringArray>,
+    scope: Option<&'a BinaryArray>,
     last_scope: std::cell::RefCell<Option<(Vec<u8>, Arc<Scope>)>>,
 }
 
@@ -951,26 +979,25 @@ impl<'a> RecordColumns<'a> {
             part,
             stream: column(part, b, "stream")?,
             time: column(part, b, "time_ns")?,
-            observed: column(part, b, "observed_ns")?,
+            observed: optional(part, b, "observed_ns")?,
             sevn: column(part, b, "severity_number")?,
             sevt: column(part, b, "severity_text")?,
             line: column(part, b, "line")?,
-            body: column(part, b, "body")?,
+            body: optional(part, b, "body")?,
             attrs: column(part, b, "attributes")?,
             tid: column(part, b, "trace_id")?,
             sid: column(part, b, "span_id")?,
-            flags: column(part, b, "flags")?,
-            event: column(part, b, "event_name")?,
-            scope: column(part, b, "scope")?,
+            flags: optional(part, b, "flags")?,
+            event: optional(part, b, "event_name")?,
+            scope: optional(part, b, "scope")?,
             last_scope: std::cell::RefCell::new(None),
         })
     }
 
     fn record(&self, r: usize) -> Result<LogRecord> {
-        let body = if self.body.is_valid(r) {
-            AnyValue::decode(&mut Dec::new(self.body.value(r), "log body"))?
-        } else {
-            AnyValue::String(self.line.value(r).to_string())
+        let body = match self.body {
+            Some(b) if b.is_valid(r) => AnyValue::decode(&mut Dec::new(b.value(r), "log body"))?,
+            _ => AnyValue::String(self.line.value(r).to_string()),
         };
         let fixed = |b: &[u8], what: &'static str| -> Result<Vec<u8>> {
             if b.is_empty() || b.len() == 16 || b.len() == 8 {
@@ -993,29 +1020,33 @@ impl<'a> RecordColumns<'a> {
         if s.len() == 8 {
             span_id.copy_from_slice(&s);
         }
-        let scope_bytes = self.scope.value(r);
         let scope = {
             let mut cache = self.last_scope.borrow_mut();
-            match &*cache {
-                Some((b, s)) if b.as_slice() == scope_bytes => s.clone(),
-                _ => {
-                    let s = Arc::new(Scope::decode(&mut Dec::new(scope_bytes, "scope"))?);
-                    *cache = Some((scope_bytes.to_vec(), s.clone()));
+            let scope_bytes = self.scope.map(|c| c.value(r));
+            match (&*cache, scope_bytes) {
+                (Some((b, s)), Some(sb)) if b.as_slice() == sb => s.clone(),
+                (Some((b, s)), None) if b.is_empty() => s.clone(),
+                (_, sb) => {
+                    let s = Arc::new(match sb {
+                        Some(sb) => Scope::decode(&mut Dec::new(sb, "scope"))?,
+                        None => Scope::default(),
+                    });
+                    *cache = Some((sb.unwrap_or_default().to_vec(), s.clone()));
                     s
                 }
             }
         };
         Ok(LogRecord {
             time_ns: self.time.value(r),
-            observed_time_ns: self.observed.value(r),
+            observed_time_ns: self.observed.map_or(self.time.value(r), |c| c.value(r)),
             severity_number: self.sevn.value(r),
             severity_text: self.sevt.value(r).to_string(),
             body,
             attributes: Attributes::from_bytes(self.attrs.value(r))?,
             trace_id,
             span_id,
-            flags: self.flags.value(r),
-            event_name: self.event.value(r).to_string(),
+            flags: self.flags.map_or(0, |c| c.value(r)),
+            event_name: self.event.map_or(String::new(), |c| c.value(r).to_string()),
             scope,
         })
     }
