@@ -93,6 +93,17 @@ fn param<'a>(p: &'a [(String, String)], k: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
+/// Lower-case hex digits of an id (trace, span), as Jaeger and LogQL labels show it.
+pub(crate) fn hex(b: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(b.len() * 2);
+    for x in b {
+        s.push(DIGITS[usize::from(x >> 4)] as char);
+        s.push(DIGITS[usize::from(x & 15)] as char);
+    }
+    s
+}
+
 /// An id of 1 to `2 * N` hex digits, left-padded with zeros to `N` bytes.
 pub(crate) fn hex_id<const N: usize>(s: &str) -> Option<[u8; N]> {
     if s.is_empty() || s.len() > 2 * N || !s.bytes().all(|b| b.is_ascii_hexdigit()) {

@@ -8,16 +8,7 @@ use std::collections::HashMap;
 use serde_json::{Value, json};
 use signalbox_storage::{AnyValue, Attributes, SpanRecord};
 
-use super::kind_name;
-
-fn hex(b: &[u8]) -> String {
-    use std::fmt::Write;
-    let mut s = String::with_capacity(b.len() * 2);
-    for x in b {
-        let _ = write!(s, "{x:02x}");
-    }
-    s
-}
+use super::{hex, kind_name};
 
 /// 32 hex digits, or 16 when the high half is zero.
 pub(crate) fn trace_id_hex(id: &[u8; 16]) -> String {

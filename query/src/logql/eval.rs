@@ -6,6 +6,8 @@ use std::sync::Arc;
 use logql::{Expr, LabelMatcher, LogQuery as LogExpr, MatchOp};
 use signalbox_storage::{Direction, LogEntry, LogQuery, LogsReader, MatchOp as StoreOp, Matcher};
 
+use crate::jaeger::hex;
+
 use super::pipeline::{Entry, LabelMap, Pipeline, sanitize};
 
 /// Why a query failed. Everything but `Storage` is the caller's to fix.
@@ -127,16 +129,6 @@ fn level(number: i32, text: &str) -> Option<String> {
         "critical" | "crit" | "emergency" | "alert" => "fatal".into(),
         _ => t,
     })
-}
-
-fn hex(b: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(b.len() * 2);
-    for x in b {
-        s.push(DIGITS[usize::from(x >> 4)] as char);
-        s.push(DIGITS[usize::from(x & 15)] as char);
-    }
-    s
 }
 
 /// One metadata label of a record as `entry` would give it (the first non-empty value
@@ -391,7 +383,8 @@ impl LogqlEngine {
                 Direction::Forward,
                 limit,
                 &mut stats,
-                |e| e.record.trace_id == trace_id && span_id.is_none_or(|s| e.record.span_id == s),
+                // Storage already kept only the trace's records.
+                |e| span_id.is_none_or(|s| e.record.span_id == s),
             )
             .await?;
         Ok((streams, stats))

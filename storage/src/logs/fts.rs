@@ -103,7 +103,18 @@ fn runs(text: &str) -> impl Iterator<Item = (RunKind, std::ops::Range<usize>)> +
 /// Lower case, character by character (never by context, so a substring of a run stays
 /// a substring of the lowered run).
 fn lower(s: &str) -> String {
-    s.chars().flat_map(char::to_lowercase).collect()
+    let mut out = String::with_capacity(s.len());
+    push_lower(&mut out, s);
+    out
+}
+
+/// Appends `s` lower-cased as `lower` does (ASCII without the Unicode tables).
+fn push_lower(buf: &mut String, s: &str) {
+    if s.is_ascii() {
+        buf.extend(s.bytes().map(|b| b.to_ascii_lowercase() as char));
+    } else {
+        buf.extend(s.chars().flat_map(char::to_lowercase));
+    }
 }
 
 /// Terms of one block being built, each followed by a space (the index splits on
@@ -126,12 +137,7 @@ impl BlockTerms {
                 RunKind::Letters => &mut self.alpha,
                 RunKind::Digits => &mut self.digits,
             };
-            let run = &line[r];
-            if run.is_ascii() {
-                buf.extend(run.bytes().map(|b| b.to_ascii_lowercase() as char));
-            } else {
-                buf.extend(run.chars().flat_map(char::to_lowercase));
-            }
+            push_lower(buf, &line[r]);
             buf.push(' ');
         }
     }
