@@ -12,6 +12,7 @@ mod error;
 mod eval;
 mod fetch;
 pub(crate) mod functions;
+pub mod notation;
 pub(crate) mod types;
 
 pub use error::PromqlError;
