@@ -40,4 +40,30 @@ pub(crate) enum Command {
     },
     /// Check a configuration: print the effective settings or what is wrong.
     CheckConfig,
+    /// Rule files: check them, or run their unit tests (like `promtool`).
+    Rules {
+        #[command(subcommand)]
+        action: RulesCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum RulesCommand {
+    /// Check rule files (YAML, expressions, templates, names); exit 1 on any error.
+    Check {
+        /// The expressions are LogQL (Loki ruler files) instead of PromQL.
+        #[arg(long)]
+        logql: bool,
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+    /// Run rule unit tests (`promtool test rules` format); exit 1 if any fails.
+    Test {
+        /// Run only the test groups whose name matches this regular expression
+        /// (repeatable).
+        #[arg(long, value_name = "REGEX")]
+        run: Vec<String>,
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
 }

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-use cli::{Cli, Command};
+use cli::{Cli, Command, RulesCommand};
 
 /// mimalloc instead of the system allocator: ingest allocates many small strings from
 /// many threads, where glibc's malloc spent over half of the CPU time (measured with
@@ -33,8 +33,56 @@ fn init_logging(cfg: &config::LogConfig) {
     }
 }
 
+/// `signalbox rules check|test`: needs no configuration.
+fn rules_command(action: RulesCommand) -> ExitCode {
+    use signalbox_query::rules::{Lang, file::check_files, unittest};
+    let ok = match action {
+        RulesCommand::Check { logql, files } => {
+            let (ok, out) = check_files(&files, if logql { Lang::LogQL } else { Lang::PromQL });
+            print!("{out}");
+            ok
+        }
+        RulesCommand::Test { run, files } => {
+            let mut opts = unittest::TestOptions::default();
+            for r in run {
+                match regex::Regex::new(&r) {
+                    Ok(re) => opts.run.push(re),
+                    Err(e) => {
+                        eprintln!("signalbox: --run {r:?}: {e}");
+                        return ExitCode::from(2);
+                    }
+                }
+            }
+            let rt = match tokio::runtime::Builder::new_current_thread().build() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("signalbox: cannot start the runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let mut ok = true;
+            for f in files {
+                let (passed, out) = rt.block_on(unittest::test_file(&f, &opts));
+                println!("{out}");
+                ok &= passed;
+            }
+            ok
+        }
+    };
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    if matches!(cli.command, Some(Command::Rules { .. }))
+        && let Some(Command::Rules { action }) = cli.command.take()
+    {
+        return rules_command(action);
+    }
     let (cfg, settings) = match config::settings(&cli) {
         Ok(x) => x,
         Err(e) => {
@@ -73,6 +121,7 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Rules { .. } => ExitCode::SUCCESS,
         Command::Serve => {
             init_logging(&settings.log);
             let rt = match tokio::runtime::Builder::new_multi_thread()

@@ -23,6 +23,7 @@ pub mod logql;
 pub mod loki;
 pub mod prometheus;
 pub mod promql;
+pub mod rules;
 
 pub use admin::{AdminState, router};
 pub use jaeger::JaegerApi;

@@ -17,3 +17,11 @@ mod tests;
 
 pub use eval::{IndexStats, LogqlEngine, LogqlError, LogqlResult, ScanStats, StreamResult};
 pub(crate) use eval::{Span, Tail};
+
+/// Checks that `q` is a LogQL metric query, what an alerting or recording rule needs.
+pub(crate) fn check(q: &str) -> Result<(), String> {
+    match eval::parse(q).map_err(|e| e.to_string())? {
+        logql::Expr::Metric(_) => Ok(()),
+        _ => Err("a rule needs a metric query (log queries return lines)".into()),
+    }
+}

@@ -11,11 +11,9 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use script::{Command, Eval, EvalKind, Expected, MsgMatch, Point, STALE_NAN_BITS, SeriesLine};
+use signalbox_query::promql::notation::series_points;
 use signalbox_query::promql::{Engine, EngineOptions, QueryResult, QueryValue};
-use signalbox_storage::{
-    Buckets, Histogram, HistogramSample, IngestSink, Labels, MemStore, MetricsBatch, Sample,
-    SeriesPoints,
-};
+use signalbox_storage::{IngestSink, Labels, MemStore, MetricsBatch};
 
 fn data_dir() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/promql")
@@ -26,42 +24,13 @@ fn labels_of(l: &[(String, String)]) -> Labels {
 }
 
 async fn load(store: &MemStore, interval_ms: i64, series: &[SeriesLine]) -> Result<(), String> {
-    let mut batch = MetricsBatch::default();
-    for s in series {
-        let mut samples = Vec::new();
-        let mut histograms = Vec::new();
-        for (i, v) in s.values.iter().enumerate() {
-            let t = i as i64 * interval_ms;
-            match v {
-                Some(Point::Float(f)) => samples.push(Sample { t, v: *f }),
-                // Custom-bucket histograms (schema -53) have no place in the storage model yet.
-                Some(Point::Histogram(h)) if h.schema != -53 => histograms.push(HistogramSample {
-                    t,
-                    h: Histogram {
-                        schema: h.schema,
-                        zero_threshold: h.zero_threshold,
-                        zero_count: h.zero_count,
-                        count: h.count,
-                        sum: h.sum,
-                        positive: Buckets {
-                            offset: h.offset,
-                            counts: h.positive.clone(),
-                        },
-                        negative: Buckets {
-                            offset: h.n_offset,
-                            counts: h.negative.clone(),
-                        },
-                    },
-                }),
-                _ => {}
-            }
-        }
-        batch.series.push(SeriesPoints {
-            labels: labels_of(&s.labels),
-            samples,
-            histograms,
-        });
-    }
+    let batch = MetricsBatch {
+        series: series
+            .iter()
+            .map(|s| series_points(&s.labels, &s.values, 0, interval_ms))
+            .collect(),
+        ..Default::default()
+    };
     let out = store
         .write_metrics(batch)
         .await

@@ -5,8 +5,8 @@
 
 use std::fmt::Display;
 
-/// Bit pattern of the Prometheus staleness marker (a specific NaN).
-pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
+pub use signalbox_storage::STALE_NAN_BITS;
+use signalbox_storage::{Buckets, Histogram, HistogramSample, Labels, Sample, SeriesPoints};
 
 /// Schema number of native histograms with custom buckets (NHCB).
 pub const CUSTOM_BUCKETS_SCHEMA: i32 = -53;
@@ -663,3 +663,48 @@ pub fn parse_series(s: &str) -> Result<Vec<(String, String)>, String> {
 
 mod histogram;
 use histogram::combine_histograms;
+
+/// A parsed value sequence as storage points: slot `k` at `start_ms + k·interval_ms`,
+/// omitted slots skipped. Custom-bucket histograms (schema -53) have no place in the
+/// storage model and are left out.
+pub fn series_points(
+    labels: &[(String, String)],
+    values: &[Option<Point>],
+    start_ms: i64,
+    interval_ms: i64,
+) -> SeriesPoints {
+    let mut samples = Vec::new();
+    let mut histograms = Vec::new();
+    for (i, v) in values.iter().enumerate() {
+        let t = start_ms + i as i64 * interval_ms;
+        match v {
+            Some(Point::Float(f)) => samples.push(Sample { t, v: *f }),
+            Some(Point::Histogram(h)) if h.schema != CUSTOM_BUCKETS_SCHEMA => {
+                histograms.push(HistogramSample {
+                    t,
+                    h: Histogram {
+                        schema: h.schema,
+                        zero_threshold: h.zero_threshold,
+                        zero_count: h.zero_count,
+                        count: h.count,
+                        sum: h.sum,
+                        positive: Buckets {
+                            offset: h.offset,
+                            counts: h.positive.clone(),
+                        },
+                        negative: Buckets {
+                            offset: h.n_offset,
+                            counts: h.negative.clone(),
+                        },
+                    },
+                })
+            }
+            _ => {}
+        }
+    }
+    SeriesPoints {
+        labels: Labels::from_pairs(labels.iter().cloned()),
+        samples,
+        histograms,
+    }
+}
