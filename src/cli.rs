@@ -24,6 +24,10 @@ pub(crate) struct Cli {
     /// UI, query APIs, health and metrics listen address [default: 127.0.0.1:4320].
     #[arg(long, value_name = "ADDR")]
     pub(crate) http_addr: Option<String>,
+    /// A Prometheus rule file or glob to load, in addition to `rules.files` in the
+    /// configuration (repeatable).
+    #[arg(long, value_name = "PATH")]
+    pub(crate) rule_file: Vec<PathBuf>,
     #[command(subcommand)]
     pub(crate) command: Option<Command>,
 }

@@ -11,6 +11,7 @@ use figment::Figment;
 use figment::providers::{Format, Serialized, Toml, Yaml};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use signalbox_collector::CollectorConfig;
+use signalbox_query::rules::Lang;
 use signalbox_storage::{FsyncPolicy, Limits, SignalConfig, StorageConfig, WalOptions};
 
 use crate::cli::Cli;
@@ -102,7 +103,49 @@ pub(crate) struct Config {
     pub(crate) otlp: OtlpConfig,
     pub(crate) http: HttpConfig,
     pub(crate) storage: StorageSection,
+    pub(crate) rules: RulesSection,
     pub(crate) log: LogConfig,
+}
+
+/// Alerting and recording rules.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RulesSection {
+    /// Prometheus rule files and globs (relative to the config file's folder).
+    pub(crate) files: Vec<String>,
+    /// Rule files whose expressions are LogQL (Loki ruler format).
+    pub(crate) logql_files: Vec<String>,
+    /// How often groups without their own `interval` are evaluated.
+    pub(crate) evaluation_interval: Dur,
+    /// Alert state saved longer ago than this is not restored.
+    pub(crate) outage_tolerance: Dur,
+    /// The URL this server is reached at, for `$externalURL` in templates.
+    pub(crate) external_url: String,
+    /// Labels for `$externalLabels` in templates.
+    pub(crate) external_labels: std::collections::BTreeMap<String, String>,
+}
+
+impl Default for RulesSection {
+    fn default() -> Self {
+        RulesSection {
+            files: Vec::new(),
+            logql_files: Vec::new(),
+            evaluation_interval: Dur(Duration::from_secs(60)),
+            outage_tolerance: Dur(Duration::from_secs(3600)),
+            external_url: String::new(),
+            external_labels: Default::default(),
+        }
+    }
+}
+
+/// Typed rule settings.
+#[derive(Debug, Clone)]
+pub(crate) struct RulesSettings {
+    pub(crate) files: Vec<(String, Lang)>,
+    pub(crate) evaluation_interval: Duration,
+    pub(crate) outage_tolerance: Duration,
+    pub(crate) external_url: String,
+    pub(crate) external_labels: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -247,6 +290,7 @@ impl Default for Config {
                 logs: SignalSection::from(&s.logs),
                 traces: SignalSection::from(&s.traces),
             },
+            rules: RulesSection::default(),
             log: LogConfig::default(),
         }
     }
@@ -311,6 +355,7 @@ pub(crate) struct Settings {
     pub(crate) otlp_grpc_addr: SocketAddr,
     pub(crate) otlp_http_addr: SocketAddr,
     pub(crate) http_addr: SocketAddr,
+    pub(crate) rules: RulesSettings,
     pub(crate) log: LogConfig,
 }
 
@@ -404,7 +449,40 @@ impl Config {
         if !matches!(self.log.format.as_str(), "text" | "json") {
             bail!("log.format must be text or json, not {:?}", self.log.format);
         }
+        if self.rules.evaluation_interval.0.is_zero() {
+            bail!("rules.evaluation_interval must be positive");
+        }
+        let http_addr = addr("http.addr", &self.http.addr)?;
+        let external_url = if self.rules.external_url.is_empty() {
+            let host = if http_addr.ip().is_unspecified() {
+                "localhost".to_string()
+            } else {
+                http_addr.ip().to_string()
+            };
+            format!("http://{host}:{}", http_addr.port())
+        } else {
+            self.rules.external_url.trim_end_matches('/').to_string()
+        };
+        let rules = RulesSettings {
+            files: self
+                .rules
+                .files
+                .iter()
+                .map(|f| (f.clone(), Lang::PromQL))
+                .chain(
+                    self.rules
+                        .logql_files
+                        .iter()
+                        .map(|f| (f.clone(), Lang::LogQL)),
+                )
+                .collect(),
+            evaluation_interval: self.rules.evaluation_interval.0,
+            outage_tolerance: self.rules.outage_tolerance.0,
+            external_url,
+            external_labels: self.rules.external_labels.clone(),
+        };
         Ok(Settings {
+            rules,
             storage,
             collector: CollectorConfig {
                 max_request_bytes: self.otlp.max_request_size.0 as usize,
@@ -412,7 +490,7 @@ impl Config {
             },
             otlp_grpc_addr: addr("otlp.grpc_addr", &self.otlp.grpc_addr)?,
             otlp_http_addr: addr("otlp.http_addr", &self.otlp.http_addr)?,
-            http_addr: addr("http.addr", &self.http.addr)?,
+            http_addr,
             log: self.log.clone(),
         })
     }
@@ -458,7 +536,21 @@ fn insert(dict: &mut figment::value::Dict, path: &[String], v: &str) {
 pub(crate) fn settings(cli: &Cli) -> anyhow::Result<(Config, Settings)> {
     let env: Vec<(String, String)> = std::env::vars().collect();
     let cfg = Config::load(cli, &env)?;
-    let s = cfg.validate()?;
+    let mut s = cfg.validate()?;
+    // Rule files in the config file are relative to its folder; `--rule-file` ones to
+    // the working directory, and add to the configured ones.
+    if let Some(dir) = cli.config.as_deref().and_then(std::path::Path::parent) {
+        for (f, _) in &mut s.rules.files {
+            if std::path::Path::new(f.as_str()).is_relative() && !dir.as_os_str().is_empty() {
+                *f = dir.join(f.as_str()).to_string_lossy().into_owned();
+            }
+        }
+    }
+    for f in &cli.rule_file {
+        s.rules
+            .files
+            .push((f.to_string_lossy().into_owned(), Lang::PromQL));
+    }
     Ok((cfg, s))
 }
 

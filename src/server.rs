@@ -11,6 +11,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use signalbox_collector::{Collector, serve_otlp_grpc, serve_otlp_http};
 use signalbox_query::AdminState;
+use signalbox_query::rules::{External, ManagerOptions, Querier, RuleManager};
 use signalbox_storage::Storage;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -52,6 +53,52 @@ async fn terminate_signal() {
     tokio::select! {
         _ = term => tracing::info!("SIGTERM received, shutting down"),
         _ = tokio::signal::ctrl_c() => tracing::info!("interrupt received, shutting down"),
+    }
+}
+
+/// Loads the rule files and starts their groups; bad rule files stop the start.
+async fn start_rules(
+    settings: &Settings,
+    storage: Arc<Storage>,
+) -> anyhow::Result<Arc<RuleManager>> {
+    let r = &settings.rules;
+    let querier = Querier::new(
+        signalbox_query::promql::Engine::default(),
+        storage.clone(),
+        Some(signalbox_query::logql::LogqlEngine::new(
+            storage.clone(),
+            LOGQL_MAX_LINES,
+        )),
+    );
+    let opts = ManagerOptions {
+        files: r.files.clone(),
+        evaluation_interval: r.evaluation_interval,
+        external: External {
+            labels: r.external_labels.clone(),
+            url: r.external_url.clone(),
+        },
+        state_path: Some(settings.storage.data_dir.join("rules").join("alerts.state")),
+        outage_tolerance: r.outage_tolerance,
+    };
+    let m = RuleManager::new(opts, Arc::new(querier), storage);
+    if let Err(errs) = m.start(true).await {
+        anyhow::bail!("rule files rejected:\n  {}", errs.join("\n  "));
+    }
+    Ok(m)
+}
+
+/// SIGHUP re-reads the rule files (a bad file keeps the previous rules).
+async fn reload_on_sighup(m: Arc<RuleManager>) {
+    let mut hup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for SIGHUP");
+            return;
+        }
+    };
+    while hup.recv().await.is_some() {
+        tracing::info!("SIGHUP received, reloading rules");
+        let _ = m.reload().await;
     }
 }
 
@@ -130,7 +177,9 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
         QUERY_TIMEOUT,
     )
     .with_traces(storage.clone());
+    let rules = start_rules(&settings, storage.clone()).await?;
     let app = signalbox_query::router(admin.clone())
+        .merge(signalbox_query::rules::api::router(rules.clone()))
         .merge(signalbox_query::prometheus::router(prom))
         .merge(signalbox_query::jaeger::router(jaeger))
         .merge(signalbox_query::loki::router(loki))
@@ -152,8 +201,13 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
         });
     }
     admin.set_ready(true);
+    let saver = rules.spawn_saver();
+    let reloader = tokio::spawn(reload_on_sighup(rules.clone()));
 
     terminate_signal().await;
+    reloader.abort();
+    saver.abort();
+    rules.shutdown().await;
     admin.set_ready(false);
     let _ = stop_tx.send(true);
     let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {

@@ -611,4 +611,4 @@ pub fn router(api: PromApi) -> Router {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -1,6 +1,7 @@
 //! Alerting and recording rules: Prometheus rule files (`file`), their templates
 //! (`template`), evaluation with Prometheus semantics (`group`), `promtool test
-//! rules`-style unit tests (`unittest`).
+//! rules`-style unit tests (`unittest`), the group runner and its state file
+//! (`manager`, `state`), and the HTTP API (`api`).
 
 use std::sync::Arc;
 
@@ -10,13 +11,17 @@ use signalbox_storage::{Labels, MetricsReader};
 use crate::logql::{LogqlEngine, LogqlResult};
 use crate::promql::{Engine, QueryValue};
 
+pub mod api;
 pub mod file;
 pub mod group;
+pub mod manager;
+pub mod state;
 pub mod template;
 pub mod unittest;
 
 pub use file::{GroupSpec, Lang, RuleKind, RuleSpec, load_files, parse_rules};
 pub use group::{Alert, AlertState, External, GroupState, Health, RuleQuerier, RuleState};
+pub use manager::{ManagerOptions, RuleManager};
 
 /// Runs rule expressions on the query engines: PromQL over a metrics reader, LogQL
 /// (metric queries) when a logs engine is given.

@@ -38,7 +38,12 @@ async fn app() -> Router {
     ))
 }
 
-async fn call(app: &Router, method: &str, uri: &str, form: Option<&str>) -> (StatusCode, Value) {
+pub(crate) async fn call(
+    app: &Router,
+    method: &str,
+    uri: &str,
+    form: Option<&str>,
+) -> (StatusCode, Value) {
     let mut req = axum::http::Request::builder().method(method).uri(uri);
     let body = match form {
         Some(f) => {
@@ -56,7 +61,7 @@ async fn call(app: &Router, method: &str, uri: &str, form: Option<&str>) -> (Sta
     )
 }
 
-fn sample(name: &str) -> Value {
+pub(crate) fn sample(name: &str) -> Value {
     let p = format!(
         "{}/tests/data/prometheus-2.42-api/{name}",
         env!("CARGO_MANIFEST_DIR")
@@ -66,7 +71,7 @@ fn sample(name: &str) -> Value {
 }
 
 /// The same keys and JSON types all the way down (arrays compared by their first element).
-fn same_shape(a: &Value, b: &Value) -> bool {
+pub(crate) fn same_shape(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Object(x), Value::Object(y)) => {
             x.keys().collect::<Vec<_>>() == y.keys().collect::<Vec<_>>()

@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-mod gofmt;
+pub(crate) mod gofmt;
 mod humanize;
 
 /// What the template sees: the alert's labels and value and the server's external

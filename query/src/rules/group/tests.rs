@@ -197,3 +197,66 @@ async fn errors_and_limits_show_in_health() {
         matches!(&g.rules[0].health, Health::Err(e) if e.contains("same labelset after applying rule labels"))
     );
 }
+
+#[tokio::test]
+async fn logql_rules_alert_on_log_lines() {
+    use signalbox_storage::{AnyValue, LogRecord, LogStream, LogsBatch};
+    let store = Arc::new(MemStore::new());
+    let lines = ["ok", "error: disk full", "ok", "error: disk full"];
+    store
+        .write_logs(LogsBatch {
+            streams: vec![LogStream {
+                labels: Labels::from_pairs([("service_name", "api")]),
+                records: lines
+                    .iter()
+                    .enumerate()
+                    .map(|(i, l)| LogRecord {
+                        time_ns: (i as i64 + 1) * 10_000_000_000,
+                        body: AnyValue::String(l.to_string()),
+                        ..Default::default()
+                    })
+                    .collect(),
+                ..Default::default()
+            }],
+        })
+        .await
+        .unwrap();
+    let rules = "groups:\n- name: logs\n  rules:\n  - alert: ApiErrors\n    expr: sum by (service_name) (count_over_time({service_name=\"api\"} |= \"error\" [5m])) > 1\n    annotations: {summary: '{{ $value }} errors in {{ $labels.service_name }}'}\n  - record: api:errors:count5m\n    expr: sum(count_over_time({service_name=\"api\"} |= \"error\" [5m]))\n";
+    let checked = parse_rules("r.yml", rules, Lang::LogQL).unwrap();
+    // A log query is not a rule expression.
+    assert!(
+        parse_rules(
+            "r.yml",
+            "groups:\n- name: g\n  rules:\n  - record: x\n    expr: '{service_name=\"api\"}'\n",
+            Lang::LogQL
+        )
+        .is_err()
+    );
+    let mut g = GroupState::new(Arc::new(checked.groups[0].clone()), Duration::from_secs(60));
+    let q = Querier::new(
+        Engine::new(EngineOptions::default()),
+        store.clone(),
+        Some(crate::logql::LogqlEngine::new(store.clone(), 1_000_000)),
+    );
+    g.eval(60_000, &q, store.as_ref(), &External::default())
+        .await;
+    assert_eq!(g.rules[0].health, Health::Ok);
+    assert_eq!(g.rules[1].health, Health::Ok);
+    let a = g.rules[0].alerts.values().next().expect("alert");
+    assert_eq!(a.state, AlertState::Firing);
+    assert_eq!(a.labels["service_name"], "api");
+    assert_eq!(a.annotations["summary"], "2 errors in api");
+    // The recording rule's output is a metric series.
+    let s = store
+        .select_series(
+            &[signalbox_storage::Matcher::eq(
+                "__name__",
+                "api:errors:count5m",
+            )],
+            0,
+            120_000,
+        )
+        .await
+        .unwrap();
+    assert_eq!(s[0].samples[0].v, 2.0);
+}

@@ -14,6 +14,12 @@ pub(super) fn fmt_e(v: f64, prec: usize, upper: bool) -> String {
     go_exponent(&r, upper)
 }
 
+/// Go's `strconv.FormatFloat(v, 'e', -1, 64)`: the shortest `%e` form (`1e+00`),
+/// which is how the Prometheus API prints alert values.
+pub(crate) fn fmt_e_shortest(v: f64) -> String {
+    special(v).unwrap_or_else(|| go_exponent(&format!("{v:e}"), false))
+}
+
 /// Rust's `1.5e3` / `1.5e-7` exponent as Go writes it: `1.5e+03`, `1.5e-07`.
 fn go_exponent(r: &str, upper: bool) -> String {
     let (mant, exp) = r.split_once('e').unwrap_or((r, "0"));
