@@ -28,6 +28,10 @@ pub(crate) struct Cli {
     /// configuration (repeatable).
     #[arg(long, value_name = "PATH")]
     pub(crate) rule_file: Vec<PathBuf>,
+    /// An Alertmanager configuration file (`alertmanager.yml`) for notifications,
+    /// instead of `alerting.config_file` / `alerting.config` in the configuration.
+    #[arg(long, value_name = "PATH")]
+    pub(crate) alertmanager_config: Option<PathBuf>,
     #[command(subcommand)]
     pub(crate) command: Option<Command>,
 }

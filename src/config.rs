@@ -104,7 +104,43 @@ pub(crate) struct Config {
     pub(crate) http: HttpConfig,
     pub(crate) storage: StorageSection,
     pub(crate) rules: RulesSection,
+    pub(crate) alerting: AlertingSection,
     pub(crate) log: LogConfig,
+}
+
+/// Notifications: Alertmanager's configuration, from a file or embedded here, and
+/// external Alertmanagers to forward alerts to.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct AlertingSection {
+    /// An `alertmanager.yml` (relative to this file's folder); `--alertmanager-config`
+    /// overrides it.
+    pub(crate) config_file: Option<PathBuf>,
+    /// The same content embedded here instead of a file.
+    pub(crate) config: Option<serde_yaml::Value>,
+    /// External Alertmanagers that also get every alert (`POST <url>/api/v2/alerts`).
+    pub(crate) alertmanagers: Vec<ForwardSection>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ForwardSection {
+    pub(crate) url: String,
+    #[serde(default = "ten_seconds")]
+    pub(crate) timeout: Dur,
+}
+
+fn ten_seconds() -> Dur {
+    Dur(Duration::from_secs(10))
+}
+
+/// Typed notification settings.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct AlertingSettings {
+    pub(crate) config_file: Option<PathBuf>,
+    /// Embedded configuration as YAML text.
+    pub(crate) embedded: Option<String>,
+    pub(crate) forward: Vec<(String, Duration)>,
 }
 
 /// Alerting and recording rules.
@@ -291,6 +327,7 @@ impl Default for Config {
                 traces: SignalSection::from(&s.traces),
             },
             rules: RulesSection::default(),
+            alerting: AlertingSection::default(),
             log: LogConfig::default(),
         }
     }
@@ -356,6 +393,7 @@ pub(crate) struct Settings {
     pub(crate) otlp_http_addr: SocketAddr,
     pub(crate) http_addr: SocketAddr,
     pub(crate) rules: RulesSettings,
+    pub(crate) alerting: AlertingSettings,
     pub(crate) log: LogConfig,
 }
 
@@ -481,7 +519,30 @@ impl Config {
             external_url,
             external_labels: self.rules.external_labels.clone(),
         };
+        if self.alerting.config_file.is_some() && self.alerting.config.is_some() {
+            bail!("alerting: set config_file or config, not both");
+        }
+        let embedded = match &self.alerting.config {
+            Some(v) => Some(serde_yaml::to_string(v).context("alerting.config")?),
+            None => None,
+        };
+        for f in &self.alerting.alertmanagers {
+            if !(f.url.starts_with("http://") || f.url.starts_with("https://")) {
+                bail!("alerting.alertmanagers: url must start with http:// or https://");
+            }
+        }
+        let alerting = AlertingSettings {
+            config_file: self.alerting.config_file.clone(),
+            embedded,
+            forward: self
+                .alerting
+                .alertmanagers
+                .iter()
+                .map(|f| (f.url.clone(), f.timeout.0))
+                .collect(),
+        };
         Ok(Settings {
+            alerting,
             rules,
             storage,
             collector: CollectorConfig {
@@ -545,6 +606,18 @@ pub(crate) fn settings(cli: &Cli) -> anyhow::Result<(Config, Settings)> {
                 *f = dir.join(f.as_str()).to_string_lossy().into_owned();
             }
         }
+    }
+    if let (Some(dir), Some(f)) = (
+        cli.config.as_deref().and_then(std::path::Path::parent),
+        s.alerting.config_file.as_mut(),
+    ) && f.is_relative()
+        && !dir.as_os_str().is_empty()
+    {
+        *f = dir.join(&*f);
+    }
+    if let Some(f) = &cli.alertmanager_config {
+        s.alerting.config_file = Some(f.clone());
+        s.alerting.embedded = None;
     }
     for f in &cli.rule_file {
         s.rules

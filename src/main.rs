@@ -77,6 +77,7 @@ fn rules_command(action: RulesCommand) -> ExitCode {
 }
 
 fn main() -> ExitCode {
+    signalbox_query::install_tls_provider();
     let mut cli = Cli::parse();
     if matches!(cli.command, Some(Command::Rules { .. }))
         && let Some(Command::Rules { action }) = cli.command.take()

@@ -11,6 +11,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use signalbox_collector::{Collector, serve_otlp_grpc, serve_otlp_http};
 use signalbox_query::AdminState;
+use signalbox_query::alerting::{AmConfig, ForwardTarget, Notifier, NotifierOptions};
+use signalbox_query::rules::api::ReloadHook;
 use signalbox_query::rules::{External, ManagerOptions, Querier, RuleManager};
 use signalbox_storage::Storage;
 use tokio::net::TcpListener;
@@ -87,8 +89,55 @@ async fn start_rules(
     Ok(m)
 }
 
-/// SIGHUP re-reads the rule files (a bad file keeps the previous rules).
-async fn reload_on_sighup(m: Arc<RuleManager>) {
+/// The notifier with its configuration: `--alertmanager-config`, `alerting.config_file`,
+/// `alerting.config`, or none (alerts are grouped and shown, nothing is sent).
+fn start_notifier(settings: &Settings, registry: &mut Registry) -> anyhow::Result<Arc<Notifier>> {
+    let a = &settings.alerting;
+    let config = match (&a.config_file, &a.embedded) {
+        (Some(p), _) => signalbox_query::alerting::load_config(p).map_err(anyhow::Error::msg)?,
+        (None, Some(text)) => {
+            signalbox_query::alerting::parse_config(text, &|k| std::env::var(k).ok())
+                .map_err(|e| anyhow::anyhow!("alerting.config: {e}"))?
+        }
+        (None, None) => AmConfig::empty(),
+    };
+    for w in &config.warnings {
+        tracing::warn!(warning = %w, "notification configuration");
+    }
+    let opts = NotifierOptions {
+        external_url: settings.rules.external_url.clone(),
+        state_path: Some(
+            settings
+                .storage
+                .data_dir
+                .join("alerting")
+                .join("notify.state"),
+        ),
+        forward: a
+            .forward
+            .iter()
+            .map(|(url, timeout)| ForwardTarget {
+                url: signalbox_query::alerting::config::Secret::new(url.clone()),
+                timeout: *timeout,
+            })
+            .collect(),
+        ..Default::default()
+    };
+    Ok(Notifier::new(Arc::new(config), opts, Some(registry)))
+}
+
+/// What `/-/reload` and SIGHUP do for notifications: re-read the file, if there is one.
+fn notifier_reload_hook(settings: &Settings, n: &Arc<Notifier>) -> Option<ReloadHook> {
+    let path = settings.alerting.config_file.clone()?;
+    let n = n.clone();
+    Some(Arc::new(move || {
+        signalbox_query::alerting::reload_config(&n, &Some(path.clone()))
+    }))
+}
+
+/// SIGHUP re-reads the rule files and the notification configuration (a bad file keeps
+/// the previous settings).
+async fn reload_on_sighup(m: Arc<RuleManager>, hook: Option<ReloadHook>) {
     let mut hup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
         Ok(s) => s,
         Err(e) => {
@@ -97,8 +146,8 @@ async fn reload_on_sighup(m: Arc<RuleManager>) {
         }
     };
     while hup.recv().await.is_some() {
-        tracing::info!("SIGHUP received, reloading rules");
-        let _ = m.reload().await;
+        tracing::info!("SIGHUP received, reloading rules and notification settings");
+        let _ = signalbox_query::rules::api::reload_all(&m, hook.as_ref()).await;
     }
 }
 
@@ -143,6 +192,7 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
     );
     let storage = Arc::new(storage);
     let collector = Collector::new(storage.clone(), settings.collector.clone(), &mut registry);
+    let notifier = start_notifier(&settings, &mut registry)?;
     let admin = AdminState::new(Arc::new(registry));
 
     let grpc_l = bind("OTLP/gRPC", settings.otlp_grpc_addr).await?;
@@ -178,8 +228,14 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
     )
     .with_traces(storage.clone());
     let rules = start_rules(&settings, storage.clone()).await?;
+    rules.set_alert_sink(Arc::new(notifier.clone()));
+    let reload_notifier = notifier_reload_hook(&settings, &notifier);
     let app = signalbox_query::router(admin.clone())
-        .merge(signalbox_query::rules::api::router(rules.clone()))
+        .merge(signalbox_query::rules::api::router(
+            rules.clone(),
+            reload_notifier.clone(),
+        ))
+        .merge(signalbox_query::alerting::api::router(notifier.clone()))
         .merge(signalbox_query::prometheus::router(prom))
         .merge(signalbox_query::jaeger::router(jaeger))
         .merge(signalbox_query::loki::router(loki))
@@ -202,12 +258,16 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
     }
     admin.set_ready(true);
     let saver = rules.spawn_saver();
-    let reloader = tokio::spawn(reload_on_sighup(rules.clone()));
+    let notify_loop = notifier.spawn_loop();
+    let reloader = tokio::spawn(reload_on_sighup(rules.clone(), reload_notifier));
 
     terminate_signal().await;
     reloader.abort();
     saver.abort();
     rules.shutdown().await;
+    notify_loop.abort();
+    notifier.touch();
+    notifier.save_if_dirty().await;
     admin.set_ready(false);
     let _ = stop_tx.send(true);
     let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {

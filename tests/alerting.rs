@@ -121,7 +121,7 @@ async fn otlp_metrics_fire_an_alert_that_survives_a_restart() {
         RULES.replace("queue_depth > 5", "queue_depth >"),
     )
     .unwrap();
-    let resp = reqwest::Client::new()
+    let resp = client()
         .post(format!("http://{}/-/reload", srv.http))
         .send()
         .await
@@ -212,4 +212,139 @@ fn rules_subcommands_work_without_a_server() {
     let out = run(&["rules", "test", test.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).contains("FAILED"));
+}
+
+/// A webhook receiver on a free port: the JSON bodies it got.
+async fn webhook_receiver() -> (std::sync::Arc<std::sync::Mutex<Vec<Value>>>, String) {
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let g = got.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let g = g.clone();
+            async move {
+                g.lock()
+                    .unwrap()
+                    .push(serde_json::from_slice::<Value>(&body).unwrap_or(Value::Null));
+                "ok"
+            }
+        }),
+    );
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", l.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(l, app).await });
+    (got, url)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alert_reaches_a_webhook_then_resolves_and_silences_mute() {
+    let (got, url) = webhook_receiver().await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let rules = dir.path().join("rules.yml");
+    std::fs::write(
+        &rules,
+        "groups:\n- name: g\n  interval: 1s\n  rules:\n  - alert: QueueDeep\n    expr: queue_depth > 5\n    labels: {severity: page}\n    annotations: {summary: '{{ $labels.series }} is {{ $value }} deep'}\n",
+    )
+    .unwrap();
+    let am = dir.path().join("alertmanager.yml");
+    std::fs::write(
+        &am,
+        format!("route:\n  receiver: hook\n  group_by: [alertname]\n  group_wait: 1s\n  group_interval: 2s\n  repeat_interval: 1h\nreceivers:\n- name: hook\n  webhook_configs:\n  - url: {url}\n"),
+    )
+    .unwrap();
+    let srv = Server::start_with(
+        &data,
+        &[
+            "--rule-file",
+            rules.to_str().unwrap(),
+            "--alertmanager-config",
+            am.to_str().unwrap(),
+        ],
+    );
+    let mut metrics = MetricsServiceClient::connect(format!("http://{}", srv.grpc))
+        .await
+        .unwrap();
+    depth(&mut metrics, 7.0).await;
+
+    let first = eventually(&srv, "firing webhook", || {
+        got.lock().unwrap().first().cloned()
+    });
+    assert_eq!(first["status"], "firing");
+    assert_eq!(first["receiver"], "hook");
+    assert_eq!(first["version"], "4");
+    assert_eq!(first["groupKey"], "{}:{alertname=\"QueueDeep\"}");
+    let a = &first["alerts"][0];
+    assert_eq!(a["labels"]["severity"], "page");
+    assert_eq!(a["annotations"]["summary"], "s0 is 7 deep");
+    assert!(
+        a["generatorURL"]
+            .as_str()
+            .unwrap()
+            .contains("/graph?g0.expr=queue_depth+%3E+5"),
+        "{a}"
+    );
+
+    // The Alertmanager API shows it; delivery status says it was sent.
+    let v = get_json(&srv, "/api/v2/alerts");
+    assert_eq!(v[0]["labels"]["alertname"], "QueueDeep");
+    assert_eq!(v[0]["status"]["state"], "active");
+    let v = get_json(&srv, "/api/v1/notifications");
+    assert!(v["data"][0]["sent"].as_u64().unwrap() >= 1, "{v}");
+
+    // The queue drains: a resolved notification follows.
+    depth(&mut metrics, 1.0).await;
+    let resolved = eventually(&srv, "resolved webhook", || {
+        got.lock()
+            .unwrap()
+            .iter()
+            .find(|b| b["status"] == "resolved")
+            .cloned()
+    });
+    assert_eq!(resolved["alerts"][0]["status"], "resolved");
+    assert_ne!(resolved["alerts"][0]["endsAt"], "0001-01-01T00:00:00Z");
+
+    // A silence on the series: when it fires again nothing is sent, but the API shows
+    // it as suppressed.
+    let start = get_json(&srv, "/api/v2/status")["uptime"].clone();
+    let resp = client()
+        .post(format!("http://{}/api/v2/silences", srv.http))
+        .json(&serde_json::json!({
+            "matchers": [{"name": "series", "value": "s0", "isRegex": false, "isEqual": true}],
+            "startsAt": start, "endsAt": "2099-01-01T00:00:00Z", "createdBy": "test", "comment": "maintenance"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let sent_before = got.lock().unwrap().len();
+    depth(&mut metrics, 9.0).await;
+    let muted = eventually(&srv, "silenced alert", || {
+        let v = get_json(&srv, "/api/v2/alerts?silenced=true&active=false");
+        v.as_array().and_then(|a| a.first().cloned())
+    });
+    assert_eq!(muted["status"]["state"], "suppressed");
+    // Two more group intervals: still nothing new sent.
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(got.lock().unwrap().len(), sent_before);
+    assert_eq!(srv.terminate(), 0);
+}
+
+/// An HTTP client (the workspace's `reqwest` has TLS with an explicitly chosen provider).
+fn client() -> reqwest::Client {
+    signalbox_query::install_tls_provider();
+    reqwest::Client::new()
+}
+
+/// Sends `queue_depth{series="s0"}` of service `shop`.
+async fn depth(metrics: &mut MetricsServiceClient<tonic::transport::Channel>, v: f64) {
+    metrics
+        .export(gauge_request(
+            "shop",
+            "queue.depth",
+            &["s0".into()],
+            now_ns(),
+            v,
+        ))
+        .await
+        .unwrap();
 }

@@ -27,7 +27,7 @@ async fn otlp_in_graceful_stop_and_data_on_disk() {
         .await
         .unwrap();
     let http_lines: Vec<String> = (0..5).map(|i| format!("http line {i}")).collect();
-    let resp = reqwest::Client::new()
+    let resp = client()
         .post(format!("http://{}/v1/logs", srv.otlp_http))
         .header("content-type", "application/x-protobuf")
         .body(logs_request("e2e", &http_lines, t + 100).encode_to_vec())
@@ -76,7 +76,7 @@ async fn otlp_in_graceful_stop_and_data_on_disk() {
     assert_eq!(v["data"][0]["processes"]["p1"]["serviceName"], "e2e");
 
     // A Loki client's push lands on the query address, like Loki's.
-    let resp = reqwest::Client::new()
+    let resp = client()
         .post(format!("http://{}/loki/api/v1/push", srv.http))
         .header("content-type", "application/json")
         .body(format!(
@@ -199,4 +199,10 @@ fn port_in_use_is_reported() {
         err.contains(&addr) && err.contains("cannot listen"),
         "{err}"
     );
+}
+
+/// An HTTP client (the workspace's `reqwest` has TLS with an explicitly chosen provider).
+fn client() -> reqwest::Client {
+    signalbox_query::install_tls_provider();
+    reqwest::Client::new()
 }

@@ -94,6 +94,7 @@ pub(crate) async fn run(
     end_ns: i64,
     stored_lines: u64,
 ) -> anyhow::Result<()> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::Client::new();
     let raw_bytes: u64 = raw
         .iter()

@@ -54,7 +54,7 @@ impl Server {
         };
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
-            if reqwest::get(format!("http://{}/readyz", s.http))
+            if get(format!("http://{}/readyz", s.http))
                 .await
                 .is_ok_and(|r| r.status() == 200)
             {
@@ -66,7 +66,7 @@ impl Server {
     }
 
     pub(crate) async fn metrics_text(&self) -> anyhow::Result<String> {
-        Ok(reqwest::get(format!("http://{}/metrics", self.http))
+        Ok(get(format!("http://{}/metrics", self.http))
             .await?
             .text()
             .await?)
@@ -87,4 +87,10 @@ impl Server {
         }
         anyhow::bail!("server did not stop")
     }
+}
+
+/// `reqwest::get` with the TLS provider chosen (the workspace's `reqwest` needs one).
+async fn get(url: String) -> reqwest::Result<reqwest::Response> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::get(url).await
 }

@@ -43,6 +43,7 @@ pub(crate) async fn run(
     start_ns: i64,
     end_ns: i64,
 ) -> anyhow::Result<()> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::Client::new();
     let step = (trace_ids.len() / LOOKUPS).max(1);
     let mut times = Vec::new();

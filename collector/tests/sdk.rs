@@ -24,6 +24,8 @@ enum Via {
 }
 
 async fn run(via: Via) {
+    // The SDK's HTTP exporter uses the workspace's `reqwest`, whose TLS needs a provider.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let store = Arc::new(MemStore::new());
     let c = Collector::new(
         store.clone(),

@@ -18,14 +18,17 @@
 //! ```
 
 mod admin;
+pub mod alerting;
 pub mod jaeger;
 pub mod logql;
 pub mod loki;
 pub mod prometheus;
 pub mod promql;
 pub mod rules;
+pub(crate) mod statefile;
 
 pub use admin::{AdminState, router};
+pub use alerting::tls::install_provider as install_tls_provider;
 pub use jaeger::JaegerApi;
 pub use loki::LokiApi;
 pub use prometheus::PromApi;

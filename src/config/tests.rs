@@ -140,3 +140,38 @@ fn shipped_example_configs_load() {
     }
     assert!(found >= 2, "expected example configs in deploy/");
 }
+
+#[test]
+fn rules_and_alerting_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(
+        dir.path(),
+        "c.yaml",
+        "rules:\n  files: [rules/*.yml]\n  evaluation_interval: 30s\n  external_labels: {cluster: eu}\nalerting:\n  config:\n    route: {receiver: ops}\n    receivers:\n    - name: ops\n      webhook_configs: [{url: 'http://hooks/x'}]\n  alertmanagers: [{url: 'http://am:9093'}]\n",
+    );
+    let (_, s) = settings(&cli(&["--config", &f, "--rule-file", "extra.yml"])).unwrap();
+    let files: Vec<&str> = s.rules.files.iter().map(|(f, _)| f.as_str()).collect();
+    assert_eq!(files.len(), 2);
+    assert!(
+        files[0].ends_with("rules/*.yml")
+            && files[0].starts_with(&dir.path().display().to_string())
+    );
+    assert_eq!(files[1], "extra.yml");
+    assert_eq!(s.rules.evaluation_interval, Duration::from_secs(30));
+    assert_eq!(s.rules.external_url, "http://127.0.0.1:4320");
+    let am =
+        signalbox_query::alerting::parse_config(s.alerting.embedded.as_deref().unwrap(), &|_| None)
+            .unwrap();
+    assert_eq!(am.receivers[0].name, "ops");
+    assert_eq!(s.alerting.forward[0].0, "http://am:9093");
+    // --alertmanager-config replaces the embedded settings.
+    let (_, s) = settings(&cli(&["--config", &f, "--alertmanager-config", "am.yml"])).unwrap();
+    assert_eq!(s.alerting.config_file, Some(PathBuf::from("am.yml")));
+    assert!(s.alerting.embedded.is_none());
+    let bad = write(
+        dir.path(),
+        "b.yaml",
+        "alerting:\n  alertmanagers: [{url: 'am:9093'}]\n",
+    );
+    assert!(settings(&cli(&["--config", &bad])).is_err());
+}

@@ -67,7 +67,7 @@ async fn post(
     body: Vec<u8>,
     gzip: bool,
 ) -> reqwest::Response {
-    let mut req = reqwest::Client::new()
+    let mut req = client()
         .post(format!("http://{addr}{path}"))
         .header("content-type", ct);
     let body = if gzip {
@@ -288,7 +288,7 @@ async fn bad_input_gets_the_right_status_and_keeps_earlier_data() {
             .status(),
         415
     );
-    let r = reqwest::Client::new()
+    let r = client()
         .post(format!("http://{}/v1/logs", srv.http))
         .header("content-type", "application/x-protobuf")
         .header("content-encoding", "br")
@@ -298,7 +298,7 @@ async fn bad_input_gets_the_right_status_and_keeps_earlier_data() {
         .unwrap();
     assert_eq!(r.status(), 415);
     // Corrupt gzip.
-    let r = reqwest::Client::new()
+    let r = client()
         .post(format!("http://{}/v1/logs", srv.http))
         .header("content-type", "application/x-protobuf")
         .header("content-encoding", "gzip")
@@ -519,4 +519,10 @@ fn json_enums_are_accepted_by_name() {
         )
         .is_err()
     );
+}
+
+/// An HTTP client (the workspace's `reqwest` has TLS with an explicitly chosen provider).
+fn client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
 }

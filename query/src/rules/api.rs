@@ -198,8 +198,25 @@ async fn alerts(State(m): State<Arc<RuleManager>>) -> Response {
     axum::Json(json!({"status": "success", "data": {"alerts": alerts}})).into_response()
 }
 
-async fn reload(State(m): State<Arc<RuleManager>>) -> Response {
-    match m.reload().await {
+/// Something else `/-/reload` re-reads (the notification configuration).
+pub type ReloadHook = Arc<dyn Fn() -> Result<(), Vec<String>> + Send + Sync>;
+
+/// Re-reads the rule files and runs `hook`; all errors together.
+pub async fn reload_all(
+    m: &Arc<RuleManager>,
+    hook: Option<&ReloadHook>,
+) -> Result<(), Vec<String>> {
+    let mut errs = m.reload().await.err().unwrap_or_default();
+    if let Some(h) = hook
+        && let Err(e) = h()
+    {
+        errs.extend(e);
+    }
+    if errs.is_empty() { Ok(()) } else { Err(errs) }
+}
+
+async fn reload(State((m, hook)): State<(Arc<RuleManager>, Option<ReloadHook>)>) -> Response {
+    match reload_all(&m, hook.as_ref()).await {
         Ok(()) => StatusCode::OK.into_response(),
         Err(errs) => (
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -209,13 +226,17 @@ async fn reload(State(m): State<Arc<RuleManager>>) -> Response {
     }
 }
 
-/// The rules API and `/-/reload`.
-pub fn router(m: Arc<RuleManager>) -> Router {
+/// The rules API and `/-/reload` (rules, then `hook`).
+pub fn router(m: Arc<RuleManager>, hook: Option<ReloadHook>) -> Router {
     Router::new()
         .route("/api/v1/rules", get(rules).post(rules))
         .route("/api/v1/alerts", get(alerts))
-        .route("/-/reload", post(reload).put(reload))
-        .with_state(m)
+        .with_state(m.clone())
+        .merge(
+            Router::new()
+                .route("/-/reload", post(reload).put(reload))
+                .with_state((m, hook)),
+        )
 }
 
 #[cfg(test)]

@@ -200,6 +200,35 @@ impl GroupState {
         }
     }
 
+    /// The alerts to hand to the notifier now, as Prometheus sends them: firing ones
+    /// every `resend_ms` at most, with an end `4 × max(interval, resend)` ahead (so
+    /// they resolve by themselves if evaluation stops); resolved ones once, with their
+    /// resolve time as end. Pending alerts are not sent.
+    pub fn to_send(&mut self, ts: i64, resend_ms: i64) -> Vec<(Alert, Arc<RuleSpec>, i64)> {
+        let delta = (self.interval.as_millis() as i64).max(resend_ms);
+        let mut out = Vec::new();
+        for r in &mut self.rules {
+            for a in r.alerts.values_mut() {
+                if a.state == AlertState::Pending {
+                    continue;
+                }
+                let resolved_since = matches!((a.resolved_at_ms, a.last_sent_ms), (Some(r), Some(s)) if r > s)
+                    || (a.resolved_at_ms.is_some() && a.last_sent_ms.is_none());
+                let due = a.last_sent_ms.is_none_or(|s| s + resend_ms <= ts);
+                if a.state == AlertState::Inactive && !resolved_since {
+                    continue;
+                }
+                if !(resolved_since || due) {
+                    continue;
+                }
+                a.last_sent_ms = Some(ts);
+                let ends = a.resolved_at_ms.unwrap_or(ts + 4 * delta);
+                out.push((a.clone(), r.spec.clone(), ends));
+            }
+        }
+        out
+    }
+
     /// Takes over the alerts of `old` for rules with the same name (a reload that
     /// changed nothing in a rule, or state read back after a restart).
     pub fn adopt_alerts(&mut self, old: impl IntoIterator<Item = (String, Vec<Alert>)>) {

@@ -14,6 +14,15 @@ use tokio::task::JoinHandle;
 use super::file::{GroupSpec, Lang, expand_paths, load_files};
 use super::group::{External, GroupState, RuleQuerier};
 use super::state::{self, AlertsByGroup, Loaded, SavedState};
+use crate::alerting::dispatch::AmAlert;
+
+/// How often a firing alert is re-sent to the notifier (Prometheus' default).
+pub const RESEND_DELAY_MS: i64 = 60_000;
+
+/// Takes the alerts rules send (the notifier).
+pub trait AlertSink: Send + Sync {
+    fn send(&self, alerts: Vec<AmAlert>, now_ms: i64);
+}
 
 /// What the rule manager is given.
 #[derive(Clone, Debug)]
@@ -51,6 +60,8 @@ pub struct RuleManager {
     reload_lock: tokio::sync::Mutex<()>,
     status: RwLock<ReloadStatus>,
     dirty: Arc<AtomicBool>,
+    /// Where firing and resolved alerts go (the notifier).
+    alert_sink: RwLock<Option<Arc<dyn AlertSink>>>,
     /// Alerts read from the state file at start, given to groups as they appear.
     restored: parking_lot::Mutex<AlertsByGroup>,
 }
@@ -90,6 +101,7 @@ impl RuleManager {
             status: RwLock::new(ReloadStatus::default()),
             dirty: Arc::new(AtomicBool::new(false)),
             restored: parking_lot::Mutex::new(BTreeMap::new()),
+            alert_sink: RwLock::new(None),
         })
     }
 
@@ -259,8 +271,45 @@ impl RuleManager {
             &self.opts.external,
         )
         .await;
+        let sink = self.alert_sink.read().clone();
+        let out = match sink {
+            Some(_) => g.to_send(ts, RESEND_DELAY_MS),
+            None => Vec::new(),
+        };
         *state.write() = g;
         self.dirty.store(true, Ordering::Relaxed);
+        let sink = self.alert_sink.read().clone();
+        if let (Some(sink), false) = (sink, out.is_empty()) {
+            let alerts = out
+                .into_iter()
+                .map(|(a, spec, ends)| self.outgoing(a, &spec.expr, ends))
+                .collect();
+            sink.send(alerts, ts);
+        }
+    }
+
+    /// An alert as the notifier gets it: external labels added, a link back to the
+    /// expression.
+    fn outgoing(&self, a: super::Alert, expr: &str, ends: i64) -> AmAlert {
+        let mut labels = a.labels;
+        for (k, v) in &self.opts.external.labels {
+            labels.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+        let q: String = form_urlencoded::byte_serialize(expr.as_bytes()).collect();
+        AmAlert {
+            labels,
+            annotations: a.annotations,
+            starts_at_ms: a.fired_at_ms.unwrap_or(a.active_at_ms),
+            ends_at_ms: ends,
+            updated_at_ms: 0,
+            generator_url: format!("{}/graph?g0.expr={q}&g0.tab=1", self.opts.external.url),
+            timeout: false,
+        }
+    }
+
+    /// Sends firing and resolved alerts to `sink` from now on.
+    pub fn set_alert_sink(&self, sink: Arc<dyn AlertSink>) {
+        *self.alert_sink.write() = Some(sink);
     }
 
     /// Evaluates every group once at `ts_ms`, in order (tests and tools).

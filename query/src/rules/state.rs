@@ -3,7 +3,6 @@
 //! are in ARCHITECTURE.md ("Alert state file").
 
 use std::collections::BTreeMap;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -73,43 +72,10 @@ impl SavedState {
     }
 }
 
-fn encode(s: &SavedState) -> Vec<u8> {
-    let body = serde_json::to_vec(s).unwrap_or_default();
-    let mut out = format!("{MAGIC} {:08x}\n", crc32fast::hash(&body)).into_bytes();
-    out.extend_from_slice(&body);
-    out
-}
-
-fn decode(bytes: &[u8]) -> Result<SavedState, String> {
-    let nl = bytes
-        .iter()
-        .position(|b| *b == b'\n')
-        .ok_or("no header line")?;
-    let header = std::str::from_utf8(&bytes[..nl]).map_err(|_| "header is not text")?;
-    let crc = header
-        .strip_prefix(MAGIC)
-        .map(str::trim)
-        .ok_or_else(|| format!("unknown header {header:?}"))?;
-    let crc = u32::from_str_radix(crc, 16).map_err(|_| format!("bad checksum field {crc:?}"))?;
-    let body = &bytes[nl + 1..];
-    if crc32fast::hash(body) != crc {
-        return Err("checksum mismatch".into());
-    }
-    serde_json::from_slice(body).map_err(|e| format!("bad JSON: {e}"))
-}
-
-/// Writes the state atomically: temporary file, fsync, rename, fsync of the directory.
+/// Writes the state atomically (see `crate::statefile`).
 pub fn save(path: &Path, s: &SavedState) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let tmp = path.with_extension("state.tmp");
-    {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(&encode(s))?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, path)?;
-    std::fs::File::open(dir)?.sync_all()
+    let body = serde_json::to_vec(s).map_err(std::io::Error::other)?;
+    crate::statefile::write(path, MAGIC, &body)
 }
 
 /// What loading found.
@@ -130,22 +96,17 @@ pub enum Loaded {
 
 /// Reads the state file, applying the recovery rule.
 pub fn load(path: &Path, now_ms: i64, tolerance_ms: i64) -> std::io::Result<Loaded> {
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Loaded::Missing),
-        Err(e) => return Err(e),
-    };
-    match decode(&bytes) {
-        Ok(s) if now_ms - s.saved_at_ms > tolerance_ms => Ok(Loaded::TooOld {
+    let parsed = crate::statefile::read(path, MAGIC, |body| {
+        serde_json::from_slice::<SavedState>(body).map_err(|e| format!("bad JSON: {e}"))
+    })?;
+    Ok(match parsed {
+        Ok(None) => Loaded::Missing,
+        Ok(Some(s)) if now_ms - s.saved_at_ms > tolerance_ms => Loaded::TooOld {
             saved_at_ms: s.saved_at_ms,
-        }),
-        Ok(s) => Ok(Loaded::Ok(s)),
-        Err(reason) => {
-            let moved_to = path.with_extension("state.corrupt");
-            std::fs::rename(path, &moved_to)?;
-            Ok(Loaded::Corrupt { reason, moved_to })
-        }
-    }
+        },
+        Ok(Some(s)) => Loaded::Ok(s),
+        Err((reason, moved_to)) => Loaded::Corrupt { reason, moved_to },
+    })
 }
 
 #[cfg(test)]

@@ -20,6 +20,8 @@ use std::sync::Arc;
 pub(crate) mod gofmt;
 mod humanize;
 
+pub(crate) use humanize::civil_from_days;
+
 /// What the template sees: the alert's labels and value and the server's external
 /// labels and URL.
 #[derive(Clone, Debug, Default)]
@@ -49,6 +51,8 @@ pub(crate) enum Value {
     List(Arc<Vec<Value>>),
     /// The template's dot: `.Labels`, `.ExternalLabels`, `.ExternalURL`, `.Value`.
     Data(Arc<TemplateData>),
+    /// A structure with named fields (notification data: `.Status`, `.Alerts`, …).
+    Obj(Arc<BTreeMap<String, Value>>),
     Nil,
 }
 
@@ -61,7 +65,7 @@ impl Value {
             Value::Bool(b) => *b,
             Value::Map(m) => !m.is_empty(),
             Value::List(l) => !l.is_empty(),
-            Value::Data(_) => true,
+            Value::Data(_) | Value::Obj(_) => true,
             Value::Nil => false,
         }
     }
@@ -135,6 +139,8 @@ const FUNCS: &[&str] = &[
     "pathPrefix",
     "safeHtml",
     "args",
+    "join",
+    "trimSpace",
 ];
 
 const PREDECLARED: &[&str] = &["$", "$labels", "$externalLabels", "$externalURL", "$value"];
@@ -724,6 +730,24 @@ impl Template {
     }
 }
 
+impl Template {
+    /// Runs the template with `dot` as `.` and `$` (notification templates).
+    pub(crate) fn render_with(&self, dot: Value) -> Result<String, TemplateError> {
+        let mut ex = Exec {
+            vars: vec![("$".into(), dot.clone())],
+            data: Arc::new(TemplateData::default()),
+            out: String::new(),
+        };
+        ex.walk(&self.nodes, &dot)
+            .map_err(|(line, msg)| TemplateError {
+                name: self.name.clone(),
+                line,
+                msg,
+            })?;
+        Ok(ex.out)
+    }
+}
+
 /// Parses and renders in one go.
 pub fn expand(name: &str, text: &str, data: &TemplateData) -> Result<String, TemplateError> {
     Template::parse(name, text)?.render(data)
@@ -1034,6 +1058,19 @@ impl Exec {
                 Value::Str(s(&args[0]))
             }
             "args" => Value::List(Arc::new(args)),
+            "join" => {
+                want(2)?;
+                let items: Vec<String> = match &args[1] {
+                    Value::List(l) => l.iter().map(s).collect(),
+                    Value::Map(m) => m.values().cloned().collect(),
+                    other => vec![s(other)],
+                };
+                Value::Str(items.join(&s(&args[0])))
+            }
+            "trimSpace" => {
+                want(1)?;
+                Value::Str(s(&args[0]).trim().to_string())
+            }
             "externalURL" => Value::Str(self.data.external_url.clone()),
             "pathPrefix" => Value::Str(url_path(&self.data.external_url)),
             "title" | "toUpper" | "toLower" | "stripPort" | "stripDomain" | "parseDuration" => {
@@ -1106,6 +1143,20 @@ fn field_chain(mut v: Value, fields: &[String], line: usize) -> ExecResult<Value
                     ));
                 }
             },
+            Value::Obj(o) => o
+                .get(f)
+                .cloned()
+                .ok_or_else(|| (line, format!("can't evaluate field {f} in this structure")))?,
+            // `.Alerts.Firing` / `.Alerts.Resolved`: the alerts in that state.
+            Value::List(l) if f == "Firing" || f == "Resolved" => {
+                let want = if f == "Firing" { "firing" } else { "resolved" };
+                Value::List(Arc::new(
+                    l.iter()
+                        .filter(|a| matches!(a, Value::Obj(o) if matches!(o.get("Status"), Some(Value::Str(s)) if s == want)))
+                        .cloned()
+                        .collect(),
+                ))
+            }
             Value::Nil => Value::Nil,
             other => {
                 return Err((

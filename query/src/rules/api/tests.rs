@@ -90,7 +90,7 @@ async fn rules_and_alerts_have_prometheus_shapes() {
     std::fs::write(dir.path().join("rules.yml"), RULES).unwrap();
     let now = crate::rules::manager::now_ms();
     let m = manager(dir.path(), store(now).await).await;
-    let app = router(m.clone());
+    let app = router(m.clone(), None);
 
     // Before the first evaluation: health unknown, zero times.
     let (st, v) = call(&app, "GET", "/api/v1/rules", None).await;
@@ -212,7 +212,7 @@ async fn bad_reload_keeps_rules_and_state_survives_restart() {
         errs[0].contains("more.yml:5: group \"extra\", rule 1, \"x\": could not parse expression"),
         "{errs:?}"
     );
-    let app = router(m.clone());
+    let app = router(m.clone(), None);
     let (st, _) = call(&app, "POST", "/-/reload", None).await;
     assert_eq!(st, StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(m.groups().len(), 1);

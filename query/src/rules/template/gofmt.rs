@@ -116,6 +116,13 @@ pub(super) fn display(v: &Value) -> String {
             format!("[{}]", inner.join(" "))
         }
         Value::Data(_) => "{…}".into(),
+        Value::Obj(o) => {
+            let inner: Vec<String> = o
+                .iter()
+                .map(|(k, v)| format!("{k}:{}", display(v)))
+                .collect();
+            format!("{{{}}}", inner.join(" "))
+        }
         Value::Nil => "<no value>".into(),
     }
 }
@@ -128,7 +135,7 @@ fn type_name(v: &Value) -> &'static str {
         Value::Bool(_) => "bool",
         Value::Map(_) => "map[string]string",
         Value::List(_) => "[]interface {}",
-        Value::Data(_) => "struct",
+        Value::Data(_) | Value::Obj(_) => "struct",
         Value::Nil => "<nil>",
     }
 }
@@ -252,7 +259,8 @@ fn format_one(verb: char, spec: &Spec, arg: &Value) -> String {
             | Value::Map(_)
             | Value::List(_)
             | Value::Nil
-            | Value::Data(_)),
+            | Value::Data(_)
+            | Value::Obj(_)),
         ) => {
             let mut s = display(v);
             if let (Some(p), Value::Str(_)) = (spec.prec, v) {
