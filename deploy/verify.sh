@@ -60,6 +60,8 @@ assert doc["services"]["shop"]["depends_on"]["signalbox"]["condition"] == "servi
 assert any(v.endswith(":/var/lib/signalbox") for v in sb["volumes"]), "data on a volume"
 print("compose.yaml is valid against the Compose specification schema")
 PYEOF
+target/debug/signalbox rules check deploy/compose/rules/*.yml
+target/debug/signalbox alertmanager check deploy/compose/alertmanager.yml
 
 step "helm"
 CHART=deploy/helm/signalbox
@@ -87,6 +89,21 @@ assert "checksum/config" in sts["spec"]["template"]["metadata"]["annotations"]
 print(sys.argv[1].rsplit("/", 1)[-1], "renders", ", ".join(kinds))
 PYEOF
   target/debug/signalbox --config "$OUT/config.yaml" check-config > /dev/null
+  # Rule files and notification settings from the chart: checked as the server reads them.
+  "$PY" - "$f" "$OUT" <<'PYEOF'
+import os, sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+out = sys.argv[2]
+for d in docs:
+    if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("-rules"):
+        os.makedirs(f"{out}/rules", exist_ok=True)
+        for name, text in d["data"].items():
+            open(f"{out}/rules/{name}", "w").write(text)
+    if d["kind"] == "ConfigMap" and "alertmanager.yml" in d["data"]:
+        open(f"{out}/alertmanager.yml", "w").write(d["data"]["alertmanager.yml"])
+PYEOF
+  if [ -d "$OUT/rules" ]; then target/debug/signalbox rules check "$OUT"/rules/*; rm -rf "$OUT/rules"; fi
+  if [ -f "$OUT/alertmanager.yml" ]; then target/debug/signalbox alertmanager check "$OUT/alertmanager.yml"; rm -f "$OUT/alertmanager.yml"; fi
 done
 echo "rendered manifests valid; the rendered SignalBox config is accepted"
 

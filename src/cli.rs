@@ -48,6 +48,12 @@ pub(crate) enum Command {
     },
     /// Check a configuration: print the effective settings or what is wrong.
     CheckConfig,
+    /// Notification settings (an `alertmanager.yml`): check them (like `amtool
+    /// check-config`).
+    Alertmanager {
+        #[command(subcommand)]
+        action: AlertmanagerCommand,
+    },
     /// Rule files: check them, or run their unit tests (like `promtool`).
     Rules {
         #[command(subcommand)]
@@ -71,6 +77,15 @@ pub(crate) enum RulesCommand {
         /// (repeatable).
         #[arg(long, value_name = "REGEX")]
         run: Vec<String>,
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum AlertmanagerCommand {
+    /// Check Alertmanager configuration files; exit 1 on any error.
+    Check {
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
     },

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-use cli::{Cli, Command, RulesCommand};
+use cli::{AlertmanagerCommand, Cli, Command, RulesCommand};
 
 /// mimalloc instead of the system allocator: ingest allocates many small strings from
 /// many threads, where glibc's malloc spent over half of the CPU time (measured with
@@ -30,6 +30,35 @@ fn init_logging(cfg: &config::LogConfig) {
         builder.json().init();
     } else {
         builder.init();
+    }
+}
+
+/// `signalbox alertmanager check`: parses each file as the server would.
+fn check_alertmanager(files: &[std::path::PathBuf]) -> ExitCode {
+    let mut ok = true;
+    for f in files {
+        println!("Checking {}", f.display());
+        match signalbox_query::alerting::load_config(f) {
+            Ok(c) => {
+                for w in &c.warnings {
+                    println!("  WARNING: {w}");
+                }
+                println!(
+                    "  SUCCESS: {} receivers, {} inhibit rules",
+                    c.receivers.len(),
+                    c.inhibit_rules.len()
+                );
+            }
+            Err(e) => {
+                ok = false;
+                println!("  FAILED: {e}");
+            }
+        }
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }
 
@@ -84,6 +113,12 @@ fn main() -> ExitCode {
     {
         return rules_command(action);
     }
+    if let Some(Command::Alertmanager {
+        action: AlertmanagerCommand::Check { files },
+    }) = &cli.command
+    {
+        return check_alertmanager(files);
+    }
     let (cfg, settings) = match config::settings(&cli) {
         Ok(x) => x,
         Err(e) => {
@@ -122,7 +157,7 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Rules { .. } => ExitCode::SUCCESS,
+        Command::Rules { .. } | Command::Alertmanager { .. } => ExitCode::SUCCESS,
         Command::Serve => {
             init_logging(&settings.log);
             let rt = match tokio::runtime::Builder::new_multi_thread()

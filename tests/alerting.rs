@@ -189,6 +189,24 @@ fn rules_subcommands_work_without_a_server() {
             .output()
             .unwrap()
     };
+    let am = dir.path().join("am.yml");
+    std::fs::write(
+        &am,
+        "route: {receiver: a}\nreceivers:\n- name: a\n  pagerduty_configs: [{service_key: x}]\n",
+    )
+    .unwrap();
+    let out = run(&["alertmanager", "check", am.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success()
+            && text.contains("SUCCESS: 1 receivers")
+            && text.contains("pagerduty_configs"),
+        "{text}"
+    );
+    std::fs::write(&am, "route: {receiver: nobody}\nreceivers: [{name: a}]\n").unwrap();
+    let out = run(&["alertmanager", "check", am.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("undefined receiver \"nobody\""));
     let out = run(&["rules", "check", rules.to_str().unwrap()]);
     assert!(
         out.status.success(),
@@ -291,6 +309,11 @@ async fn alert_reaches_a_webhook_then_resolves_and_silences_mute() {
     assert_eq!(v[0]["status"]["state"], "active");
     let v = get_json(&srv, "/api/v1/notifications");
     assert!(v["data"][0]["sent"].as_u64().unwrap() >= 1, "{v}");
+    let (_, metrics_text) = http_get(srv.http, "/metrics").unwrap();
+    assert!(
+        metrics_text.contains("signalbox_notifications_total{integration=\"webhook\"}"),
+        "{metrics_text}"
+    );
 
     // The queue drains: a resolved notification follows.
     depth(&mut metrics, 1.0).await;
@@ -347,4 +370,71 @@ async fn depth(metrics: &mut MetricsServiceClient<tonic::transport::Channel>, v:
         ))
         .await
         .unwrap();
+}
+
+/// `amtool` (Alertmanager's command-line client) against SignalBox. Skipped with a
+/// message when `amtool` is not installed, unless `SIGNALBOX_REQUIRE_AMTOOL` is set (CI
+/// installs it and sets it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn amtool_queries_alerts_and_manages_silences() {
+    let have = std::process::Command::new("amtool")
+        .arg("--version")
+        .output()
+        .is_ok();
+    if !have {
+        assert!(
+            std::env::var_os("SIGNALBOX_REQUIRE_AMTOOL").is_none(),
+            "amtool is required but not installed"
+        );
+        eprintln!("amtool not installed (apt-get install prometheus-alertmanager); skipping");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let srv = Server::start(&dir.path().join("data"));
+    let url = format!("--alertmanager.url=http://{}", srv.http);
+    let amtool = |args: &[&str]| {
+        let out = std::process::Command::new("amtool")
+            .arg(&url)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "amtool {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let resp = client()
+        .post(format!("http://{}/api/v2/alerts", srv.http))
+        .json(&serde_json::json!([{"labels": {"alertname": "DiskFull", "instance": "db1", "severity": "page"},
+                                   "annotations": {"summary": "disk full"}}]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+
+    let v: Value = serde_json::from_str(&amtool(&["alert", "query", "-o", "json"])).unwrap();
+    assert_eq!(v[0]["labels"]["alertname"], "DiskFull", "{v}");
+    let id = amtool(&[
+        "silence",
+        "add",
+        "instance=db1",
+        "--comment=replacing disk",
+        "--author=ops",
+        "--duration=1h",
+    ]);
+    let id = id.trim().to_string();
+    assert_eq!(id.len(), 36, "a silence id: {id}");
+    let v: Value = serde_json::from_str(&amtool(&["silence", "query", "-o", "json"])).unwrap();
+    assert_eq!(v[0]["id"], id.as_str(), "{v}");
+    assert_eq!(v[0]["createdBy"], "ops");
+    let v: Value = serde_json::from_str(&amtool(&["alert", "query", "-s", "-o", "json"])).unwrap();
+    assert_eq!(v[0]["status"]["state"], "suppressed", "{v}");
+    amtool(&["silence", "expire", &id]);
+    let v: Value =
+        serde_json::from_str(&amtool(&["silence", "query", "--expired", "-o", "json"])).unwrap();
+    assert_eq!(v[0]["status"]["state"], "expired", "{v}");
+    let status = amtool(&["config", "show"]);
+    assert!(status.contains("receiver"), "{status}");
 }

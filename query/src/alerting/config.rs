@@ -18,21 +18,37 @@ use signalbox_storage::Matcher;
 use super::matchers::parse_matchers;
 use crate::promql::notation::parse_duration_ms;
 
-/// A secret value; never shown.
-#[derive(Clone, PartialEq, Eq, Default)]
-pub struct Secret(String);
+/// A secret value, or the file that holds it (read each time it is used, so a rotated
+/// secret needs no reload, as in Alertmanager); never shown.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Secret {
+    Value(String),
+    File(String),
+}
+
+impl Default for Secret {
+    fn default() -> Self {
+        Secret::Value(String::new())
+    }
+}
 
 impl Secret {
     pub fn new(s: String) -> Secret {
-        Secret(s)
+        Secret::Value(s)
     }
 
-    pub fn expose(&self) -> &str {
-        &self.0
+    /// The secret; errors name the file, never the content.
+    pub fn value(&self) -> Result<String, String> {
+        match self {
+            Secret::Value(v) => Ok(v.clone()),
+            Secret::File(f) => std::fs::read_to_string(f)
+                .map(|s| s.trim_end_matches(['\n', '\r']).to_string())
+                .map_err(|e| format!("reading secret file {f}: {e}")),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        matches!(self, Secret::Value(v) if v.is_empty())
     }
 }
 
@@ -162,8 +178,19 @@ struct RawEmail {
     headers: BTreeMap<String, String>,
     html: Option<String>,
     text: Option<String>,
+    tls_config: Option<RawTls>,
     #[serde(flatten)]
     other: BTreeMap<String, serde_yaml::Value>,
+}
+
+#[derive(Deserialize, Default)]
+struct RawTls {
+    ca_file: Option<String>,
+    server_name: Option<String>,
+    #[serde(default)]
+    insecure_skip_verify: bool,
+    cert_file: Option<String>,
+    key_file: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -248,6 +275,10 @@ pub struct Email {
     pub headers: BTreeMap<String, String>,
     pub text: Option<String>,
     pub html: Option<String>,
+    /// Extra CA certificates (PEM) to trust for this server, besides the built-in roots.
+    pub ca_file: Option<String>,
+    /// The name to check the server's certificate against (default: the smarthost's host).
+    pub server_name: Option<String>,
 }
 
 /// One way of notifying a receiver.
@@ -359,12 +390,10 @@ fn secret(
 ) -> Result<Option<Secret>, String> {
     match (inline, file) {
         (Some(_), Some(_)) => Err(format!("at most one of {what} and {what}_file must be set")),
-        (Some(v), None) => Ok(Some(Secret(
+        (Some(v), None) => Ok(Some(Secret::Value(
             expand_env(v, env).map_err(|e| format!("{what}: {e}"))?,
         ))),
-        (None, Some(f)) => std::fs::read_to_string(f)
-            .map(|s| Some(Secret(s.trim_end_matches(['\n', '\r']).to_string())))
-            .map_err(|e| format!("{what}_file {f}: {e}")),
+        (None, Some(f)) => Ok(Some(Secret::File(f.clone()))),
         (None, None) => Ok(None),
     }
 }
@@ -583,7 +612,11 @@ pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<AmConfi
                     r.name
                 )
             })?;
-            if !(url.expose().starts_with("http://") || url.expose().starts_with("https://")) {
+            let inline_ok = match &url {
+                Secret::Value(u) => u.starts_with("http://") || u.starts_with("https://"),
+                Secret::File(_) => true,
+            };
+            if !inline_ok {
                 return Err(format!(
                     "receiver {:?}: webhook url must be an http or https URL",
                     r.name
@@ -654,6 +687,19 @@ pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<AmConfi
             for k in e.other.keys() {
                 warnings.push(format!("receiver {:?}: email {k} is not supported", r.name));
             }
+            let tls = e.tls_config.as_ref();
+            if tls.is_some_and(|t| t.insecure_skip_verify) {
+                return Err(format!(
+                    "receiver {:?}: tls_config.insecure_skip_verify is not supported; give the server's CA in tls_config.ca_file",
+                    r.name
+                ));
+            }
+            if tls.is_some_and(|t| t.cert_file.is_some() || t.key_file.is_some()) {
+                warnings.push(format!(
+                    "receiver {:?}: client certificates for SMTP are not supported",
+                    r.name
+                ));
+            }
             integrations.push(Integration::Email(Email {
                 to,
                 from,
@@ -679,6 +725,8 @@ pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<AmConfi
                 headers: e.headers.clone(),
                 text: e.text.clone(),
                 html: e.html.clone(),
+                ca_file: tls.and_then(|t| t.ca_file.clone()),
+                server_name: tls.and_then(|t| t.server_name.clone()),
             }));
         }
         receivers.push(Receiver {

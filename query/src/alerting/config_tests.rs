@@ -78,14 +78,14 @@ fn alertmanager_file_with_inheritance_and_defaults() {
         panic!("slack expected")
     };
     assert_eq!(
-        s.api_url.expose(),
+        s.api_url.value().unwrap(),
         "https://hooks.slack.example/T000/B000/XXXX"
     );
     let Integration::Email(e) = &c.receiver("pager").unwrap().integrations[1] else {
         panic!("email expected")
     };
     assert_eq!(e.smarthost, "mail.example.com:587");
-    assert_eq!(e.auth_password.expose(), "hunter2");
+    assert_eq!(e.auth_password.value().unwrap(), "hunter2");
     assert!(e.require_tls);
     assert!(
         c.receiver("team").unwrap().integrations[0].send_resolved(),
@@ -124,12 +124,12 @@ fn secrets_from_files_and_environment() {
     );
     let env = |k: &str| (k == "TOKEN").then(|| "t0k3n".to_string());
     let c = parse(&text, &env).unwrap();
-    let urls: Vec<&str> = c.receivers[0]
+    let urls: Vec<String> = c.receivers[0]
         .integrations
         .iter()
         .map(|i| match i {
-            Integration::Webhook(w) => w.url.expose(),
-            _ => "",
+            Integration::Webhook(w) => w.url.value().unwrap(),
+            _ => String::new(),
         })
         .collect();
     assert_eq!(urls, ["https://hooks.example/secret", "http://h/t0k3n/x"]);

@@ -91,20 +91,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Smtp<S> {
                 .map(|m| m.split_whitespace().collect())
                 .unwrap_or_default();
             let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+            let password = e.auth_password.value()?;
             if mechs.contains(&"PLAIN") {
-                let token = format!(
-                    "{}\0{}\0{}",
-                    e.auth_identity,
-                    e.auth_username,
-                    e.auth_password.expose()
-                );
+                let token = format!("{}\0{}\0{}", e.auth_identity, e.auth_username, password);
                 self.cmd(&format!("AUTH PLAIN {}", b64(&token)), 235, "AUTH PLAIN")
                     .await?;
             } else if mechs.contains(&"LOGIN") {
                 self.cmd("AUTH LOGIN", 334, "AUTH LOGIN").await?;
                 self.cmd(&b64(&e.auth_username), 334, "AUTH LOGIN user")
                     .await?;
-                self.cmd(&b64(e.auth_password.expose()), 235, "AUTH LOGIN password")
+                self.cmd(&b64(&password), 235, "AUTH LOGIN password")
                     .await?;
             } else {
                 return Err(
@@ -280,8 +276,13 @@ async fn deliver(e: &Email, msg: &str) -> Result<(), String> {
     let tcp = TcpStream::connect((host, port))
         .await
         .map_err(|err| format!("cannot connect to {}: {err}", e.smarthost))?;
+    let cfg = match &e.ca_file {
+        Some(f) => super::tls::client_config(Some(f))?,
+        None => super::tls::default_config(),
+    };
+    let name = e.server_name.as_deref().unwrap_or(host);
     if port == 465 {
-        let tls = super::tls::connect(tcp, host, super::tls::default_config()).await?;
+        let tls = super::tls::connect(tcp, name, cfg).await?;
         let mut s = Smtp {
             s: BufReader::new(tls),
         };
@@ -296,7 +297,7 @@ async fn deliver(e: &Email, msg: &str) -> Result<(), String> {
     let ext = s.ehlo(&e.hello).await?;
     if ext.iter().any(|x| x == "STARTTLS") {
         s.cmd("STARTTLS", 220, "STARTTLS").await?;
-        let tls = super::tls::connect(s.s.into_inner(), host, super::tls::default_config()).await?;
+        let tls = super::tls::connect(s.s.into_inner(), name, cfg).await?;
         let mut s = Smtp {
             s: BufReader::new(tls),
         };

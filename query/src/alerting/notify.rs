@@ -314,7 +314,14 @@ impl Notifier {
 
     async fn forward(&self, body: Vec<PostableAlert>) {
         for (i, t) in self.opts.forward.iter().enumerate() {
-            let url = format!("{}/api/v2/alerts", t.url.expose().trim_end_matches('/'));
+            let base = match t.url.value() {
+                Ok(u) => u,
+                Err(e) => {
+                    self.record("alertmanager", "alertmanager", i, &Err(e));
+                    continue;
+                }
+            };
+            let url = format!("{}/api/v2/alerts", base.trim_end_matches('/'));
             let res = self
                 .http
                 .post(url)
@@ -374,7 +381,7 @@ impl Notifier {
                 let body = webhook_body(flush, job, w.max_alerts, &self.opts.external_url);
                 let r = self
                     .http
-                    .post(w.url.expose())
+                    .post(w.url.value()?)
                     .timeout(w.timeout)
                     .header("Content-Type", "application/json")
                     .body(body)

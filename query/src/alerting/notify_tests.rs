@@ -368,56 +368,90 @@ async fn slack_messages_have_alertmanagers_layout() {
     );
 }
 
-/// A minimal SMTP server: no STARTTLS, records the commands and the message.
-async fn start_smtp() -> (Arc<Mutex<Vec<String>>>, String) {
-    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+/// A minimal SMTP server: records the commands and the message. With an acceptor it
+/// offers STARTTLS and, after it, AUTH.
+async fn start_smtp_with(
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) -> (Arc<Mutex<Vec<String>>>, String) {
     let log = Arc::new(Mutex::new(Vec::new()));
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();
     let lg0 = log.clone();
     tokio::spawn(async move {
         while let Ok((sock, _)) = l.accept().await {
-            let lg = lg0.clone();
+            let (lg, tls) = (lg0.clone(), tls.clone());
             tokio::spawn(async move {
-                let (r, mut w) = sock.into_split();
-                let mut r = BufReader::new(r);
-                w.write_all(b"220 test ESMTP\r\n").await.unwrap();
-                let mut in_data = false;
-                let mut data = String::new();
-                loop {
-                    let mut line = String::new();
-                    if r.read_line(&mut line).await.unwrap_or(0) == 0 {
-                        break;
-                    }
-                    if in_data {
-                        if line == ".\r\n" {
-                            in_data = false;
-                            lg.lock().push(std::mem::take(&mut data));
-                            w.write_all(b"250 queued\r\n").await.unwrap();
-                        } else {
-                            data.push_str(&line);
-                        }
-                        continue;
-                    }
-                    lg.lock().push(line.trim_end().to_string());
-                    let reply: &[u8] = match line.split_whitespace().next().unwrap_or("") {
-                        "EHLO" => b"250-test\r\n250 8BITMIME\r\n",
-                        "DATA" => {
-                            in_data = true;
-                            b"354 go ahead\r\n"
-                        }
-                        "QUIT" => {
-                            w.write_all(b"221 bye\r\n").await.unwrap();
-                            break;
-                        }
-                        _ => b"250 ok\r\n",
-                    };
-                    w.write_all(reply).await.unwrap();
+                let Some(plain) = smtp_session(sock, &lg, true, tls.is_some()).await else {
+                    return;
+                };
+                let Some(acc) = tls else { return };
+                if let Ok(t) = acc.accept(plain).await {
+                    lg.lock().push("<tls>".into());
+                    smtp_session(t, &lg, false, false).await;
                 }
             });
         }
     });
     (log, addr.to_string())
+}
+
+async fn start_smtp() -> (Arc<Mutex<Vec<String>>>, String) {
+    start_smtp_with(None).await
+}
+
+/// One SMTP conversation; returns the stream when the client asks for STARTTLS.
+async fn smtp_session<S>(
+    sock: S,
+    lg: &Arc<Mutex<Vec<String>>>,
+    greet: bool,
+    starttls: bool,
+) -> Option<S>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let mut r = BufReader::new(sock);
+    if greet {
+        r.get_mut().write_all(b"220 test ESMTP\r\n").await.ok()?;
+    }
+    let mut in_data = false;
+    let mut data = String::new();
+    loop {
+        let mut line = String::new();
+        if r.read_line(&mut line).await.unwrap_or(0) == 0 {
+            return None;
+        }
+        if in_data {
+            if line == ".\r\n" {
+                in_data = false;
+                lg.lock().push(std::mem::take(&mut data));
+                r.get_mut().write_all(b"250 queued\r\n").await.ok()?;
+            } else {
+                data.push_str(&line);
+            }
+            continue;
+        }
+        lg.lock().push(line.trim_end().to_string());
+        let reply: &[u8] = match line.split_whitespace().next().unwrap_or("") {
+            "EHLO" if starttls => b"250-test\r\n250 STARTTLS\r\n",
+            "EHLO" => b"250-test\r\n250 AUTH PLAIN LOGIN\r\n",
+            "STARTTLS" => {
+                r.get_mut().write_all(b"220 ready\r\n").await.ok()?;
+                return Some(r.into_inner());
+            }
+            "AUTH" => b"235 accepted\r\n",
+            "DATA" => {
+                in_data = true;
+                b"354 go ahead\r\n"
+            }
+            "QUIT" => {
+                let _ = r.get_mut().write_all(b"221 bye\r\n").await;
+                return None;
+            }
+            _ => b"250 ok\r\n",
+        };
+        r.get_mut().write_all(reply).await.ok()?;
+    }
 }
 
 #[tokio::test]
@@ -481,4 +515,131 @@ async fn email_over_smtp() {
     let err = n.deliveries()[0].last_error.clone().unwrap();
     assert!(err.contains("does not offer STARTTLS"), "{err}");
     assert!(!log2.lock().iter().any(|l| l.starts_with("MAIL")));
+}
+
+#[tokio::test]
+async fn alerts_are_forwarded_like_prometheus_sends_them() {
+    let (hook, base) = start_hook().await;
+    let n = Notifier::new(
+        Arc::new(AmConfig::empty()),
+        NotifierOptions {
+            forward: vec![ForwardTarget {
+                url: Secret::new(format!("{base}/")),
+                timeout: Duration::from_secs(5),
+            }],
+            ..Default::default()
+        },
+        None,
+    );
+    n.put(
+        vec![alert(
+            &[("alertname", "AlwaysFiring"), ("severity", "none")],
+            T0,
+            T0 + 60 * S,
+        )],
+        T0,
+    );
+    for _ in 0..500 {
+        if !hook.got.lock().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let got = hook.got.lock().clone();
+    assert_eq!(got[0].0, "/api/v2/alerts");
+    let p = format!(
+        "{}/tests/data/prometheus-2.42-notifier/post-api-v2-alerts-resolved.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let want: Value = serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap();
+    let (a, w) = (&got[0].2[0], &want["body"][0]);
+    let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    assert_eq!(keys(a), keys(w));
+    assert_eq!(a["labels"], w["labels"]);
+    assert_eq!(a["generatorURL"], w["generatorURL"]);
+    assert_eq!(a["endsAt"], rfc3339(Some(T0 + 60 * S)));
+    assert_eq!(n.deliveries()[0].integration, "alertmanager");
+}
+
+#[tokio::test]
+async fn email_with_starttls_and_auth() {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let dir = format!("{}/tests/data/tls", env!("CARGO_MANIFEST_DIR"));
+    let certs: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_file_iter(format!("{dir}/server.pem"))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+    let key = PrivateKeyDer::from_pem_file(format!("{dir}/server.key")).unwrap();
+    let server = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .unwrap();
+    let (log, addr) =
+        start_smtp_with(Some(tokio_rustls::TlsAcceptor::from(Arc::new(server)))).await;
+    let port = addr.rsplit(':').next().unwrap();
+    let cfg = format!(
+        "route: {{receiver: mail, group_wait: 0s}}\nreceivers:\n- name: mail\n  email_configs:\n  - to: ops@example.com\n    from: alerts@example.com\n    smarthost: 'localhost:{port}'\n    auth_username: alerts\n    auth_password: hunter2\n    tls_config: {{ca_file: '{dir}/ca.pem'}}\n"
+    );
+    let n = notifier(&cfg);
+    n.put(vec![alert(&[("alertname", "Down")], T0, T0 + 10 * M)], T0);
+    n.flush_due(T0).await;
+    let d = &n.deliveries()[0];
+    assert_eq!((d.sent, d.failed), (1, 0), "{:?}", d.last_error);
+    let log = log.lock().clone();
+    let tls_at = log
+        .iter()
+        .position(|l| l == "<tls>")
+        .expect("upgraded to TLS");
+    let auth_at = log
+        .iter()
+        .position(|l| l.starts_with("AUTH PLAIN"))
+        .expect("authenticated");
+    assert!(tls_at < auth_at, "credentials only after STARTTLS: {log:?}");
+    // No group_by: the group labels are empty, the alert name is a common label.
+    assert!(
+        log.iter()
+            .any(|l| l.contains("Subject: [FIRING:1]  (Down)")),
+        "{log:?}"
+    );
+
+    // Without the CA the server's certificate is not trusted: nothing is sent.
+    let n = notifier(&cfg.replace(
+        &format!("    tls_config: {{ca_file: '{dir}/ca.pem'}}\n"),
+        "",
+    ));
+    n.put(vec![alert(&[("alertname", "Down")], T0, T0 + 10 * M)], T0);
+    n.flush_due(T0).await;
+    let err = n.deliveries()[0].last_error.clone().unwrap();
+    assert!(err.contains("TLS handshake"), "{err}");
+}
+
+#[tokio::test]
+async fn secret_files_are_read_when_sending() {
+    let (hook, base) = start_hook().await;
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("url");
+    std::fs::write(&f, format!("{base}/rotated-token/hook\n")).unwrap();
+    let cfg = format!(
+        "route: {{receiver: hook, group_wait: 0s, group_interval: 1s}}\nreceivers:\n- name: hook\n  webhook_configs:\n  - url_file: {}\n",
+        f.display()
+    );
+    let n = notifier(&cfg);
+    n.put(vec![alert(&[("alertname", "A")], T0, T0 + 10 * M)], T0);
+    n.flush_due(T0).await;
+    assert_eq!(hook.got.lock()[0].0, "/rotated-token/hook");
+    // The file is gone: the delivery fails and says which file, not what was in it.
+    std::fs::remove_file(&f).unwrap();
+    n.put(vec![alert(&[("alertname", "B")], T0, T0 + 10 * M)], T0 + S);
+    n.flush_due(T0 + 2 * S).await;
+    let err = n.deliveries()[0].last_error.clone().unwrap();
+    assert!(
+        err.contains("reading secret file") && !err.contains("rotated-token"),
+        "{err}"
+    );
 }

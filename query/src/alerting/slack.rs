@@ -94,7 +94,7 @@ pub(crate) async fn send(
 ) -> Result<(), String> {
     let b = body(s, flush, job, external_url)?;
     let r = http
-        .post(s.api_url.expose())
+        .post(s.api_url.value()?)
         .timeout(std::time::Duration::from_secs(10))
         .header("Content-Type", "application/json")
         .body(b)

@@ -202,8 +202,9 @@ impl GroupState {
 
     /// The alerts to hand to the notifier now, as Prometheus sends them: firing ones
     /// every `resend_ms` at most, with an end `4 × max(interval, resend)` ahead (so
-    /// they resolve by themselves if evaluation stops); resolved ones once, with their
-    /// resolve time as end. Pending alerts are not sent.
+    /// they resolve by themselves if evaluation stops); resolved ones at once and then
+    /// as often while they are kept, with their resolve time as end. Pending alerts are
+    /// not sent.
     pub fn to_send(&mut self, ts: i64, resend_ms: i64) -> Vec<(Alert, Arc<RuleSpec>, i64)> {
         let delta = (self.interval.as_millis() as i64).max(resend_ms);
         let mut out = Vec::new();
@@ -215,9 +216,6 @@ impl GroupState {
                 let resolved_since = matches!((a.resolved_at_ms, a.last_sent_ms), (Some(r), Some(s)) if r > s)
                     || (a.resolved_at_ms.is_some() && a.last_sent_ms.is_none());
                 let due = a.last_sent_ms.is_none_or(|s| s + resend_ms <= ts);
-                if a.state == AlertState::Inactive && !resolved_since {
-                    continue;
-                }
                 if !(resolved_since || due) {
                     continue;
                 }

@@ -46,5 +46,20 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
     "metrics" (dict "retention" .Values.retention.metrics)
     "logs" (dict "retention" .Values.retention.logs)
     "traces" (dict "retention" .Values.retention.traces)) -}}
+{{- if .Values.rules }}
+{{- $_ := set $base "rules" (dict "files" (list "/etc/signalbox-rules/*.yml" "/etc/signalbox-rules/*.yaml")) }}
+{{- end }}
+{{- if .Values.alertmanager.config }}
+{{- $_ := set $base "alerting" (dict "config_file" "/etc/signalbox/alertmanager.yml") }}
+{{- end }}
 {{- toYaml (mustMergeOverwrite $base (deepCopy .Values.config)) }}
+{{- end }}
+
+{{/* The Secret holding notification credentials, if any. */}}
+{{- define "signalbox.secretName" -}}
+{{- if .Values.secrets.existingSecret -}}
+{{- .Values.secrets.existingSecret -}}
+{{- else if .Values.secrets.create -}}
+{{- include "signalbox.fullname" . }}-secrets
+{{- end -}}
 {{- end }}

@@ -260,3 +260,37 @@ async fn logql_rules_alert_on_log_lines() {
         .unwrap();
     assert_eq!(s[0].samples[0].v, 2.0);
 }
+
+#[tokio::test]
+async fn alerts_are_sent_like_prometheus_sends_them() {
+    // Down from 0m to 2m, then up.
+    let vals: Vec<Option<f64>> = (0..10)
+        .map(|i| Some(if i < 3 { 0.0 } else { 1.0 }))
+        .collect();
+    let (store, q, mut g) = setup(
+        "groups:\n- name: g\n  interval: 30s\n  rules:\n  - alert: Down\n    expr: up == 0\n    for: 30s\n",
+        &[("a", &vals)],
+    )
+    .await;
+    let mut sent = Vec::new();
+    for step in 0..10 {
+        let t = step * 30_000;
+        g.eval(t, &q, store.as_ref(), &External::default()).await;
+        for (a, _, ends) in g.to_send(t, 60_000) {
+            sent.push((t, a.state, a.fired_at_ms, ends));
+        }
+    }
+    use AlertState::*;
+    assert_eq!(
+        sent,
+        vec![
+            // pending at 0s: not sent; firing at 30s; resent a minute later.
+            (30_000, Firing, Some(30_000), 30_000 + 4 * 60_000),
+            (90_000, Firing, Some(30_000), 90_000 + 4 * 60_000),
+            (150_000, Firing, Some(30_000), 150_000 + 4 * 60_000),
+            // resolved at 3m: sent at once with the resolve time as end, then every minute.
+            (180_000, Inactive, Some(30_000), 180_000),
+            (240_000, Inactive, Some(30_000), 180_000),
+        ]
+    );
+}
