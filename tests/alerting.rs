@@ -373,7 +373,7 @@ async fn depth(metrics: &mut MetricsServiceClient<tonic::transport::Channel>, v:
 }
 
 /// `amtool` (Alertmanager's command-line client) against SignalBox. Skipped with a
-/// message when `amtool` is not installed, unless `SIGNALBOX_REQUIRE_AMTOOL` is set (CI
+/// message when `amtool` is not installed, unless `REQUIRE_AMTOOL` is set (CI
 /// installs it and sets it).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn amtool_queries_alerts_and_manages_silences() {
@@ -383,7 +383,7 @@ async fn amtool_queries_alerts_and_manages_silences() {
         .is_ok();
     if !have {
         assert!(
-            std::env::var_os("SIGNALBOX_REQUIRE_AMTOOL").is_none(),
+            std::env::var_os("REQUIRE_AMTOOL").is_none(),
             "amtool is required but not installed"
         );
         eprintln!("amtool not installed (apt-get install prometheus-alertmanager); skipping");
