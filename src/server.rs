@@ -230,7 +230,7 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
     let rules = start_rules(&settings, storage.clone()).await?;
     rules.set_alert_sink(Arc::new(notifier.clone()));
     let reload_notifier = notifier_reload_hook(&settings, &notifier);
-    let app = signalbox_query::router(admin.clone())
+    let api = signalbox_query::router(admin.clone())
         .merge(signalbox_query::rules::api::router(
             rules.clone(),
             reload_notifier.clone(),
@@ -240,6 +240,8 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
         .merge(signalbox_query::jaeger::router(jaeger))
         .merge(signalbox_query::loki::router(loki))
         .merge(signalbox_collector::loki_push_router(collector.clone()));
+    // The UI answers every GET the APIs do not, and renders pages by calling the APIs.
+    let app = api.clone().merge(signalbox_ui::server::router(api));
     let http = tokio::spawn(async move {
         axum::serve(http_l, app)
             .with_graceful_shutdown(stopped(stop_rx))

@@ -1,0 +1,346 @@
+//! Charts drawn as SVG by the same code on the server and in the browser: the server's
+//! page already shows the lines, axes and legend; hydration adds hover values and
+//! toggling series in the legend.
+
+// `#[component]` re-declares a crate-private component as `pub`.
+#[allow(unreachable_pub)]
+mod bars;
+pub mod ticks;
+
+pub(crate) use bars::VolumeChart;
+pub use bars::level_color;
+
+use crate::timerange::{Range, format_time};
+use leptos::prelude::*;
+use std::collections::HashSet;
+use ticks::{format_value, time_label, time_ticks, value_ticks};
+
+/// Colours of series, in order; they repeat after the last one.
+const PALETTE: [&str; 10] = [
+    "#3274d9", "#e0752d", "#56a64b", "#c4162a", "#8f3bb8", "#f2cc0c", "#1f9ea3", "#d6457b",
+    "#7b8a8b", "#a05a2c",
+];
+
+/// Geometry of the drawing, in SVG user units (the chart scales to its container).
+const W: f64 = 1000.0;
+const H: f64 = 300.0;
+const LEFT: f64 = 64.0;
+const RIGHT: f64 = 12.0;
+const TOP: f64 = 10.0;
+const BOTTOM: f64 = 26.0;
+
+/// One line: a name for the legend and `(time, value)` points in time order.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ChartSeries {
+    pub label: String,
+    pub points: Vec<(f64, f64)>,
+}
+
+/// The colour of the `i`th series.
+pub fn color(i: usize) -> &'static str {
+    PALETTE[i % PALETTE.len()]
+}
+
+struct Scale {
+    range: Range,
+    y_min: f64,
+    y_max: f64,
+}
+
+impl Scale {
+    fn x(&self, t: f64) -> f64 {
+        LEFT + (t - self.range.start) / (self.range.end - self.range.start) * (W - LEFT - RIGHT)
+    }
+    fn y(&self, v: f64) -> f64 {
+        TOP + (1.0 - (v - self.y_min) / (self.y_max - self.y_min)) * (H - TOP - BOTTOM)
+    }
+}
+
+/// The SVG path of a series: a line through its points, broken where a point is
+/// missing (a gap longer than one and a half steps) or not a finite number.
+pub fn series_path(
+    points: &[(f64, f64)],
+    step: f64,
+    x: impl Fn(f64) -> f64,
+    y: impl Fn(f64) -> f64,
+) -> String {
+    let mut d = String::new();
+    let mut last: Option<f64> = None;
+    for &(t, v) in points {
+        if !v.is_finite() {
+            last = None;
+            continue;
+        }
+        let joined = last.is_some_and(|prev| t - prev <= step * 1.5);
+        let (px, py) = (x(t), y(v));
+        if joined {
+            d.push_str(&format!("L{px:.1} {py:.1}"));
+        } else {
+            // A lone point shows as a dot (a zero-length segment with round caps).
+            d.push_str(&format!("M{px:.1} {py:.1}h0.1"));
+        }
+        last = Some(t);
+    }
+    d
+}
+
+/// The value of each series nearest to time `t` (within half a step).
+fn values_at(series: &[ChartSeries], t: f64, step: f64) -> Vec<(usize, f64)> {
+    series
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| {
+            let idx = s.points.partition_point(|p| p.0 < t);
+            let near = [idx.checked_sub(1), Some(idx)]
+                .into_iter()
+                .flatten()
+                .filter_map(|j| s.points.get(j))
+                .min_by(|a, b| (a.0 - t).abs().total_cmp(&(b.0 - t).abs()))?;
+            ((near.0 - t).abs() <= step / 2.0).then_some((i, near.1))
+        })
+        .collect()
+}
+
+/// A time-series line chart with axes, grid, legend and hover values.
+#[component]
+pub fn LineChart(series: Vec<ChartSeries>, range: Range) -> impl IntoView {
+    let finite = || {
+        series
+            .iter()
+            .flat_map(|s| s.points.iter().map(|p| p.1))
+            .filter(|v| v.is_finite())
+    };
+    let lo = finite().fold(f64::INFINITY, f64::min);
+    let hi = finite().fold(f64::NEG_INFINITY, f64::max);
+    let y_ticks = if lo.is_finite() {
+        value_ticks(lo, hi, 5)
+    } else {
+        value_ticks(0.0, 1.0, 5)
+    };
+    let scale = Scale {
+        range,
+        y_min: y_ticks.first().copied().unwrap_or(0.0),
+        y_max: y_ticks.last().copied().unwrap_or(1.0),
+    };
+    let (x_ticks, x_format) = time_ticks(range.start, range.end, 8);
+    let hidden = RwSignal::new(HashSet::<usize>::new());
+    // Hovered position as a fraction of the plot width (browser only).
+    let hover = RwSignal::new(None::<f64>);
+
+    let grid_y = y_ticks
+        .iter()
+        .map(|v| {
+            let y = scale.y(*v);
+            view! {
+                <line class="grid" x1=LEFT x2=W - RIGHT y1=y y2=y/>
+                <text class="tick" x=LEFT - 6.0 y=y + 4.0 text-anchor="end">{format_value(*v)}</text>
+            }
+        })
+        .collect_view();
+    let grid_x = x_ticks
+        .iter()
+        .map(|t| {
+            let x = scale.x(*t);
+            view! {
+                <line class="grid" x1=x x2=x y1=TOP y2=H - BOTTOM/>
+                <text class="tick" x=x y=H - 8.0 text-anchor="middle">{time_label(*t, x_format)}</text>
+            }
+        })
+        .collect_view();
+    let paths = series
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let d = series_path(&s.points, range.step, |t| scale.x(t), |v| scale.y(v));
+            view! {
+                <path
+                    class="line"
+                    class:hidden=move || hidden.with(|h| h.contains(&i))
+                    d=d
+                    stroke=color(i)
+                    data-series=s.label.clone()
+                />
+            }
+        })
+        .collect_view();
+    let legend = series
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let toggle = move |_| {
+                hidden.update(|h| {
+                    if !h.remove(&i) {
+                        h.insert(i);
+                    }
+                })
+            };
+            view! {
+                <li>
+                    <button
+                        type="button"
+                        class="legend-item"
+                        class:off=move || hidden.with(|h| h.contains(&i))
+                        aria-pressed=move || if hidden.with(|h| h.contains(&i)) { "false" } else { "true" }
+                        on:click=toggle
+                    >
+                        <span class="swatch" style:background=color(i)></span>
+                        {s.label.clone()}
+                    </button>
+                </li>
+            }
+        })
+        .collect_view();
+
+    let plot_w = W - LEFT - RIGHT;
+    let on_move = move |ev: leptos::ev::MouseEvent| {
+        use leptos::wasm_bindgen::JsCast;
+        let Some(el) = ev
+            .current_target()
+            .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+        else {
+            return;
+        };
+        let rect = el.get_bounding_client_rect();
+        if rect.width() > 0.0 {
+            let f = (f64::from(ev.client_x()) - rect.left()) / rect.width();
+            hover.set(Some(f.clamp(0.0, 1.0)));
+        }
+    };
+    let series_for_tip = series.clone();
+    let tooltip = move || {
+        let f = hover.get()?;
+        let t = range.start + f * (range.end - range.start);
+        let t = range.start + ((t - range.start) / range.step).round() * range.step;
+        let hidden = hidden.get();
+        let mut rows: Vec<(usize, f64)> = values_at(&series_for_tip, t, range.step)
+            .into_iter()
+            .filter(|(i, _)| !hidden.contains(i))
+            .collect();
+        rows.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let more = rows.len().saturating_sub(12);
+        rows.truncate(12);
+        let left = format!("{:.1}%", (LEFT + f * plot_w) / W * 100.0);
+        // Past the middle the box opens to the left of the cursor, so it stays inside.
+        let flip = f > 0.5;
+        Some(view! {
+            <div class="tooltip" class:flip=flip style:left=left role="status">
+                <div class="tooltip-time">{format_time(t)} " UTC"</div>
+                {rows
+                    .into_iter()
+                    .map(|(i, v)| {
+                        view! {
+                            <div class="tooltip-row">
+                                <span class="swatch" style:background=color(i)></span>
+                                <span class="tooltip-label">{series_for_tip[i].label.clone()}</span>
+                                <span class="tooltip-value">{format_value(v)}</span>
+                            </div>
+                        }
+                    })
+                    .collect_view()}
+                {(more > 0).then(|| view! { <div class="tooltip-more">{format!("and {more} more")}</div> })}
+            </div>
+        })
+    };
+    let cursor_x = move || hover.get().map(|f| LEFT + f * plot_w);
+    let summary = format!("Line chart of {} series", series.len());
+
+    view! {
+        <div class="chart">
+            <svg
+                viewBox=format!("0 0 {W} {H}")
+                role="img"
+                aria-label=summary
+                on:mouseleave=move |_| hover.set(None)
+            >
+                <g class="axes">{grid_y}{grid_x}</g>
+                <g class="series">{paths}</g>
+                <line
+                    class="cursor"
+                    class:hidden=move || cursor_x().is_none()
+                    x1=move || cursor_x().unwrap_or(LEFT)
+                    x2=move || cursor_x().unwrap_or(LEFT)
+                    y1=TOP
+                    y2=H - BOTTOM
+                />
+                <rect
+                    class="hover-area"
+                    x=LEFT
+                    y=TOP
+                    width=plot_w
+                    height=H - TOP - BOTTOM
+                    on:mousemove=on_move
+                />
+            </svg>
+            {tooltip}
+            <ul class="legend">{legend}</ul>
+        </div>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_break_at_gaps_and_non_numbers() {
+        let pts = [
+            (0.0, 1.0),
+            (10.0, 2.0),
+            (20.0, f64::NAN),
+            (30.0, 3.0),
+            (40.0, 4.0),
+            (70.0, 5.0),
+        ];
+        let d = series_path(&pts, 10.0, |t| t, |v| v);
+        assert_eq!(
+            d,
+            "M0.0 1.0h0.1L10.0 2.0M30.0 3.0h0.1L40.0 4.0M70.0 5.0h0.1"
+        );
+        assert_eq!(series_path(&[], 10.0, |t| t, |v| v), "");
+    }
+
+    #[test]
+    fn hover_finds_the_nearest_point_within_half_a_step() {
+        let s = vec![
+            ChartSeries {
+                label: "a".into(),
+                points: vec![(0.0, 1.0), (10.0, 2.0)],
+            },
+            ChartSeries {
+                label: "b".into(),
+                points: vec![(30.0, 7.0)],
+            },
+        ];
+        assert_eq!(values_at(&s, 9.0, 10.0), vec![(0, 2.0)]);
+        assert_eq!(values_at(&s, 26.0, 10.0), vec![(1, 7.0)]);
+        assert_eq!(values_at(&s, 20.0, 10.0), vec![]);
+    }
+
+    // Rendering to HTML needs the server flavour of the view layer.
+    #[cfg(feature = "ssr")]
+    #[test]
+    fn every_series_is_drawn_with_axes_on_the_server() {
+        let range = Range {
+            start: 1_795_341_600.0,
+            end: 1_795_345_200.0,
+            step: 60.0,
+        };
+        let series = vec![
+            ChartSeries {
+                label: "up{job=\"a\"}".into(),
+                points: vec![(1_795_341_600.0, 1.0), (1_795_341_660.0, 0.0)],
+            },
+            ChartSeries {
+                label: "<script>".into(),
+                points: vec![(1_795_341_600.0, 5.0)],
+            },
+        ];
+        let html = Owner::new().with(|| view! { <LineChart series range/> }.to_html());
+        assert_eq!(html.matches("<path").count(), 2, "{html}");
+        assert!(html.contains(">10:10<"), "time ticks: {html}");
+        assert!(
+            html.contains("&lt;script&gt;") && !html.contains("<script>"),
+            "escaping: {html}"
+        );
+    }
+}

@@ -1,0 +1,77 @@
+//! The routed pages.
+
+pub(crate) mod logs;
+pub(crate) mod metrics;
+
+use crate::api::{PromEnvelope, encode, use_api};
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+/// The start page: what SignalBox holds, with the way into each explorer.
+#[component]
+pub(crate) fn Home() -> impl IntoView {
+    let api = use_api();
+    let names = Resource::new(
+        || (),
+        move |_| {
+            let api = api.clone();
+            async move {
+                api.get_json::<PromEnvelope<Vec<String>>>("/api/v1/label/__name__/values")
+                    .await
+                    .and_then(|e| e.into_result())
+                    .map(|(names, _)| names)
+            }
+        },
+    );
+    view! {
+        <Title text="SignalBox"/>
+        <h1>"SignalBox"</h1>
+        <section class="card">
+            <h2>"Metrics"</h2>
+            <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match names.await {
+                        Err(e) => view! { <p class="error" role="alert">{e}</p> }.into_any(),
+                        Ok(names) if names.is_empty() => view! {
+                            <p>"No metrics yet. Point an OpenTelemetry SDK or Collector at the OTLP ports (4317 gRPC, 4318 HTTP)."</p>
+                        }.into_any(),
+                        Ok(names) => {
+                            let total = names.len();
+                            view! {
+                                <p>{format!("{total} metric names. Open one in the explorer:")}</p>
+                                <ul class="names">
+                                    {names.into_iter().take(100).map(|n| {
+                                        let href = format!("/explore/metrics?q={}", encode(&n));
+                                        view! { <li><a href=href>{n}</a></li> }
+                                    }).collect_view()}
+                                </ul>
+                            }.into_any()
+                        }
+                    }
+                })}
+            </Suspense>
+        </section>
+    }
+}
+
+/// Any path no page answers: a 404 with the way back.
+#[component]
+pub(crate) fn NotFound() -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    if let Some(resp) = use_context::<leptos_axum::ResponseOptions>() {
+        resp.set_status(http::StatusCode::NOT_FOUND);
+    }
+    view! {
+        <Title text="Not found · SignalBox"/>
+        <h1>"Not found"</h1>
+        <p>"There is no page at this address. " <a href="/">"Go to the start page"</a>"."</p>
+    }
+}
+
+/// A query parameter of the page's URL, trimmed, or `default` when absent or blank.
+pub(crate) fn param_or(m: &leptos_router::params::ParamsMap, key: &str, default: &str) -> String {
+    m.get(key)
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| default.to_string())
+}
