@@ -5,6 +5,7 @@ mod cli;
 mod config;
 mod healthcheck;
 mod server;
+mod status;
 
 use std::process::ExitCode;
 
@@ -170,7 +171,7 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            match rt.block_on(server::run(settings)) {
+            match rt.block_on(server::run(settings, status::shown(&cfg))) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!("{e:#}");

@@ -151,7 +151,7 @@ async fn reload_on_sighup(m: Arc<RuleManager>, hook: Option<ReloadHook>) {
     }
 }
 
-pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
+pub(crate) async fn run(settings: Settings, config_text: String) -> anyhow::Result<()> {
     let mut registry = Registry::with_prefix("signalbox");
     let info = Family::<Vec<(&'static str, &'static str)>, Gauge>::default();
     info.get_or_create(&vec![("version", env!("CARGO_PKG_VERSION"))])
@@ -239,7 +239,8 @@ pub(crate) async fn run(settings: Settings) -> anyhow::Result<()> {
         .merge(signalbox_query::prometheus::router(prom))
         .merge(signalbox_query::jaeger::router(jaeger))
         .merge(signalbox_query::loki::router(loki))
-        .merge(signalbox_collector::loki_push_router(collector.clone()));
+        .merge(signalbox_collector::loki_push_router(collector.clone()))
+        .merge(crate::status::router(config_text));
     // The UI answers every GET the APIs do not, and renders pages by calling the APIs.
     let app = api.clone().merge(signalbox_ui::server::router(api));
     let http = tokio::spawn(async move {

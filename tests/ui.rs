@@ -13,11 +13,99 @@ mod common;
 mod webdriver;
 
 use common::*;
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, any_value};
+use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status, span};
 use serde_json::json;
 use std::path::PathBuf;
 use webdriver::{Driver, find_browser};
+
+const CHECKOUT_TRACE: &str = "0af7651916cd43dd8448eb211c80319c";
+
+/// A checkout across two services: frontend `GET /checkout` (0–120 ms) calls payments
+/// `charge card` (10–100 ms, failed, with an event), which runs `SELECT cards`
+/// (20–40 ms); and a log line written inside `charge card`.
+fn checkout_trace(t: u64) -> (ExportTraceServiceRequest, ExportLogsServiceRequest) {
+    let id: Vec<u8> = (0..16)
+        .map(|i| u8::from_str_radix(&CHECKOUT_TRACE[2 * i..2 * i + 2], 16).unwrap())
+        .collect();
+    let ms = |n: u64| t + n * 1_000_000;
+    let span = |n: u8, parent: u8, name: &str, start: u64, end: u64| Span {
+        trace_id: id.clone(),
+        span_id: vec![0, 0, 0, 0, 0, 0, 0, n],
+        parent_span_id: if parent == 0 {
+            vec![]
+        } else {
+            vec![0, 0, 0, 0, 0, 0, 0, parent]
+        },
+        name: name.into(),
+        kind: 2,
+        start_time_unix_nano: ms(start),
+        end_time_unix_nano: ms(end),
+        ..Default::default()
+    };
+    let mut charge = span(2, 1, "charge card", 10, 100);
+    charge.attributes = vec![kv("payment.method", "card")];
+    charge.status = Some(Status {
+        code: 2,
+        message: "declined".into(),
+    });
+    charge.events = vec![span::Event {
+        time_unix_nano: ms(50),
+        name: "retrying".into(),
+        ..Default::default()
+    }];
+    // A client span: payments is measured by its one server span, `charge card`.
+    let mut select = span(3, 2, "SELECT cards", 20, 40);
+    select.kind = 3;
+    let service = |name: &str, spans: Vec<Span>| ResourceSpans {
+        resource: Some(Resource {
+            attributes: vec![kv("service.name", name)],
+            ..Default::default()
+        }),
+        scope_spans: vec![ScopeSpans {
+            spans,
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let spans = ExportTraceServiceRequest {
+        resource_spans: vec![
+            service("frontend", vec![span(1, 0, "GET /checkout", 0, 120)]),
+            service("payments", vec![charge, select]),
+        ],
+    };
+    let logs = ExportLogsServiceRequest {
+        resource_logs: vec![ResourceLogs {
+            resource: Some(Resource {
+                attributes: vec![kv("service.name", "payments")],
+                ..Default::default()
+            }),
+            scope_logs: vec![ScopeLogs {
+                log_records: vec![LogRecord {
+                    time_unix_nano: ms(60),
+                    severity_text: "ERROR".into(),
+                    severity_number: 17,
+                    body: Some(AnyValue {
+                        value: Some(any_value::Value::StringValue("card declined".into())),
+                    }),
+                    trace_id: id.clone(),
+                    span_id: vec![0, 0, 0, 0, 0, 0, 0, 2],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    };
+    (spans, logs)
+}
 
 fn screenshots() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
@@ -37,7 +125,16 @@ async fn pages_render_hydrate_and_answer_in_a_real_browser() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let srv = Server::start(&dir.path().join("data"));
+    let rules = dir.path().join("rules.yml");
+    std::fs::write(
+        &rules,
+        "groups:\n- name: queues\n  interval: 1s\n  rules:\n  - alert: QueueDeep\n    expr: queue_depth > 5\n    labels: {severity: page}\n    annotations: {summary: 'queue {{ $labels.series }} is deep'}\n",
+    )
+    .unwrap();
+    let srv = Server::start_with(
+        &dir.path().join("data"),
+        &["--rule-file", rules.to_str().unwrap()],
+    );
     let series: Vec<String> = ["api", "worker", "<b>x</b>"]
         .iter()
         .map(|s| s.to_string())
@@ -64,6 +161,19 @@ async fn pages_render_hydrate_and_answer_in_a_real_browser() {
             _ => format!("request {i} served"),
         })
         .collect();
+    let (spans, span_logs) = checkout_trace(t - 30_000_000_000);
+    TraceServiceClient::connect(format!("http://{}", srv.grpc))
+        .await
+        .unwrap()
+        .export(spans)
+        .await
+        .unwrap();
+    LogsServiceClient::connect(format!("http://{}", srv.grpc))
+        .await
+        .unwrap()
+        .export(span_logs)
+        .await
+        .unwrap();
     LogsServiceClient::connect(format!("http://{}", srv.grpc))
         .await
         .unwrap()
@@ -96,17 +206,36 @@ async fn pages_render_hydrate_and_answer_in_a_real_browser() {
     let s = driver.session(&chromium, &dir.path().join("profile")).await;
     let shots = screenshots();
 
-    // The start page lists the metric.
+    // The start page: the services with their RED figures, the map of their calls,
+    // and the metric names.
     s.goto(&format!("{base}/")).await;
+    let services = s
+        .js(
+            "return [...document.querySelectorAll('.red-table tbody tr')].map(r =>
+               [...r.querySelectorAll('td')].slice(0, 3).map(td => td.textContent))",
+            json!([]),
+        )
+        .await;
+    assert_eq!(services[0][0], "frontend", "{services}");
+    assert_eq!(services[1][0], "payments", "{services}");
+    assert_eq!(services[1][2], "100.0%", "charge card failed: {services}");
+    assert_eq!(
+        s.js(
+            "return [document.querySelectorAll('.service-node').length, document.querySelectorAll('.service-map .call').length]",
+            json!([])
+        )
+        .await,
+        json!([2, 1])
+    );
     let name = s
         .wait_for(
             "the metric list",
             10,
-            "return document.querySelector('.names a')?.textContent",
+            "return [...document.querySelectorAll('.names a')].map(a => a.textContent).find(n => n === 'queue_depth')",
         )
         .await;
     assert_eq!(name, "queue_depth");
-    s.screenshot(&shots.join("home.png")).await;
+    s.screenshot(&shots.join("overview.png")).await;
     assert_eq!(s.console_errors().await, Vec::<String>::new());
 
     // The explorer: a chart with one line per series, then hydration makes the legend
@@ -290,6 +419,239 @@ async fn pages_render_hydrate_and_answer_in_a_real_browser() {
         "dark"
     );
     s.screenshot(&shots.join("metrics-dark.png")).await;
+    assert_eq!(s.console_errors().await, Vec::<String>::new());
+
+    // Back to the light theme for the trace pages' screenshots.
+    s.js("document.querySelector('.theme-toggle').click()", json!([]))
+        .await;
+
+    // Traces: the search lists the trace; changing the service reloads the operations
+    // in place; the trace opens on the client with its waterfall, critical path, span
+    // details, folding and the logs of the trace.
+    s.goto(&format!(
+        "{base}/traces?service=frontend&from=now-15m&to=now"
+    ))
+    .await;
+    let item = s
+        .wait_for(
+            "the trace in the results",
+            10,
+            "return document.querySelector('.trace-item')?.textContent",
+        )
+        .await;
+    let item = item.as_str().unwrap();
+    assert!(
+        item.contains("frontend: GET /checkout")
+            && item.contains("3 spans")
+            && item.contains("1 errors"),
+        "{item}"
+    );
+    assert_eq!(
+        s.js(
+            "return document.querySelectorAll('.trace-item').length",
+            json!([])
+        )
+        .await,
+        1
+    );
+    s.screenshot(&shots.join("traces.png")).await;
+    s.wait_for(
+        "operations of the chosen service",
+        30,
+        "const sel = document.querySelector('select[name=service]');
+         if (sel.value !== 'payments') { sel.value = 'payments'; sel.dispatchEvent(new Event('change', {bubbles: true})); }
+         return [...document.querySelectorAll('select[name=operation] option')].some(o => o.value === 'charge card')",
+    )
+    .await;
+    s.js(
+        "window.__stayed = true; document.querySelector('.trace-name').click()",
+        json!([]),
+    )
+    .await;
+    s.wait_for(
+        "the waterfall",
+        20,
+        "return document.querySelectorAll('.span-row').length === 3",
+    )
+    .await;
+    assert_eq!(
+        s.js("return window.__stayed === true", json!([])).await,
+        true,
+        "the page reloaded"
+    );
+    assert!(s.current_url().await.contains(CHECKOUT_TRACE));
+    let rows = s
+        .js(
+            "return [...document.querySelectorAll('.span-row')].map(r =>
+               [r.querySelector('.span-op').textContent, r.classList.contains('critical'), r.classList.contains('failed')])",
+            json!([]),
+        )
+        .await;
+    assert_eq!(
+        rows,
+        json!([
+            ["GET /checkout", true, false],
+            ["charge card", true, true],
+            ["SELECT cards", true, false]
+        ])
+    );
+    s.js(
+        "document.querySelectorAll('.span-open')[1].click()",
+        json!([]),
+    )
+    .await;
+    let details = s
+        .wait_for(
+            "span details",
+            10,
+            "return document.querySelector('.span-details')?.textContent",
+        )
+        .await;
+    let details = details.as_str().unwrap();
+    assert!(
+        details.contains("payment.method")
+            && details.contains("card")
+            && details.contains("retrying"),
+        "{details}"
+    );
+    s.js("document.querySelector('.fold').click()", json!([]))
+        .await;
+    s.wait_for(
+        "folding the root",
+        10,
+        "return document.querySelectorAll('.span-row.folded').length === 2",
+    )
+    .await;
+    s.js("document.querySelector('.fold').click()", json!([]))
+        .await;
+    s.wait_for(
+        "unfolding the root",
+        10,
+        "return document.querySelectorAll('.span-row.folded').length === 0",
+    )
+    .await;
+    let logs_text = s
+        .wait_for(
+            "the logs of the trace",
+            10,
+            "return document.querySelector('.trace-logs .log-lines')?.textContent",
+        )
+        .await;
+    assert!(
+        logs_text.as_str().unwrap().contains("card declined"),
+        "{logs_text}"
+    );
+    s.screenshot(&shots.join("trace.png")).await;
+    assert_eq!(s.console_errors().await, Vec::<String>::new());
+
+    // Alerts: the rule fires for the three deep queues; an alert's "Silence…" link fills
+    // the form with its labels; the silence is created, listed, then expired.
+    s.goto(&format!("{base}/alerts")).await;
+    s.wait_for(
+        "three firing alerts",
+        30,
+        "if (document.querySelectorAll('.alert-item .state-firing').length === 3) return true;
+         if (!window.__reloading) { window.__reloading = true; setTimeout(() => location.reload(), 1000); }
+         return false",
+    )
+    .await;
+    let rule = s
+        .js(
+            "return document.querySelector('.rules-table tbody tr')?.textContent",
+            json!([]),
+        )
+        .await;
+    assert!(
+        rule.as_str().unwrap().contains("QueueDeep") && rule.as_str().unwrap().contains("firing"),
+        "{rule}"
+    );
+    s.js("document.querySelector('.silence-link').click()", json!([]))
+        .await;
+    let filled = s
+        .wait_for(
+            "the silence form filled from the alert",
+            10,
+            "const v = document.querySelector('input[name=matchers]').value; return v.includes('alertname') ? v : null",
+        )
+        .await;
+    assert!(
+        filled
+            .as_str()
+            .unwrap()
+            .contains(r#"alertname="QueueDeep""#),
+        "{filled}"
+    );
+    s.js(
+        "const set = (n, v) => { const i = document.querySelector(`input[name=${n}]`); i.value = v; i.dispatchEvent(new Event('input', {bubbles: true})); };
+         set('createdBy', 'ops'); set('comment', 'deploy in progress');
+         document.querySelector('.silence-form button[type=submit]').click();",
+        json!([]),
+    )
+    .await;
+    s.wait_for(
+        "the new silence",
+        20,
+        "return document.querySelector('.silence-item .state-active') !== null && document.querySelector('p.ok') !== null",
+    )
+    .await;
+    s.screenshot(&shots.join("alerts.png")).await;
+    s.js(
+        "document.querySelector('.silence-item .expire').click()",
+        json!([]),
+    )
+    .await;
+    s.wait_for(
+        "the silence expired",
+        20,
+        "return document.querySelector('.silence-item.expired') !== null",
+    )
+    .await;
+    assert_eq!(s.console_errors().await, Vec::<String>::new());
+
+    // Status: what was ingested, what is stored, the configuration.
+    s.goto(&format!("{base}/status")).await;
+    let status = s
+        .js(
+            "return document.querySelector('main').textContent",
+            json!([]),
+        )
+        .await;
+    let status = status.as_str().unwrap();
+    assert!(
+        status.contains("export requests received")
+            && status.contains("items stored")
+            && status.contains("Metrics retention"),
+        "{status}"
+    );
+    let config = s
+        .js(
+            "return document.querySelector('pre.config')?.textContent",
+            json!([]),
+        )
+        .await;
+    assert!(
+        config.as_str().unwrap_or_default().contains("data_dir"),
+        "{config}"
+    );
+    s.screenshot(&shots.join("status.png")).await;
+    assert_eq!(s.console_errors().await, Vec::<String>::new());
+
+    // A log line logged in a span links to its trace.
+    s.goto(&format!(
+        "{base}/explore/logs?q={}&from=now-15m&to=now",
+        "%7Bservice_name%3D%22payments%22%7D"
+    ))
+    .await;
+    let href = s
+        .js(
+            "return document.querySelector('.log-line .trace-link')?.getAttribute('href')",
+            json!([]),
+        )
+        .await;
+    assert_eq!(
+        href,
+        format!("/traces/{CHECKOUT_TRACE}?span=0000000000000002")
+    );
     assert_eq!(s.console_errors().await, Vec::<String>::new());
 
     s.close().await;

@@ -3,6 +3,7 @@
 //! dependencies, in Jaeger's UI JSON model.
 
 mod model;
+mod overview;
 
 #[cfg(test)]
 mod tests;
@@ -385,5 +386,9 @@ pub fn router(api: JaegerApi) -> Router {
         .route("/jaeger/api/traces", get(search))
         .route("/jaeger/api/traces/{id}", get(trace))
         .route("/jaeger/api/dependencies", get(dependencies))
+        .route(
+            "/api/v1/overview/services",
+            get(overview::services_overview),
+        )
         .with_state(api)
 }

@@ -4,6 +4,10 @@
 //! render context carries an [`Api`] holding the API router, and a call is a request
 //! handled by that router in process: no socket, same answer.
 
+mod traces;
+
+pub use traces::{JaegerEnvelope, Process, Reference, Span, SpanEvent, Tag, Trace};
+
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -42,11 +46,49 @@ impl Api {
         })
     }
 
-    #[cfg(feature = "ssr")]
+    /// GETs `path_and_query` as text (for answers that are not JSON, like `/metrics`).
+    pub async fn get_text(&self, path_and_query: &str) -> Result<String, String> {
+        let (status, body) = self.get(path_and_query).await?;
+        let text = String::from_utf8_lossy(&body).into_owned();
+        if (200..300).contains(&status) {
+            Ok(text)
+        } else {
+            Err(format!("HTTP {status}: {}", truncate(text.trim(), 300)))
+        }
+    }
+
+    /// Sends `body` as JSON with `method` (`POST`, `DELETE`, …) and returns the status
+    /// and body of the answer. Used by forms that change state (silences).
+    pub async fn send_json(
+        &self,
+        method: &'static str,
+        path: &str,
+        body: Option<String>,
+    ) -> Result<(u16, Vec<u8>), String> {
+        self.request(method, path, body).await
+    }
+
     async fn get(&self, path_and_query: &str) -> Result<(u16, Vec<u8>), String> {
+        self.request("GET", path_and_query, None).await
+    }
+
+    #[cfg(feature = "ssr")]
+    async fn request(
+        &self,
+        method: &'static str,
+        path_and_query: &str,
+        body: Option<String>,
+    ) -> Result<(u16, Vec<u8>), String> {
         use tower::ServiceExt;
-        let req = http::Request::get(path_and_query)
-            .body(axum::body::Body::empty())
+        let mut req = http::Request::builder().method(method).uri(path_and_query);
+        if body.is_some() {
+            req = req.header(http::header::CONTENT_TYPE, "application/json");
+        }
+        let req = req
+            .body(
+                body.map(axum::body::Body::from)
+                    .unwrap_or_else(axum::body::Body::empty),
+            )
             .map_err(|e| format!("bad request {path_and_query}: {e}"))?;
         let resp = match self.router.clone().oneshot(req).await {
             Ok(r) => r,
@@ -60,10 +102,32 @@ impl Api {
     }
 
     #[cfg(all(feature = "hydrate", not(feature = "ssr")))]
-    async fn get(&self, path_and_query: &str) -> Result<(u16, Vec<u8>), String> {
+    async fn request(
+        &self,
+        method: &'static str,
+        path_and_query: &str,
+        body: Option<String>,
+    ) -> Result<(u16, Vec<u8>), String> {
+        use gloo_net::http::{Method, RequestBuilder};
         let path = path_and_query.to_string();
         send_wrapper::SendWrapper::new(async move {
-            let resp = gloo_net::http::Request::get(&path)
+            let m = match method {
+                "POST" => Method::POST,
+                "DELETE" => Method::DELETE,
+                "PUT" => Method::PUT,
+                _ => Method::GET,
+            };
+            let builder = RequestBuilder::new(&path).method(m);
+            let req = match body {
+                Some(b) => builder
+                    .header("content-type", "application/json")
+                    .body(b)
+                    .map_err(|e| format!("request to {path} failed: {e}"))?,
+                None => builder
+                    .build()
+                    .map_err(|e| format!("request to {path} failed: {e}"))?,
+            };
+            let resp = req
                 .send()
                 .await
                 .map_err(|e| format!("request to {path} failed: {e}"))?;
@@ -78,7 +142,12 @@ impl Api {
     }
 
     #[cfg(not(any(feature = "ssr", feature = "hydrate")))]
-    async fn get(&self, path_and_query: &str) -> Result<(u16, Vec<u8>), String> {
+    async fn request(
+        &self,
+        _method: &'static str,
+        path_and_query: &str,
+        _body: Option<String>,
+    ) -> Result<(u16, Vec<u8>), String> {
         Err(format!("no way to reach {path_and_query} in this build"))
     }
 }

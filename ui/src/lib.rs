@@ -6,12 +6,19 @@
 //! the browser through `fetch`, on the server by calling the same API router in
 //! process, so a page rendered on the server shows exactly what the browser would load.
 
+// Deeply nested views (the trace waterfall) have deep types.
+#![recursion_limit = "256"]
+
 pub mod api;
 pub mod chart;
 // `#[component]` re-declares a crate-private component as `pub`.
+pub mod metrics_text;
 #[allow(unreachable_pub)]
 mod pages;
+pub mod service_map;
+pub mod silence;
 pub mod timerange;
+pub mod trace_tree;
 
 #[cfg(feature = "ssr")]
 pub mod server;
@@ -33,14 +40,21 @@ pub fn App() -> impl IntoView {
                 <nav aria-label="main">
                     <A href="/explore/metrics">"Metrics"</A>
                     <A href="/explore/logs">"Logs"</A>
+                    <A href="/traces">"Traces"</A>
+                    <A href="/alerts">"Alerts"</A>
+                    <A href="/status">"Status"</A>
                 </nav>
                 <ThemeToggle/>
             </header>
             <main>
                 <Routes fallback=pages::NotFound>
-                    <Route path=path!("/") view=pages::Home/>
+                    <Route path=path!("/") view=pages::overview::Overview/>
                     <Route path=path!("/explore/metrics") view=pages::metrics::MetricsExplorer/>
                     <Route path=path!("/explore/logs") view=pages::logs::LogsExplorer/>
+                    <Route path=path!("/traces") view=pages::traces::TraceSearch/>
+                    <Route path=path!("/traces/:id") view=pages::trace::TraceView/>
+                    <Route path=path!("/alerts") view=pages::alerts::Alerts/>
+                    <Route path=path!("/status") view=pages::status::StatusPage/>
                 </Routes>
             </main>
         </Router>

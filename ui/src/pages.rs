@@ -1,15 +1,20 @@
 //! The routed pages.
 
+pub(crate) mod alerts;
 pub(crate) mod logs;
 pub(crate) mod metrics;
+pub(crate) mod overview;
+pub(crate) mod status;
+pub(crate) mod trace;
+pub(crate) mod traces;
 
 use crate::api::{PromEnvelope, encode, use_api};
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-/// The start page: what SignalBox holds, with the way into each explorer.
+/// The metric names SignalBox holds, each a way into the metrics explorer.
 #[component]
-pub(crate) fn Home() -> impl IntoView {
+pub(crate) fn MetricNames() -> impl IntoView {
     let api = use_api();
     let names = Resource::new(
         || (),
@@ -24,8 +29,6 @@ pub(crate) fn Home() -> impl IntoView {
         },
     );
     view! {
-        <Title text="SignalBox"/>
-        <h1>"SignalBox"</h1>
         <section class="card">
             <h2>"Metrics"</h2>
             <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
@@ -74,4 +77,37 @@ pub(crate) fn param_or(m: &leptos_router::params::ParamsMap, key: &str, default:
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| default.to_string())
+}
+
+/// A count from the page's URL (`limit`), `default` when absent or not a number, kept
+/// within `1..=max`.
+pub(crate) fn count_param(
+    m: &leptos_router::params::ParamsMap,
+    key: &str,
+    default: usize,
+    max: usize,
+) -> usize {
+    m.get(key)
+        .and_then(|l| l.trim().parse().ok())
+        .unwrap_or(default)
+        .clamp(1, max)
+}
+
+/// One-click relative ranges ("Last 1h"), the current one marked; `href` gives the
+/// page's URL for a `from` (the range ends now).
+pub(crate) fn quick_ranges(
+    ranges: &[&str],
+    from: &str,
+    to: &str,
+    href: &dyn Fn(&str) -> String,
+) -> impl IntoView + use<> {
+    let links = ranges
+        .iter()
+        .map(|r| {
+            let f = format!("now-{r}");
+            let current = from == f && to == "now";
+            view! { <a href=href(&f) class:current=current>{format!("Last {r}")}</a> }
+        })
+        .collect_view();
+    view! { <nav class="quick-ranges" aria-label="time range">{links}</nav> }
 }

@@ -196,6 +196,43 @@ async fn services_operations_search_trace_and_dependencies() {
         v["data"],
         json!([{"parent": "frontend", "child": "cart", "callCount": 1}])
     );
+
+    // RED per service from its server spans, and the calls between services.
+    let (st, v) = get(
+        &app,
+        &format!(
+            "/api/v1/overview/services?start={}&end={}",
+            now - 100,
+            now + 100
+        ),
+    )
+    .await;
+    assert_eq!(st, 200, "{v}");
+    let f = &v["data"]["services"][1];
+    assert_eq!(f["service"], "frontend");
+    assert_eq!(
+        (f["requests"].clone(), f["errors"].clone()),
+        (json!(2), json!(2))
+    );
+    assert_eq!(f["errorRatio"], 1.0);
+    assert_eq!(
+        (f["p50"].clone(), f["p99"].clone()),
+        (json!(0.005), json!(0.12))
+    );
+    assert_eq!(f["rate"], 0.01);
+    assert_eq!(f["measuredBy"], "server spans");
+    assert_eq!(v["data"]["services"][0]["service"], "cart");
+    assert_eq!(
+        v["data"]["edges"],
+        json!([{"parent": "frontend", "child": "cart", "calls": 1}])
+    );
+    let (st, v) = get(&app, "/api/v1/overview/services?start=10&end=5").await;
+    assert_eq!(
+        (st.as_u16(), v["errorType"].clone()),
+        (400, json!("bad_data"))
+    );
+    let (st, _) = get(&app, "/api/v1/overview/services?start=yesterday").await;
+    assert_eq!(st, 400);
 }
 
 #[test]

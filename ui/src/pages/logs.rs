@@ -2,7 +2,7 @@
 //! lines with their labels. Metric queries (`rate(...)`, `sum by ...`) draw a chart.
 //! Everything is in the URL (`q`, `from`, `to`, `limit`, `dir`).
 
-use super::param_or;
+use super::{count_param, param_or, quick_ranges};
 use crate::api::{Api, LogLine, LokiData, LokiStream, PromEnvelope, encode, series_name, use_api};
 use crate::chart::{ChartSeries, LineChart, VolumeChart, level_color};
 use crate::timerange::{Range, auto_step, format_time, now, resolve};
@@ -159,11 +159,7 @@ pub(crate) fn LogsExplorer() -> impl IntoView {
             query: m.get("q").unwrap_or_default().trim().to_string(),
             from: param_or(m, "from", "now-1h"),
             to: param_or(m, "to", "now"),
-            limit: m
-                .get("limit")
-                .and_then(|l| l.trim().parse().ok())
-                .unwrap_or(DEFAULT_LIMIT)
-                .clamp(1, MAX_LIMIT),
+            limit: count_param(m, "limit", DEFAULT_LIMIT, MAX_LIMIT),
             forward: m.get("dir").as_deref() == Some("forward"),
         })
     });
@@ -205,6 +201,7 @@ pub(crate) fn LogsExplorer() -> impl IntoView {
 
     let editor = move || {
         let p = params.get();
+        let ranges = quick_ranges(&QUICK_RANGES, &p.from, &p.to, &|f: &str| p.href(f, "now"));
         let value_from = p.from.clone();
         let value_query = p.query.clone();
         let value_to = p.to.clone();
@@ -239,16 +236,7 @@ pub(crate) fn LogsExplorer() -> impl IntoView {
                     <button type="submit" class="primary">"Run query"</button>
                 </div>
             </Form>
-            <nav class="quick-ranges" aria-label="time range">
-                {QUICK_RANGES
-                    .iter()
-                    .map(|r| {
-                        let from = format!("now-{r}");
-                        let current = p.from == from && p.to == "now";
-                        view! { <a href=p.href(&from, "now") class:current=current>{format!("Last {r}")}</a> }
-                    })
-                    .collect_view()}
-            </nav>
+            {ranges}
         }
     };
 
@@ -314,7 +302,7 @@ fn level_of(l: &LogLine) -> String {
 
 /// Lines, each expandable to all its labels.
 #[component]
-fn LogLines(lines: Vec<LogLine>) -> impl IntoView {
+pub(crate) fn LogLines(lines: Vec<LogLine>) -> impl IntoView {
     if lines.is_empty() {
         return view! { <p class="hint">"No lines match in this range."</p> }.into_any();
     }
@@ -326,6 +314,14 @@ fn LogLines(lines: Vec<LogLine>) -> impl IntoView {
                     let level = level_of(&l);
                     let time = format_time(l.ts_ns as f64 / 1e9);
                     let millis = (l.ts_ns.rem_euclid(1_000_000_000)) / 1_000_000;
+                    // A line logged inside a span links to that trace (and span).
+                    let trace_link = l.labels.get("trace_id").filter(|t| !t.is_empty()).map(|t| {
+                        let mut href = format!("/traces/{}", encode(t));
+                        if let Some(span) = l.labels.get("span_id").filter(|s| !s.is_empty()) {
+                            href.push_str(&format!("?span={}", encode(span)));
+                        }
+                        view! { <a class="trace-link" href=href>"trace"</a> }
+                    });
                     let labels = l
                         .labels
                         .into_iter()
@@ -338,6 +334,7 @@ fn LogLines(lines: Vec<LogLine>) -> impl IntoView {
                                     <time>{format!("{time}.{millis:03}")}</time>
                                     <span class="level" style:color=level_color(&level)>{level.clone()}</span>
                                     <span class="msg">{l.line}</span>
+                                    {trace_link}
                                 </summary>
                                 <dl class="labels">{labels}</dl>
                             </details>

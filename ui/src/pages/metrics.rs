@@ -2,7 +2,7 @@
 //! as a table. Everything the page shows is in its URL (`q`, repeated for several
 //! queries, `from`, `to`, `step`, `tab`), so a link reproduces it.
 
-use super::param_or;
+use super::{param_or, quick_ranges};
 use crate::api::{Api, PromEnvelope, QueryData, Sample, encode, series_name, use_api};
 use crate::chart::{ChartSeries, LineChart, color, ticks::format_value};
 use crate::timerange::{Range, format_duration, format_time, now, resolve};
@@ -128,6 +128,9 @@ pub(crate) fn MetricsExplorer() -> impl IntoView {
 
     let editor = move || {
         let p = params.get();
+        let ranges = quick_ranges(&QUICK_RANGES, &p.from, &p.to, &|f: &str| {
+            p.href(f, "now", p.table)
+        });
         let value_from = p.from.clone();
         let value_to = p.to.clone();
         let value_step = p.step.clone();
@@ -180,18 +183,7 @@ pub(crate) fn MetricsExplorer() -> impl IntoView {
                     <button type="submit" class="primary">"Run queries"</button>
                 </div>
             </Form>
-            <nav class="quick-ranges" aria-label="time range">
-                {QUICK_RANGES
-                    .iter()
-                    .map(|r| {
-                        let from = format!("now-{r}");
-                        let current = p.from == from && p.to == "now";
-                        view! {
-                            <a href=p.href(&from, "now", p.table) class:current=current>{format!("Last {r}")}</a>
-                        }
-                    })
-                    .collect_view()}
-            </nav>
+            {ranges}
             <nav class="tabs" aria-label="view">
                 <a href=p.href(&p.from, &p.to, false) class:current=!p.table>"Graph"</a>
                 <a href=p.href(&p.from, &p.to, true) class:current=p.table>"Table"</a>

@@ -1,0 +1,116 @@
+//! `GET /api/v1/status/config`: the effective configuration as TOML (what
+//! `signalbox check-config` prints), with every secret replaced by `<secret>`.
+
+use axum::Router;
+use axum::routing::get;
+use serde_json::json;
+
+/// Keys whose values are secrets wherever they appear (also inside an embedded
+/// Alertmanager configuration).
+const SECRET_KEYS: [&str; 9] = [
+    "password",
+    "secret",
+    "token",
+    "api_url",
+    "api_key",
+    "credentials",
+    "authorization",
+    "auth_identity",
+    "routing_key",
+];
+
+fn is_secret_key(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    SECRET_KEYS.iter().any(|s| k.contains(s)) && !k.ends_with("_file")
+}
+
+/// `scheme://user:pass@host/…` loses its user information.
+fn without_userinfo(s: &str) -> Option<String> {
+    let (scheme, rest) = s.split_once("://")?;
+    let host_end = rest.find('/').unwrap_or(rest.len());
+    let at = rest[..host_end].rfind('@')?;
+    Some(format!("{scheme}://<secret>@{}", &rest[at + 1..]))
+}
+
+fn redact(v: &mut toml::Value, secret: bool) {
+    match v {
+        toml::Value::String(s) => {
+            if secret && !s.is_empty() {
+                *s = "<secret>".into();
+            } else if let Some(r) = without_userinfo(s) {
+                *s = r;
+            }
+        }
+        toml::Value::Array(a) => a.iter_mut().for_each(|x| redact(x, secret)),
+        toml::Value::Table(t) => {
+            for (k, x) in t.iter_mut() {
+                redact(x, secret || is_secret_key(k));
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The configuration as TOML with secrets redacted.
+pub(crate) fn shown<T: serde::Serialize>(cfg: &T) -> String {
+    match toml::Value::try_from(cfg) {
+        Ok(mut v) => {
+            redact(&mut v, false);
+            toml::to_string_pretty(&v)
+                .unwrap_or_else(|e| format!("# cannot print the configuration: {e}\n"))
+        }
+        Err(e) => format!("# cannot print the configuration: {e}\n"),
+    }
+}
+
+pub(crate) fn router(config_text: String) -> Router {
+    Router::new().route(
+        "/api/v1/status/config",
+        get(move || {
+            let text = config_text.clone();
+            async move { axum::Json(json!({"status": "success", "data": {"toml": text}})) }
+        }),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_and_url_credentials_are_redacted() {
+        let v: toml::Value = toml::from_str(
+            r#"
+            data_dir = "data"
+            [alerting.config.global]
+            smtp_auth_password = "hunter2"
+            smtp_auth_password_file = "/run/secrets/smtp"
+            slack_api_url = "https://hooks.slack.com/services/T0/B0/XX"
+            [[alerting.config.receivers]]
+            name = "ops"
+            webhook_configs = [{ url = "https://bob:pw@hooks.example.com/x" }]
+            [[alerting.alertmanagers]]
+            url = "http://am:9093"
+            "#,
+        )
+        .expect("toml");
+        let out = shown(&v);
+        assert!(
+            !out.contains("hunter2") && !out.contains("XX") && !out.contains("bob:pw"),
+            "{out}"
+        );
+        assert!(out.contains("smtp_auth_password = \"<secret>\""), "{out}");
+        assert!(
+            out.contains("/run/secrets/smtp"),
+            "a file name is not a secret: {out}"
+        );
+        assert!(
+            out.contains("https://<secret>@hooks.example.com/x"),
+            "{out}"
+        );
+        assert!(
+            out.contains("http://am:9093") && out.contains("data_dir = \"data\""),
+            "{out}"
+        );
+    }
+}
