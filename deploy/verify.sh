@@ -61,6 +61,7 @@ assert any(v.endswith(":/var/lib/signalbox") for v in sb["volumes"]), "data on a
 print("compose.yaml is valid against the Compose specification schema")
 PYEOF
 target/debug/signalbox rules check deploy/compose/rules/*.yml
+target/debug/signalbox dashboards check deploy/compose/dashboards/*.json
 target/debug/signalbox alertmanager check deploy/compose/alertmanager.yml
 
 step "helm"
@@ -99,10 +100,15 @@ for d in docs:
         os.makedirs(f"{out}/rules", exist_ok=True)
         for name, text in d["data"].items():
             open(f"{out}/rules/{name}", "w").write(text)
+    if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("-dashboards"):
+        os.makedirs(f"{out}/dashboards", exist_ok=True)
+        for name, text in d["data"].items():
+            open(f"{out}/dashboards/{name}", "w").write(text)
     if d["kind"] == "ConfigMap" and "alertmanager.yml" in d["data"]:
         open(f"{out}/alertmanager.yml", "w").write(d["data"]["alertmanager.yml"])
 PYEOF
   if [ -d "$OUT/rules" ]; then target/debug/signalbox rules check "$OUT"/rules/*; rm -rf "$OUT/rules"; fi
+  if [ -d "$OUT/dashboards" ]; then target/debug/signalbox dashboards check "$OUT"/dashboards/*; rm -rf "$OUT/dashboards"; fi
   if [ -f "$OUT/alertmanager.yml" ]; then target/debug/signalbox alertmanager check "$OUT/alertmanager.yml"; rm -f "$OUT/alertmanager.yml"; fi
 done
 echo "rendered manifests valid; the rendered SignalBox config is accepted"

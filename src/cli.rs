@@ -54,6 +54,11 @@ pub(crate) enum Command {
         #[command(subcommand)]
         action: AlertmanagerCommand,
     },
+    /// Dashboard files (for the provisioning folder): check them.
+    Dashboards {
+        #[command(subcommand)]
+        action: DashboardsCommand,
+    },
     /// Rule files: check them, or run their unit tests (like `promtool`).
     Rules {
         #[command(subcommand)]
@@ -85,6 +90,16 @@ pub(crate) enum RulesCommand {
 #[derive(Subcommand, Debug)]
 pub(crate) enum AlertmanagerCommand {
     /// Check Alertmanager configuration files; exit 1 on any error.
+    Check {
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum DashboardsCommand {
+    /// Check dashboard files (SignalBox or Grafana JSON, or YAML) as the provisioning
+    /// folder reads them; exit 1 on any error.
     Check {
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,

@@ -105,7 +105,18 @@ pub(crate) struct Config {
     pub(crate) storage: StorageSection,
     pub(crate) rules: RulesSection,
     pub(crate) alerting: AlertingSection,
+    pub(crate) dashboards: DashboardsSection,
     pub(crate) log: LogConfig,
+}
+
+/// Dashboards provisioned from files (read-only in the UI), besides those saved in
+/// the UI under `data_dir/dashboards`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct DashboardsSection {
+    /// A folder of dashboard files (`*.json`, `*.yaml`; SignalBox or Grafana JSON),
+    /// relative to this file's folder.
+    pub(crate) dir: Option<PathBuf>,
 }
 
 /// Notifications: Alertmanager's configuration, from a file or embedded here, and
@@ -328,6 +339,7 @@ impl Default for Config {
             },
             rules: RulesSection::default(),
             alerting: AlertingSection::default(),
+            dashboards: DashboardsSection::default(),
             log: LogConfig::default(),
         }
     }
@@ -394,6 +406,7 @@ pub(crate) struct Settings {
     pub(crate) http_addr: SocketAddr,
     pub(crate) rules: RulesSettings,
     pub(crate) alerting: AlertingSettings,
+    pub(crate) dashboards_dir: Option<PathBuf>,
     pub(crate) log: LogConfig,
 }
 
@@ -552,6 +565,7 @@ impl Config {
             otlp_grpc_addr: addr("otlp.grpc_addr", &self.otlp.grpc_addr)?,
             otlp_http_addr: addr("otlp.http_addr", &self.otlp.http_addr)?,
             http_addr,
+            dashboards_dir: self.dashboards.dir.clone(),
             log: self.log.clone(),
         })
     }
@@ -614,6 +628,14 @@ pub(crate) fn settings(cli: &Cli) -> anyhow::Result<(Config, Settings)> {
         && !dir.as_os_str().is_empty()
     {
         *f = dir.join(&*f);
+    }
+    if let (Some(dir), Some(d)) = (
+        cli.config.as_deref().and_then(std::path::Path::parent),
+        s.dashboards_dir.as_mut(),
+    ) && d.is_relative()
+        && !dir.as_os_str().is_empty()
+    {
+        *d = dir.join(&*d);
     }
     if let Some(f) = &cli.alertmanager_config {
         s.alerting.config_file = Some(f.clone());

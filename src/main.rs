@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-use cli::{AlertmanagerCommand, Cli, Command, RulesCommand};
+use cli::{AlertmanagerCommand, Cli, Command, DashboardsCommand, RulesCommand};
 
 /// mimalloc instead of the system allocator: ingest allocates many small strings from
 /// many threads, where glibc's malloc spent over half of the CPU time (measured with
@@ -34,21 +34,22 @@ fn init_logging(cfg: &config::LogConfig) {
     }
 }
 
-/// `signalbox alertmanager check`: parses each file as the server would.
-fn check_alertmanager(files: &[std::path::PathBuf]) -> ExitCode {
+/// Checks each file with `load` (the server's own loader): its warnings, then a
+/// one-line summary or the error. Exit status 1 if any file fails.
+fn check_files<T>(
+    files: &[std::path::PathBuf],
+    load: impl Fn(&std::path::Path) -> Result<(T, Vec<String>), String>,
+    summary: impl Fn(&T) -> String,
+) -> ExitCode {
     let mut ok = true;
     for f in files {
         println!("Checking {}", f.display());
-        match signalbox_query::alerting::load_config(f) {
-            Ok(c) => {
-                for w in &c.warnings {
+        match load(f) {
+            Ok((x, warnings)) => {
+                for w in &warnings {
                     println!("  WARNING: {w}");
                 }
-                println!(
-                    "  SUCCESS: {} receivers, {} inhibit rules",
-                    c.receivers.len(),
-                    c.inhibit_rules.len()
-                );
+                println!("  SUCCESS: {}", summary(&x));
             }
             Err(e) => {
                 ok = false;
@@ -61,6 +62,41 @@ fn check_alertmanager(files: &[std::path::PathBuf]) -> ExitCode {
     } else {
         ExitCode::FAILURE
     }
+}
+
+/// `signalbox dashboards check`: reads each file as the provisioning folder would.
+fn check_dashboards(files: &[std::path::PathBuf]) -> ExitCode {
+    check_files(files, signalbox_query::dashboards::load_file, |d| {
+        format!(
+            "{:?} ({}), {} panels, {} variables",
+            d.title,
+            d.uid,
+            d.panels.len(),
+            d.variables.len()
+        )
+    })
+}
+
+/// `signalbox alertmanager check`: parses each file as the server would.
+fn check_alertmanager(files: &[std::path::PathBuf]) -> ExitCode {
+    check_files(
+        files,
+        |f| {
+            signalbox_query::alerting::load_config(f)
+                .map(|c| {
+                    let w = c.warnings.clone();
+                    (c, w)
+                })
+                .map_err(|e| e.to_string())
+        },
+        |c| {
+            format!(
+                "{} receivers, {} inhibit rules",
+                c.receivers.len(),
+                c.inhibit_rules.len()
+            )
+        },
+    )
 }
 
 /// `signalbox rules check|test`: needs no configuration.
@@ -120,6 +156,12 @@ fn main() -> ExitCode {
     {
         return check_alertmanager(files);
     }
+    if let Some(Command::Dashboards {
+        action: DashboardsCommand::Check { files },
+    }) = &cli.command
+    {
+        return check_dashboards(files);
+    }
     let (cfg, settings) = match config::settings(&cli) {
         Ok(x) => x,
         Err(e) => {
@@ -158,7 +200,9 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Rules { .. } | Command::Alertmanager { .. } => ExitCode::SUCCESS,
+        Command::Rules { .. } | Command::Alertmanager { .. } | Command::Dashboards { .. } => {
+            ExitCode::SUCCESS
+        }
         Command::Serve => {
             init_logging(&settings.log);
             let rt = match tokio::runtime::Builder::new_multi_thread()

@@ -227,6 +227,12 @@ pub(crate) async fn run(settings: Settings, config_text: String) -> anyhow::Resu
         QUERY_TIMEOUT,
     )
     .with_traces(storage.clone());
+    let (dashboards, _) = signalbox_query::dashboards::DashboardStore::open(
+        &settings.storage.data_dir,
+        settings.dashboards_dir.clone(),
+    )
+    .context("opening the dashboards folder")?;
+    let dashboards = Arc::new(dashboards);
     let rules = start_rules(&settings, storage.clone()).await?;
     rules.set_alert_sink(Arc::new(notifier.clone()));
     let reload_notifier = notifier_reload_hook(&settings, &notifier);
@@ -240,7 +246,8 @@ pub(crate) async fn run(settings: Settings, config_text: String) -> anyhow::Resu
         .merge(signalbox_query::jaeger::router(jaeger))
         .merge(signalbox_query::loki::router(loki))
         .merge(signalbox_collector::loki_push_router(collector.clone()))
-        .merge(crate::status::router(config_text));
+        .merge(crate::status::router(config_text))
+        .merge(signalbox_query::dashboards::router(dashboards));
     // The UI answers every GET the APIs do not, and renders pages by calling the APIs.
     let app = api.clone().merge(signalbox_ui::server::router(api));
     let http = tokio::spawn(async move {

@@ -581,6 +581,7 @@ async fn pages_render_hydrate_and_answer_in_a_real_browser() {
             .contains(r#"alertname="QueueDeep""#),
         "{filled}"
     );
+    s.wait_hydrated().await;
     s.js(
         "const set = (n, v) => { const i = document.querySelector(`input[name=${n}]`); i.value = v; i.dispatchEvent(new Event('input', {bubbles: true})); };
          set('createdBy', 'ops'); set('comment', 'deploy in progress');
@@ -604,6 +605,159 @@ async fn pages_render_hydrate_and_answer_in_a_real_browser() {
         "the silence expired",
         20,
         "return document.querySelector('.silence-item.expired') !== null",
+    )
+    .await;
+    assert_eq!(s.console_errors().await, Vec::<String>::new());
+
+    // Dashboards: create one, add panels through the form and a variable in the
+    // document, save; it draws, survives a reload, and follows the variable; a Grafana
+    // export imports with a placeholder for what cannot be drawn.
+    s.goto(&format!("{base}/dashboards")).await;
+    s.wait_hydrated().await;
+    s.js(
+        "const i = document.querySelector('input[name=title]');
+         i.value = 'Shop'; i.dispatchEvent(new Event('input', {bubbles: true}));
+         document.querySelector('.silence-form button[type=submit]').click();",
+        json!([]),
+    )
+    .await;
+    s.wait_for(
+        "the editor of the new dashboard",
+        20,
+        "return location.pathname.endsWith('/edit')",
+    )
+    .await;
+    s.wait_for(
+        "the editor",
+        20,
+        "return (document.querySelector('textarea.document')?.value || '').includes('\"title\": \"Shop\"')",
+    )
+    .await;
+    for (title, kind, lang, expr, width) in [
+        (
+            "Queues",
+            "timeseries",
+            "promql",
+            "queue_depth{series=~\"$series\"}",
+            "12",
+        ),
+        ("Total", "stat", "promql", "sum(queue_depth)", "12"),
+        (
+            "Shop logs",
+            "logs",
+            "logql",
+            "{service_name=\"shop\"}",
+            "24",
+        ),
+    ] {
+        s.js(
+            "const [title, kind, lang, expr, width] = arguments;
+             const set = (sel, v, ev) => { const e = document.querySelector(sel); e.value = v; e.dispatchEvent(new Event(ev, {bubbles: true})); };
+             set('input[name=panel-title]', title, 'input'); set('select[name=panel-type]', kind, 'change');
+             set('select[name=panel-lang]', lang, 'change'); set('textarea[name=panel-query]', expr, 'input');
+             set('input[name=panel-width]', width, 'input');
+             document.querySelector('.add-panel').click();",
+            json!([title, kind, lang, expr, width]),
+        )
+        .await;
+    }
+    s.js(
+        "const t = document.querySelector('textarea.document'); const d = JSON.parse(t.value);
+         d.variables = [{name: 'series', query: 'label_values(queue_depth, series)', multi: true, include_all: true}];
+         t.value = JSON.stringify(d, null, 2); t.dispatchEvent(new Event('input', {bubbles: true}));
+         document.querySelector('button.save').click();",
+        json!([]),
+    )
+    .await;
+    s.wait_for(
+        "the saved dashboard",
+        30,
+        "return !location.pathname.endsWith('/edit') && document.querySelectorAll('.panel').length === 3
+           && document.querySelectorAll('.panel-timeseries path.line').length === 3",
+    )
+    .await;
+    let dash_url = s.current_url().await;
+    let stat = s
+        .wait_for(
+            "the stat",
+            10,
+            "return document.querySelector('.panel-stat .stat-value')?.textContent",
+        )
+        .await;
+    assert_eq!(stat, "21");
+    assert_eq!(
+        s.js(
+            "return document.querySelectorAll('.panel-logs .log-line').length",
+            json!([])
+        )
+        .await,
+        20
+    );
+    s.screenshot(&shots.join("dashboard.png")).await;
+    s.goto(&dash_url).await;
+    assert_eq!(
+        s.js(
+            "return document.querySelectorAll('.panel').length",
+            json!([])
+        )
+        .await,
+        3,
+        "the dashboard was saved on the server"
+    );
+    let options = s
+        .js("return [...document.querySelectorAll('select[name=var-series] option')].map(o => o.value)", json!([]))
+        .await;
+    assert_eq!(options, json!(["$__all", "<b>x</b>", "api", "worker"]));
+    s.goto(&format!("{dash_url}?var-series=api")).await;
+    assert_eq!(
+        s.js(
+            "return document.querySelectorAll('.panel-timeseries path.line').length",
+            json!([])
+        )
+        .await,
+        1
+    );
+    assert_eq!(s.console_errors().await, Vec::<String>::new());
+
+    s.goto(&format!("{base}/dashboards")).await;
+    s.wait_hydrated().await;
+    let export = json!({"title": "From Grafana", "schemaVersion": 39, "panels": [
+        {"type": "stat", "title": "Depth", "gridPos": {"x": 0, "y": 0, "w": 8, "h": 4},
+         "targets": [{"expr": "max(queue_depth)", "datasource": {"type": "prometheus"}}]},
+        {"type": "piechart", "title": "Pie", "gridPos": {"x": 8, "y": 0, "w": 8, "h": 4}}]});
+    s.js(
+        "const t = document.querySelector('textarea[name=grafana]'); t.value = arguments[0];
+         t.dispatchEvent(new Event('input', {bubbles: true}));
+         t.closest('form').querySelector('button[type=submit]').click();",
+        json!([export.to_string()]),
+    )
+    .await;
+    s.wait_for(
+        "the imported dashboard in the list",
+        20,
+        "return [...document.querySelectorAll('.dashboard-link')].some(a => a.textContent === 'From Grafana')",
+    )
+    .await;
+    s.js(
+        "[...document.querySelectorAll('.dashboard-link')].find(a => a.textContent === 'From Grafana').click()",
+        json!([]),
+    )
+    .await;
+    let placeholder = s
+        .wait_for(
+            "the imported panels",
+            20,
+            "return document.querySelector('.panel-unsupported .placeholder')?.textContent",
+        )
+        .await;
+    assert!(
+        placeholder.as_str().unwrap().contains("piechart"),
+        "{placeholder}"
+    );
+    s.wait_for(
+        "the imported stat",
+        10,
+        "return document.querySelector('.panel-stat .stat-value')?.textContent === '7'",
     )
     .await;
     assert_eq!(s.console_errors().await, Vec::<String>::new());

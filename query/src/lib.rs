@@ -19,6 +19,7 @@
 
 mod admin;
 pub mod alerting;
+pub mod dashboards;
 pub mod jaeger;
 pub mod logql;
 pub mod loki;

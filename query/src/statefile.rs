@@ -7,7 +7,7 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-fn sibling(path: &Path, suffix: &str) -> PathBuf {
+pub(crate) fn sibling(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
     name.push(suffix);
     path.with_file_name(name)
@@ -15,13 +15,25 @@ fn sibling(path: &Path, suffix: &str) -> PathBuf {
 
 /// Writes `body` under `magic` atomically.
 pub(crate) fn write(path: &Path, magic: &str, body: &[u8]) -> std::io::Result<()> {
+    let header = format!("{magic} {:08x}\n", crc32fast::hash(body));
+    write_parts(path, &[header.as_bytes(), body])
+}
+
+/// Writes `bytes` as they are, atomically (temporary file, fsync, rename, directory
+/// fsync): a crash leaves the old file or the new one.
+pub(crate) fn write_plain(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_parts(path, &[bytes])
+}
+
+fn write_parts(path: &Path, parts: &[&[u8]]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let tmp = sibling(path, ".tmp");
     {
         let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(format!("{magic} {:08x}\n", crc32fast::hash(body)).as_bytes())?;
-        f.write_all(body)?;
+        for p in parts {
+            f.write_all(p)?;
+        }
         f.sync_all()?;
     }
     std::fs::rename(&tmp, path)?;

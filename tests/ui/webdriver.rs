@@ -144,6 +144,16 @@ impl Session {
     }
 
     /// Runs `script` until it returns something truthy, for up to `secs` seconds.
+    /// Waits until the page's wasm bundle has hydrated it (the app marks the root).
+    pub async fn wait_hydrated(&self) {
+        self.wait_for(
+            "hydration",
+            30,
+            "return document.documentElement.dataset.hydrated === 'true'",
+        )
+        .await;
+    }
+
     pub async fn wait_for(&self, what: &str, secs: u64, script: &str) -> Value {
         let deadline = Instant::now() + Duration::from_secs(secs);
         loop {

@@ -19,6 +19,7 @@ pub mod service_map;
 pub mod silence;
 pub mod timerange;
 pub mod trace_tree;
+pub mod units;
 
 #[cfg(feature = "ssr")]
 pub mod server;
@@ -41,6 +42,7 @@ pub fn App() -> impl IntoView {
                     <A href="/explore/metrics">"Metrics"</A>
                     <A href="/explore/logs">"Logs"</A>
                     <A href="/traces">"Traces"</A>
+                    <A href="/dashboards">"Dashboards"</A>
                     <A href="/alerts">"Alerts"</A>
                     <A href="/status">"Status"</A>
                 </nav>
@@ -54,6 +56,9 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/traces") view=pages::traces::TraceSearch/>
                     <Route path=path!("/traces/:id") view=pages::trace::TraceView/>
                     <Route path=path!("/alerts") view=pages::alerts::Alerts/>
+                    <Route path=path!("/dashboards") view=pages::dashboards::Dashboards/>
+                    <Route path=path!("/dashboards/:uid") view=pages::dashboard::DashboardView/>
+                    <Route path=path!("/dashboards/:uid/edit") view=pages::dashboard_edit::DashboardEdit/>
                     <Route path=path!("/status") view=pages::status::StatusPage/>
                 </Routes>
             </main>
@@ -100,4 +105,11 @@ fn ThemeToggle() -> impl IntoView {
 pub fn hydrate() {
     console_error_panic_hook::set_once();
     leptos::mount::hydrate_body(App);
+    // Lets tests (and curious users) see that the page is live.
+    if let Some(root) = web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.document_element())
+    {
+        let _ = root.set_attribute("data-hydrated", "true");
+    }
 }

@@ -1,6 +1,9 @@
 //! The routed pages.
 
 pub(crate) mod alerts;
+pub(crate) mod dashboard;
+pub(crate) mod dashboard_edit;
+pub(crate) mod dashboards;
 pub(crate) mod logs;
 pub(crate) mod metrics;
 pub(crate) mod overview;

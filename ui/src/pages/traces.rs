@@ -246,7 +246,7 @@ pub(crate) fn TraceSearch() -> impl IntoView {
 
 /// The traces found, newest first, each with a bar for its duration.
 #[component]
-fn TraceList(found: Vec<Summary>) -> impl IntoView {
+pub(crate) fn TraceList(found: Vec<Summary>) -> impl IntoView {
     let longest = found
         .iter()
         .map(|s| s.duration_us)

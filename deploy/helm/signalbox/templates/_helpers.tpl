@@ -49,6 +49,9 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- if .Values.rules }}
 {{- $_ := set $base "rules" (dict "files" (list "/etc/signalbox-rules/*.yml" "/etc/signalbox-rules/*.yaml")) }}
 {{- end }}
+{{- if .Values.dashboards }}
+{{- $_ := set $base "dashboards" (dict "dir" "/etc/signalbox-dashboards") }}
+{{- end }}
 {{- if .Values.alertmanager.config }}
 {{- $_ := set $base "alerting" (dict "config_file" "/etc/signalbox/alertmanager.yml") }}
 {{- end }}
