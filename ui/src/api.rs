@@ -57,15 +57,32 @@ impl Api {
         }
     }
 
-    /// Sends `body` as JSON with `method` (`POST`, `DELETE`, …) and returns the status
-    /// and body of the answer. Used by forms that change state (silences).
+    /// Sends `body` as JSON with `method` (`POST`, `PUT`, `DELETE`) and returns the JSON
+    /// answer (`null` when it is empty). An answer outside 2xx is an error, worded by
+    /// its `error` field when it has one. Used by forms that change state.
     pub async fn send_json(
         &self,
         method: &'static str,
         path: &str,
         body: Option<String>,
-    ) -> Result<(u16, Vec<u8>), String> {
-        self.request(method, path, body).await
+    ) -> Result<serde_json::Value, String> {
+        let (status, answer) = self.request(method, path, body).await?;
+        let text = String::from_utf8_lossy(&answer);
+        let text = text.trim();
+        let v: Option<serde_json::Value> = if text.is_empty() {
+            Some(serde_json::Value::Null)
+        } else {
+            serde_json::from_str(text).ok()
+        };
+        if (200..300).contains(&status) {
+            v.ok_or_else(|| format!("unexpected answer from {path}: {}", truncate(text, 300)))
+        } else {
+            Err(v
+                .as_ref()
+                .and_then(|v| v["error"].as_str())
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("HTTP {status}: {}", truncate(text, 300))))
+        }
     }
 
     async fn get(&self, path_and_query: &str) -> Result<(u16, Vec<u8>), String> {

@@ -186,18 +186,10 @@ pub(crate) fn Alerts() -> impl IntoView {
                 "createdBy": a.trim(),
                 "comment": c.trim(),
             });
-            let (status, answer) = api
+            let answer = api
                 .send_json("POST", "/api/v2/silences", Some(body.to_string()))
                 .await?;
-            let text = String::from_utf8_lossy(&answer).trim().to_string();
-            if !(200..300).contains(&status) {
-                return Err(format!("HTTP {status}: {text}"));
-            }
-            let id = serde_json::from_str::<serde_json::Value>(&text)
-                .ok()
-                .and_then(|v| v["silenceID"].as_str().map(str::to_string))
-                .unwrap_or_default();
-            Ok(id)
+            Ok(answer["silenceID"].as_str().unwrap_or_default().to_string())
         }
     });
     Effect::new(move |_| {
@@ -213,16 +205,9 @@ pub(crate) fn Alerts() -> impl IntoView {
         let api = expire_api.clone();
         let id = id.clone();
         async move {
-            let (status, body) = api
-                .send_json("DELETE", &format!("/api/v2/silence/{}", encode(&id)), None)
-                .await?;
-            if !(200..300).contains(&status) {
-                return Err(format!(
-                    "HTTP {status}: {}",
-                    String::from_utf8_lossy(&body).trim()
-                ));
-            }
-            Ok(())
+            api.send_json("DELETE", &format!("/api/v2/silence/{}", encode(&id)), None)
+                .await
+                .map(|_| ())
         }
     });
     Effect::new(move |_| {

@@ -203,8 +203,7 @@ pub(crate) fn DashboardView() -> impl IntoView {
             let (value_from, value_to) = (from.clone(), to.clone());
             let panels = match range {
                 Err(e) => view! { <p class="error" role="alert">{e}</p> }.into_any(),
-                Ok(range) if d.panels.is_empty() => {
-                    let _ = range;
+                Ok(_) if d.panels.is_empty() => {
                     view! { <p class="hint">"No panels yet. " <a href=edit.clone()>"Add one"</a></p> }.into_any()
                 }
                 Ok(range) => view! {

@@ -1,7 +1,6 @@
 //! Editing a dashboard: its JSON document, with a form that adds a panel to it, saved
 //! with the version check (a concurrent save is reported, not overwritten).
 
-use super::dashboards::post;
 use crate::api::{PromEnvelope, encode, use_api};
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -118,11 +117,10 @@ pub(crate) fn DashboardEdit() -> impl IntoView {
         let api = save_api.clone();
         let (uid, body) = (uid.get_untracked(), text.get_untracked());
         async move {
-            post(
-                &api,
+            api.send_json(
                 "PUT",
                 &format!("/api/v1/dashboards/{}", encode(&uid)),
-                body,
+                Some(body),
             )
             .await
             .map(|_| uid)
@@ -132,21 +130,13 @@ pub(crate) fn DashboardEdit() -> impl IntoView {
         let api = delete_api.clone();
         let uid = uid.get_untracked();
         async move {
-            let (status, body) = api
-                .send_json(
-                    "DELETE",
-                    &format!("/api/v1/dashboards/{}", encode(&uid)),
-                    None,
-                )
-                .await?;
-            if (200..300).contains(&status) {
-                Ok(())
-            } else {
-                Err(format!(
-                    "HTTP {status}: {}",
-                    String::from_utf8_lossy(&body).trim()
-                ))
-            }
+            api.send_json(
+                "DELETE",
+                &format!("/api/v1/dashboards/{}", encode(&uid)),
+                None,
+            )
+            .await
+            .map(|_| ())
         }
     });
     {

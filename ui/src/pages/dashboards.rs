@@ -1,7 +1,7 @@
 //! The dashboards: the list, a new empty dashboard, and the import of a Grafana
 //! dashboard export.
 
-use crate::api::{Api, PromEnvelope, encode, use_api};
+use crate::api::{PromEnvelope, encode, use_api};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_navigate;
@@ -15,26 +15,6 @@ struct Listed {
     tags: Vec<String>,
     panels: usize,
     provisioned: bool,
-}
-
-/// POSTs `body` to `path` and returns the answer's `data`, or the API's error.
-pub(crate) async fn post(
-    api: &Api,
-    method: &'static str,
-    path: &str,
-    body: String,
-) -> Result<serde_json::Value, String> {
-    let (status, answer) = api.send_json(method, path, Some(body)).await?;
-    let v: serde_json::Value = serde_json::from_slice(&answer)
-        .map_err(|_| format!("HTTP {status}: {}", String::from_utf8_lossy(&answer).trim()))?;
-    if (200..300).contains(&status) {
-        Ok(v["data"].clone())
-    } else {
-        Err(v["error"]
-            .as_str()
-            .map(str::to_string)
-            .unwrap_or_else(|| format!("HTTP {status}")))
-    }
 }
 
 #[component]
@@ -63,13 +43,11 @@ pub(crate) fn Dashboards() -> impl IntoView {
             if t.trim().is_empty() {
                 return Err("give the dashboard a title".to_string());
             }
-            let data = post(
-                &api,
-                "POST",
-                "/api/v1/dashboards",
-                serde_json::json!({"title": t.trim()}).to_string(),
-            )
-            .await?;
+            let body = serde_json::json!({"title": t.trim()}).to_string();
+            let data = api
+                .send_json("POST", "/api/v1/dashboards", Some(body))
+                .await?["data"]
+                .clone();
             Ok(data["uid"].as_str().unwrap_or_default().to_string())
         }
     });
@@ -80,7 +58,10 @@ pub(crate) fn Dashboards() -> impl IntoView {
             if doc.trim().is_empty() {
                 return Err("paste a Grafana dashboard export (JSON)".to_string());
             }
-            let data = post(&api, "POST", "/api/v1/dashboards/import", doc).await?;
+            let data = api
+                .send_json("POST", "/api/v1/dashboards/import", Some(doc))
+                .await?["data"]
+                .clone();
             let uid = data["uid"].as_str().unwrap_or_default().to_string();
             let warnings: Vec<String> = data["warnings"]
                 .as_array()

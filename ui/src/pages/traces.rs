@@ -89,6 +89,18 @@ async fn names(api: &Api, url: &str) -> Result<Vec<String>, String> {
     Ok(v)
 }
 
+/// `<option>`s for `names` (none if they could not be loaded), `current` selected.
+fn options(names: Result<Vec<String>, String>, current: &str) -> impl IntoView + use<> {
+    names
+        .unwrap_or_default()
+        .into_iter()
+        .map(|n| {
+            let selected = n == current;
+            view! { <option value=n.clone() selected=selected>{n.clone()}</option> }
+        })
+        .collect_view()
+}
+
 /// The search page.
 #[component]
 pub(crate) fn TraceSearch() -> impl IntoView {
@@ -164,17 +176,7 @@ pub(crate) fn TraceSearch() -> impl IntoView {
                             <Suspense fallback=|| ()>
                                 {move || {
                                     let current = service_now.clone();
-                                    Suspend::new(async move {
-                                        services
-                                            .await
-                                            .unwrap_or_default()
-                                            .into_iter()
-                                            .map(|s| {
-                                                let selected = s == current;
-                                                view! { <option value=s.clone() selected=selected>{s.clone()}</option> }
-                                            })
-                                            .collect_view()
-                                    })
+                                    Suspend::new(async move { options(services.await, &current) })
                                 }}
                             </Suspense>
                         </select>
@@ -186,17 +188,7 @@ pub(crate) fn TraceSearch() -> impl IntoView {
                             <Suspense fallback=|| ()>
                                 {move || {
                                     let current = operation_now.clone();
-                                    Suspend::new(async move {
-                                        operations
-                                            .await
-                                            .unwrap_or_default()
-                                            .into_iter()
-                                            .map(|o| {
-                                                let selected = o == current;
-                                                view! { <option value=o.clone() selected=selected>{o.clone()}</option> }
-                                            })
-                                            .collect_view()
-                                    })
+                                    Suspend::new(async move { options(operations.await, &current) })
                                 }}
                             </Suspense>
                         </select>
