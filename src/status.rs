@@ -7,7 +7,7 @@ use serde_json::json;
 
 /// Keys whose values are secrets wherever they appear (also inside an embedded
 /// Alertmanager configuration).
-const SECRET_KEYS: [&str; 9] = [
+const SECRET_KEYS: [&str; 12] = [
     "password",
     "secret",
     "token",
@@ -17,6 +17,9 @@ const SECRET_KEYS: [&str; 9] = [
     "authorization",
     "auth_identity",
     "routing_key",
+    "webhook_url",
+    "service_key",
+    "user_key",
 ];
 
 fn is_secret_key(key: &str) -> bool {
@@ -32,7 +35,10 @@ fn without_userinfo(s: &str) -> Option<String> {
     Some(format!("{scheme}://<secret>@{}", &rest[at + 1..]))
 }
 
-fn redact(v: &mut toml::Value, secret: bool) {
+/// Redacts secrets below `v`. `receiver` is set inside a receiver's integration
+/// (`webhook_configs`, `slack_configs`, …), where a `url` carries its token in the path,
+/// as Alertmanager treats it.
+fn redact(v: &mut toml::Value, secret: bool, receiver: bool) {
     match v {
         toml::Value::String(s) => {
             if secret && !s.is_empty() {
@@ -41,10 +47,15 @@ fn redact(v: &mut toml::Value, secret: bool) {
                 *s = r;
             }
         }
-        toml::Value::Array(a) => a.iter_mut().for_each(|x| redact(x, secret)),
+        toml::Value::Array(a) => a.iter_mut().for_each(|x| redact(x, secret, receiver)),
         toml::Value::Table(t) => {
             for (k, x) in t.iter_mut() {
-                redact(x, secret || is_secret_key(k));
+                let url = receiver && k.as_str() == "url";
+                redact(
+                    x,
+                    secret || url || is_secret_key(k),
+                    receiver || k.ends_with("_configs"),
+                );
             }
         }
         _ => {}
@@ -55,7 +66,7 @@ fn redact(v: &mut toml::Value, secret: bool) {
 pub(crate) fn shown<T: serde::Serialize>(cfg: &T) -> String {
     match toml::Value::try_from(cfg) {
         Ok(mut v) => {
-            redact(&mut v, false);
+            redact(&mut v, false, false);
             toml::to_string_pretty(&v)
                 .unwrap_or_else(|e| format!("# cannot print the configuration: {e}\n"))
         }
@@ -91,6 +102,8 @@ mod tests {
             webhook_configs = [{ url = "https://bob:pw@hooks.example.com/x" }]
             [[alerting.alertmanagers]]
             url = "http://am:9093"
+            [[alerting.alertmanagers]]
+            url = "http://carol:pw2@am2:9093"
             "#,
         )
         .expect("toml");
@@ -105,8 +118,12 @@ mod tests {
             "a file name is not a secret: {out}"
         );
         assert!(
-            out.contains("https://<secret>@hooks.example.com/x"),
+            !out.contains("hooks.example.com") && out.contains("url = \"<secret>\""),
             "{out}"
+        );
+        assert!(
+            out.contains("http://<secret>@am2:9093") && !out.contains("carol"),
+            "credentials in a URL: {out}"
         );
         assert!(
             out.contains("http://am:9093") && out.contains("data_dir = \"data\""),

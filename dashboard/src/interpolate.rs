@@ -12,7 +12,8 @@ pub struct Selection {
 impl Selection {
     /// The text that stands for the variable: the value itself when there is one,
     /// else `(a|b|c)` with regex characters escaped, as Grafana formats several
-    /// values for Prometheus and Loki (used with `=~`).
+    /// values for Prometheus and Loki (used with `=~`). The escape is written for a
+    /// double-quoted string: `\\.` there is the regex `\.`.
     fn text(&self) -> String {
         match self.values.as_slice() {
             [one] if !self.all => one.clone(),
@@ -32,7 +33,7 @@ fn regex_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         if "\\.+*?()|[]{}^$".contains(c) {
-            out.push('\\');
+            out.push_str("\\\\");
         }
         out.push(c);
     }
@@ -201,7 +202,7 @@ mod tests {
                 30.0,
                 3600.0
             ),
-            r#"rate(x{job="api",n="x",i=~"(a:1|b\.2)"}[60s]) + api"#
+            r#"rate(x{job="api",n="x",i=~"(a:1|b\\.2)"}[60s]) + api"#
         );
         assert_eq!(
             interpolate(

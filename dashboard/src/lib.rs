@@ -179,8 +179,10 @@ pub struct Panel {
 }
 
 /// Whether `uid` can name a dashboard (and its file).
+/// (`import` is taken by the import endpoint next to the dashboards' URLs.)
 pub fn valid_uid(uid: &str) -> bool {
-    (1..=40).contains(&uid.len())
+    uid != "import"
+        && (1..=40).contains(&uid.len())
         && uid
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
@@ -271,7 +273,12 @@ impl Dashboard {
         let mut ids = std::collections::HashSet::new();
         for (i, p) in self.panels.iter().enumerate() {
             let g = p.grid;
-            if g.w == 0 || g.h == 0 || g.x + g.w > GRID_COLUMNS || g.h > 100 || g.y > 10_000 {
+            if g.w == 0
+                || g.h == 0
+                || g.x.saturating_add(g.w) > GRID_COLUMNS
+                || g.h > 100
+                || g.y > 10_000
+            {
                 problems.push(format!(
                     "panels[{i}] ({}): grid x={} w={} h={} must fit {GRID_COLUMNS} columns, with w and h at least 1",
                     p.title, g.x, g.w, g.h
@@ -298,13 +305,19 @@ impl Dashboard {
 
     /// Gives panels without an id (0) a fresh one.
     pub fn number_panels(&mut self) {
-        let mut next = self.panels.iter().map(|p| p.id).max().unwrap_or(0) + 1;
+        let mut next = self
+            .panels
+            .iter()
+            .map(|p| p.id)
+            .max()
+            .unwrap_or(0)
+            .saturating_add(1);
         let mut seen = std::collections::HashSet::new();
         for p in &mut self.panels {
             if p.id == 0 || !seen.insert(p.id) {
                 p.id = next;
                 seen.insert(next);
-                next += 1;
+                next = next.saturating_add(1);
             }
         }
     }
@@ -313,7 +326,7 @@ impl Dashboard {
     pub fn next_row(&self) -> u32 {
         self.panels
             .iter()
-            .map(|p| p.grid.y + p.grid.h)
+            .map(|p| p.grid.y.saturating_add(p.grid.h))
             .max()
             .unwrap_or(0)
     }
@@ -350,6 +363,20 @@ mod tests {
         let back: Dashboard =
             serde_json::from_str(&serde_json::to_string(&d).expect("json")).expect("again");
         assert_eq!(back, d);
+    }
+
+    #[test]
+    fn huge_grid_positions_and_ids_are_problems_not_overflows() {
+        let mut d = Dashboard::new("u", "T");
+        d.panels = vec![panel(u32::MAX, u32::MAX, 1), panel(0, 0, 1)];
+        assert!(
+            d.check()
+                .expect_err("off the grid")
+                .contains("must fit 24 columns")
+        );
+        d.number_panels();
+        assert_eq!(d.panels[1].id, u32::MAX, "no wrap-around to a small id");
+        assert!(!valid_uid("import"));
     }
 
     #[test]

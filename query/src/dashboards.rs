@@ -41,14 +41,21 @@ pub enum Error {
     Internal(String),
 }
 
-impl IntoResponse for Error {
-    fn into_response(self) -> Response {
-        let (status, kind, msg) = match self {
+impl Error {
+    /// The HTTP status, the Prometheus-style `errorType` and the message.
+    fn parts(self) -> (StatusCode, &'static str, String) {
+        match self {
             Error::BadData(m) => (StatusCode::BAD_REQUEST, "bad_data", m),
             Error::NotFound(m) => (StatusCode::NOT_FOUND, "not_found", m),
             Error::Conflict(m) => (StatusCode::CONFLICT, "conflict", m),
             Error::Internal(m) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", m),
-        };
+        }
+    }
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let (status, kind, msg) = self.parts();
         (
             status,
             axum::Json(json!({"status": "error", "errorType": kind, "error": msg})),
@@ -77,9 +84,10 @@ fn suffix() -> String {
 }
 
 /// A document as a dashboard: SignalBox's own shape, or a Grafana export converted.
-fn parse_document(v: Value) -> Result<(Dashboard, Vec<String>), String> {
+/// A Grafana export without a usable uid gets one from its title and `suffix`.
+fn parse_document(v: Value, suffix: &str) -> Result<(Dashboard, Vec<String>), String> {
     if looks_like_grafana(&v) {
-        let i = from_grafana(&v, &suffix())?;
+        let i = from_grafana(&v, suffix)?;
         Ok((i.dashboard, i.warnings))
     } else {
         let d: Dashboard = serde_json::from_value(v).map_err(|e| e.to_string())?;
@@ -98,9 +106,10 @@ pub fn load_file(path: &Path) -> Result<(Dashboard, Vec<String>), String> {
     } else {
         serde_yaml::from_slice(&bytes).map_err(|e| e.to_string())?
     };
-    let (mut d, warnings) = parse_document(v)?;
+    // The file name keeps a generated uid the same on every read.
+    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+    let (mut d, warnings) = parse_document(v, &uid_from_title(stem, "p"))?;
     if d.uid.is_empty() {
-        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
         d.uid = uid_from_title(stem, "p");
     }
     d.number_panels();
@@ -135,8 +144,7 @@ impl DashboardStore {
                         serde_json::from_slice::<Dashboard>(&b).map_err(|e| e.to_string())
                     });
                 if let Err(reason) = ok {
-                    let to = statefile::sibling(&path, ".corrupt");
-                    std::fs::rename(&path, &to)?;
+                    let to = statefile::set_aside(&path)?;
                     warnings.push(format!(
                         "{name}: not a dashboard ({reason}); moved to {}",
                         to.display()
@@ -218,7 +226,7 @@ impl DashboardStore {
 
     /// Every dashboard, provisioned ones first, then by title.
     pub fn list(&self) -> Result<(Vec<Dashboard>, Vec<String>), Error> {
-        let (mut all, problems) = self.provisioned();
+        let (mut all, mut problems) = self.provisioned();
         let mut stored = Vec::new();
         for entry in std::fs::read_dir(&self.dir).map_err(io)? {
             let path = entry.map_err(io)?.path();
@@ -232,8 +240,12 @@ impl DashboardStore {
             if all.iter().any(|d| d.uid == uid) {
                 continue;
             }
-            if let Some(d) = self.stored(uid)? {
-                stored.push(d);
+            // A file that stopped being a dashboard since start-up is reported, and the
+            // others are still listed.
+            match self.stored(uid) {
+                Ok(Some(d)) => stored.push(d),
+                Ok(None) => {}
+                Err(e) => problems.push(e.parts().2),
             }
         }
         stored.sort_by(|a, b| {
@@ -313,12 +325,8 @@ fn ok(data: Value) -> Response {
     axum::Json(json!({"status": "success", "data": data})).into_response()
 }
 
+/// The request body as JSON (its size is bounded by the router's body limit).
 fn body_json(body: &Bytes) -> Result<Value, Error> {
-    if body.len() > MAX_DOCUMENT_BYTES {
-        return Err(Error::BadData(format!(
-            "the document is larger than {MAX_DOCUMENT_BYTES} bytes"
-        )));
-    }
     serde_json::from_slice(body).map_err(|e| Error::BadData(format!("not JSON: {e}")))
 }
 
@@ -407,6 +415,8 @@ pub fn router(store: Arc<DashboardStore>) -> Router {
             "/api/v1/dashboards/{uid}",
             get(get_one).put(put).delete(delete),
         )
+        // Larger than axum's default of 2 MiB: a big dashboard is a few MiB of JSON.
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_DOCUMENT_BYTES))
         .with_state(store)
 }
 

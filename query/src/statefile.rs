@@ -7,7 +7,7 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-pub(crate) fn sibling(path: &Path, suffix: &str) -> PathBuf {
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
     name.push(suffix);
     path.with_file_name(name)
@@ -72,10 +72,19 @@ pub(crate) fn read<T>(
     };
     match check(&bytes, magic).and_then(parse) {
         Ok(v) => Ok(Ok(Some(v))),
-        Err(reason) => {
-            let moved_to = sibling(path, ".corrupt");
-            std::fs::rename(path, &moved_to)?;
-            Ok(Err((reason, moved_to)))
-        }
+        Err(reason) => Ok(Err((reason, set_aside(path)?))),
     }
+}
+
+/// Moves a file that cannot be trusted to `<name>.corrupt` (or `<name>.corrupt.N`, so an
+/// earlier one is never overwritten) and returns where it went.
+pub(crate) fn set_aside(path: &Path) -> std::io::Result<PathBuf> {
+    let mut to = sibling(path, ".corrupt");
+    let mut n = 1;
+    while to.exists() {
+        to = sibling(path, &format!(".corrupt.{n}"));
+        n += 1;
+    }
+    std::fs::rename(path, &to)?;
+    Ok(to)
 }

@@ -212,3 +212,84 @@ fn unfinished_saves_are_dropped_and_broken_files_set_aside_at_start() {
     assert_eq!(store.get("good").unwrap().title, "Good");
     assert_eq!(store.list().unwrap().0.len(), 1);
 }
+
+#[test]
+fn a_file_set_aside_twice_keeps_both_copies_and_a_later_bad_file_does_not_hide_the_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("dashboards");
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(d.join("bad.json"), "first").unwrap();
+    std::fs::write(d.join("bad.json.corrupt"), "older").unwrap();
+    std::fs::write(
+        d.join("good.json"),
+        json!({"uid": "good", "title": "Good"}).to_string(),
+    )
+    .unwrap();
+    let (store, _) = DashboardStore::open(dir.path(), None).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(d.join("bad.json.corrupt")).unwrap(),
+        "older"
+    );
+    assert_eq!(
+        std::fs::read_to_string(d.join("bad.json.corrupt.1")).unwrap(),
+        "first"
+    );
+    // A file that turns bad while the server runs is a warning in the list.
+    std::fs::write(d.join("later.json"), "{").unwrap();
+    let (all, problems) = store.list().unwrap();
+    assert_eq!(all.len(), 1);
+    assert!(problems[0].contains("later"), "{problems:?}");
+}
+
+#[tokio::test]
+async fn grafana_files_without_a_uid_keep_one_uid_and_big_documents_fit() {
+    let dir = tempfile::tempdir().unwrap();
+    let prov = dir.path().join("provisioned");
+    std::fs::create_dir_all(&prov).unwrap();
+    std::fs::write(
+        prov.join("team.json"),
+        json!({"title": "Team", "schemaVersion": 39,
+               "panels": [{"type": "stat", "gridPos": {"x": 0, "y": 0, "w": 6, "h": 4}, "targets": [{"expr": "up"}]}]})
+        .to_string(),
+    )
+    .unwrap();
+    let app = app(&dir.path().join("data"), Some(prov));
+    let (_, first) = call(&app, "GET", "/api/v1/dashboards", None).await;
+    let (_, second) = call(&app, "GET", "/api/v1/dashboards", None).await;
+    let uid = first["data"][0]["uid"].as_str().unwrap().to_string();
+    assert_eq!(second["data"][0]["uid"], uid.as_str());
+    let (st, _) = call(&app, "GET", &format!("/api/v1/dashboards/{uid}"), None).await;
+    assert_eq!(st, 200, "the listed uid opens");
+
+    // `import` names the import endpoint, never a dashboard.
+    let (_, v) = call(
+        &app,
+        "POST",
+        "/api/v1/dashboards",
+        Some(json!({"uid": "import", "title": "Import"})),
+    )
+    .await;
+    assert_ne!(v["data"]["uid"], "import");
+    // A 3 MiB document (above axum's default body limit) is accepted.
+    let note = "x".repeat(3 << 20);
+    let (st, v) = call(
+        &app,
+        "POST",
+        "/api/v1/dashboards",
+        Some(json!({"title": "Big", "panels": [{"type": "unsupported", "note": note}]})),
+    )
+    .await;
+    assert_eq!(st, 200, "{v}");
+}
+
+#[test]
+fn several_variable_values_make_a_query_promql_accepts() {
+    use signalbox_dashboard::{Selection, interpolate};
+    let vars = [Selection {
+        name: "instance".into(),
+        values: vec!["10.0.0.1:9100".into(), "web+1".into()],
+        all: false,
+    }];
+    let q = interpolate(r#"up{instance=~"$instance"}"#, &vars, 15.0, 3600.0);
+    promql_parser::parser::parse(&q).unwrap_or_else(|e| panic!("{q}: {e}"));
+}

@@ -131,7 +131,16 @@ pub(crate) fn DashboardView() -> impl IntoView {
     );
     // Auto-refresh: every panel reloads when the tick changes.
     let tick = RwSignal::new(0u64);
-    let refresh = Memo::new(move |_| query.with(|q| q.get("refresh")));
+    // The URL's `refresh`, else the dashboard's own (shown the same way in the form).
+    let refresh = Memo::new(move |_| {
+        query.with(|q| q.get("refresh")).or_else(|| {
+            page.with(|p| {
+                p.as_ref()
+                    .and_then(|p| p.as_ref().ok())
+                    .map(|p| p.dashboard.refresh.clone())
+            })
+        })
+    });
     Effect::new(move |_| {
         let every = refresh
             .get()
@@ -206,12 +215,12 @@ pub(crate) fn DashboardView() -> impl IntoView {
                 Ok(_) if d.panels.is_empty() => {
                     view! { <p class="hint">"No panels yet. " <a href=edit.clone()>"Add one"</a></p> }.into_any()
                 }
-                Ok(range) => view! {
+                Ok(_) => view! {
                     <div class="panel-grid">
                         {d.panels
                             .iter()
                             .cloned()
-                            .map(|panel| view! { <DashPanel panel range vars=selections.clone() tick/> })
+                            .map(|panel| view! { <DashPanel panel from=from.clone() to=to.clone() vars=selections.clone() tick/> })
                             .collect_view()}
                     </div>
                 }

@@ -24,7 +24,9 @@ pub(crate) fn add_panel(
     let w = width.clamp(1, GRID_COLUMNS);
     // Next to the last panel if it fits on its row, else below everything.
     let (x, y) = match d.panels.last() {
-        Some(p) if p.grid.x + p.grid.w + w <= GRID_COLUMNS => (p.grid.x + p.grid.w, p.grid.y),
+        Some(p) if p.grid.x.saturating_add(p.grid.w).saturating_add(w) <= GRID_COLUMNS => {
+            (p.grid.x + p.grid.w, p.grid.y)
+        }
         _ => (0, d.next_row()),
     };
     d.panels.push(Panel {

@@ -8,7 +8,7 @@ use crate::api::{
 use crate::chart::{ChartSeries, LineChart, color};
 use crate::pages::logs::LogLines;
 use crate::pages::traces::TraceList;
-use crate::timerange::Range;
+use crate::timerange::{Range, now, resolve};
 use crate::trace_tree::{Summary, summarize, tags_json};
 use crate::units::with_unit;
 use leptos::prelude::*;
@@ -355,7 +355,10 @@ fn values_view(kind: PanelType, panel: &Panel, values: Vec<(String, Labels, f64)
 #[component]
 pub(super) fn DashPanel(
     panel: Panel,
-    range: Range,
+    /// The dashboard's range as written (`now-6h`, `now`): every refresh resolves it
+    /// again, so a relative range moves with the clock.
+    from: String,
+    to: String,
     vars: Vec<Selection>,
     tick: RwSignal<u64>,
 ) -> impl IntoView {
@@ -374,7 +377,11 @@ pub(super) fn DashPanel(
         move || tick.get(),
         move |_| {
             let (api, panel, vars) = (api.clone(), for_load.clone(), vars.clone());
-            async move { load(api, panel, range, vars).await }
+            let (from, to) = (from.clone(), to.clone());
+            async move {
+                let range = resolve(&from, &to, "", now())?;
+                Ok::<_, String>((range, load(api, panel, range, vars).await?))
+            }
         },
     );
     let shown = panel.clone();
@@ -392,18 +399,21 @@ pub(super) fn DashPanel(
             if panel.queries.is_empty() {
                 return view! { <p class="hint">"No query"</p> }.into_any();
             }
-            match data.await {
-                Err(e) => view! { <p class="error" role="alert">{e}</p> }.into_any(),
-                Ok(Data::Series(s)) if s.is_empty() => {
+            let (range, data) = match data.await {
+                Err(e) => return view! { <p class="error" role="alert">{e}</p> }.into_any(),
+                Ok(x) => x,
+            };
+            match data {
+                Data::Series(s) if s.is_empty() => {
                     view! { <p class="hint">"No data"</p> }.into_any()
                 }
-                Ok(Data::Series(s)) => view! { <LineChart series=s range/> }.into_any(),
-                Ok(Data::Values(v)) => values_view(kind, &panel, v),
-                Ok(Data::Lines(l)) => view! { <LogLines lines=l/> }.into_any(),
-                Ok(Data::Traces(t)) if t.is_empty() => {
+                Data::Series(s) => view! { <LineChart series=s range/> }.into_any(),
+                Data::Values(v) => values_view(kind, &panel, v),
+                Data::Lines(l) => view! { <LogLines lines=l/> }.into_any(),
+                Data::Traces(t) if t.is_empty() => {
                     view! { <p class="hint">"No traces"</p> }.into_any()
                 }
-                Ok(Data::Traces(t)) => view! { <TraceList found=t/> }.into_any(),
+                Data::Traces(t) => view! { <TraceList found=t/> }.into_any(),
             }
         })
     };
