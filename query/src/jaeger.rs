@@ -303,6 +303,7 @@ async fn search(State(api): State<JaegerApi>, RawQuery(q): RawQuery) -> Result<R
         start_ns: start_us.saturating_mul(1000),
         end_ns: end_us.saturating_mul(1000).saturating_add(1000),
         limit: MAX_SCANNED_SPANS,
+        max_traces: limit,
     };
     // Matching spans come newest first; keep the first `limit` distinct traces.
     let mut order: Vec<[u8; 16]> = Vec::new();

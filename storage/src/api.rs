@@ -183,6 +183,9 @@ pub struct SpanQuery {
     pub end_ns: i64,
     /// At most this many spans, newest first.
     pub limit: usize,
+    /// Only the spans of the newest this many traces (ranked by their newest matching
+    /// span), 0 for any number. A hint: storage may return spans of more traces.
+    pub max_traces: usize,
 }
 
 /// A span with the service and resource that sent it.

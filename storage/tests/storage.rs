@@ -216,6 +216,54 @@ async fn traces_are_found_by_id_and_searched_after_flush() {
 }
 
 #[tokio::test]
+async fn span_search_keeps_the_spans_of_the_newest_traces_in_heads_and_parts() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = now_ms();
+    let (s, _) = open(config(dir.path())).await;
+    for b in 0..40u8 {
+        let service = if b % 2 == 0 { "cart" } else { "pay" };
+        s.write_traces(trace(service, b + 1, 3, (t - b as i64) * NS))
+            .await
+            .unwrap();
+    }
+    for round in ["head", "part"] {
+        let mut q = SpanQuery {
+            service: Some("pay".into()),
+            start_ns: (t - 100) * NS,
+            end_ns: (t + 100) * NS,
+            limit: 1000,
+            max_traces: 3,
+            ..Default::default()
+        };
+        let found = s.search_spans(&q).await.unwrap();
+        let traces: Vec<u8> = found.iter().map(|r| r.span.trace_id[0]).collect();
+        assert_eq!(traces, [2, 2, 2, 4, 4, 4, 6, 6, 6], "{round}");
+        // The hint only leaves out what comes after those traces.
+        q.max_traces = 0;
+        let all = s.search_spans(&q).await.unwrap();
+        assert_eq!(all.len(), 60, "{round}");
+        assert_eq!(all[..9], found[..], "{round}");
+        q.limit = 4;
+        assert_eq!(s.search_spans(&q).await.unwrap()[..], all[..4], "{round}");
+        // With an operation and a duration filter from the narrow columns.
+        q.operation = Some("op-2".into());
+        q.min_duration_ns = Some(500);
+        q.max_traces = 2;
+        let names: Vec<(u8, String)> = s
+            .search_spans(&q)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.span.trace_id[0], r.span.name))
+            .collect();
+        assert_eq!(names, [(2, "op-2".into()), (4, "op-2".into())], "{round}");
+        q.min_duration_ns = Some(501);
+        assert!(s.search_spans(&q).await.unwrap().is_empty(), "{round}");
+        s.flush_all().await.unwrap();
+    }
+}
+
+#[tokio::test]
 async fn merges_combine_parts_without_losing_or_duplicating() {
     let dir = tempfile::tempdir().unwrap();
     let t = now_ms() - 4 * 3_600_000;

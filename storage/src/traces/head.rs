@@ -83,7 +83,7 @@ impl TracesHead {
         if self.spans.is_empty() || q.end_ns <= self.min_ns || q.start_ns > self.max_ns {
             return Vec::new();
         }
-        (0..self.spans.len())
+        let mut rows: Vec<(i64, [u8; 16], usize)> = (0..self.spans.len())
             .filter(|&i| {
                 let (res, s) = &self.spans[i];
                 let (service, resource) = &self.resources[*res as usize];
@@ -91,8 +91,10 @@ impl TracesHead {
                     && s.start_ns < q.end_ns
                     && span_matches(q, service, resource, s)
             })
-            .map(|i| self.record(i))
-            .collect()
+            .map(|i| (self.spans[i].1.start_ns, self.spans[i].1.trace_id, i))
+            .collect();
+        super::part::newest(&mut rows, q.max_traces, q.limit);
+        rows.into_iter().map(|(_, _, i)| self.record(i)).collect()
     }
 
     /// Every span, sorted by trace id then start time (what a part is written from).

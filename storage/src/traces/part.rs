@@ -12,6 +12,7 @@ use arrow::array::{
 };
 use arrow::datatypes::{DataType, Field, Schema};
 use bytes::Bytes;
+use parquet::arrow::arrow_reader::{RowSelection, RowSelector};
 use parquet::basic::Encoding;
 use parquet::schema::types::ColumnPath;
 
@@ -72,6 +73,55 @@ const COLUMNS: [&str; 18] = [
     "resource",
     "scope",
 ];
+
+/// The columns a span search filters on before it reads whole rows.
+const SEARCH_COLUMNS: [&str; 5] = ["trace_id", "name", "start_ns", "end_ns", "service"];
+
+/// Keeps, of `(start, trace id, row)` candidates, the newest ones: every row of the
+/// `max_traces` traces whose newest row is newest (0: any number of traces), and then at
+/// most `limit` rows (0: any number). Leaves them newest first.
+pub(crate) fn newest(rows: &mut Vec<(i64, [u8; 16], usize)>, max_traces: usize, limit: usize) {
+    rows.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.2.cmp(&b.2)));
+    if max_traces > 0 {
+        let mut seen: Vec<[u8; 16]> = Vec::with_capacity(max_traces);
+        let mut keep = Vec::with_capacity(rows.len().min(4096));
+        for r in rows.iter() {
+            if !seen.contains(&r.1) {
+                if seen.len() == max_traces {
+                    continue;
+                }
+                seen.push(r.1);
+            }
+            keep.push(*r);
+        }
+        *rows = keep;
+    }
+    if limit > 0 {
+        rows.truncate(limit);
+    }
+}
+
+/// A selection of the (sorted, distinct) file rows `rows`.
+fn row_selection(rows: &[usize]) -> RowSelection {
+    let mut selectors = Vec::new();
+    let mut at = 0;
+    let mut i = 0;
+    while i < rows.len() {
+        let first = rows[i];
+        let mut last = first;
+        while i + 1 < rows.len() && rows[i + 1] == last + 1 {
+            i += 1;
+            last = rows[i];
+        }
+        if first > at {
+            selectors.push(RowSelector::skip(first - at));
+        }
+        selectors.push(RowSelector::select(last + 1 - first));
+        at = last + 1;
+        i += 1;
+    }
+    RowSelection::from(selectors)
+}
 
 fn ms(ns: i64) -> i64 {
     ns.div_euclid(1_000_000)
@@ -389,6 +439,11 @@ impl TracesPart {
         Ok(out)
     }
 
+    /// Spans that match `q`, in two reads: the narrow columns a search filters on
+    /// (trace id, name, times, service) choose the rows, then only those rows are read
+    /// whole. Without attribute filters, `q.max_traces` and `q.limit` are applied
+    /// before the second read, so a search for the newest traces of a busy service
+    /// decodes a few rows instead of all of the service's spans.
     pub(crate) async fn search(&self, q: &SpanQuery) -> Result<Vec<SpanRecord>> {
         if self.meta.rows == 0 || !self.meta.overlaps(ms(q.start_ns), ms(q.end_ns)) {
             return Ok(Vec::new());
@@ -398,24 +453,52 @@ impl TracesPart {
         {
             return Ok(Vec::new());
         }
-        let batches = self.file.read(&COLUMNS, None, None).await?;
-        let mut out = Vec::new();
-        for b in &batches {
-            let cols = SpanColumns::new(&self.meta.id, b)?;
+        let part = self.meta.id.as_str();
+        let keys = self.file.read(&SEARCH_COLUMNS, None, None).await?;
+        // (start, trace id, row in the file) of every row the narrow columns allow.
+        let mut rows: Vec<(i64, [u8; 16], usize)> = Vec::new();
+        let mut base = 0;
+        for b in &keys {
+            let tid: &FixedSizeBinaryArray = column(part, b, "trace_id")?;
+            let name: &StringArray = column(part, b, "name")?;
+            let start: &Int64Array = column(part, b, "start_ns")?;
+            let end: &Int64Array = column(part, b, "end_ns")?;
+            let service: &StringArray = column(part, b, "service")?;
             for r in 0..b.num_rows() {
-                let start = cols.start.value(r);
-                if start < q.start_ns || start >= q.end_ns {
-                    continue;
-                }
-                if q.service
-                    .as_deref()
-                    .is_some_and(|s| s != cols.service.value(r))
-                    || q.operation
-                        .as_deref()
-                        .is_some_and(|o| o != cols.name.value(r))
+                let t = start.value(r);
+                let d = end.value(r).saturating_sub(t);
+                if t < q.start_ns
+                    || t >= q.end_ns
+                    || q.service.as_deref().is_some_and(|s| s != service.value(r))
+                    || q.operation.as_deref().is_some_and(|o| o != name.value(r))
+                    || q.min_duration_ns.is_some_and(|m| d < m)
+                    || q.max_duration_ns.is_some_and(|m| d > m)
                 {
                     continue;
                 }
+                let mut id = [0u8; 16];
+                id.copy_from_slice(&tid.value(r)[..16]);
+                rows.push((t, id, base + r));
+            }
+            base += b.num_rows();
+        }
+        drop(keys);
+        if q.attributes.is_empty() {
+            newest(&mut rows, q.max_traces, q.limit);
+        }
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut wanted: Vec<usize> = rows.iter().map(|r| r.2).collect();
+        wanted.sort_unstable();
+        let batches = self
+            .file
+            .read(&COLUMNS, None, Some(row_selection(&wanted)))
+            .await?;
+        let mut out = Vec::with_capacity(wanted.len());
+        for b in &batches {
+            let cols = SpanColumns::new(part, b)?;
+            for r in 0..b.num_rows() {
                 let rec = cols.record(r)?;
                 if span_matches(q, &rec.service_name, &rec.resource, &rec.span) {
                     out.push(rec);
@@ -555,5 +638,49 @@ impl<'a> SpanColumns<'a> {
                 scope,
             },
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_newest_rows_of_the_newest_traces_are_kept() {
+        let row = |start: i64, trace: u8, r: usize| (start, [trace; 16], r);
+        let rows = vec![
+            row(10, 1, 0),
+            row(50, 2, 1),
+            row(30, 1, 2),
+            row(40, 3, 3),
+            row(20, 2, 4),
+        ];
+        let mut two = rows.clone();
+        newest(&mut two, 2, 0);
+        // Traces 2 and 3 have the newest rows; trace 1's rows are left out.
+        assert_eq!(two, [row(50, 2, 1), row(40, 3, 3), row(20, 2, 4)]);
+        let mut limited = rows.clone();
+        newest(&mut limited, 0, 2);
+        assert_eq!(limited, [row(50, 2, 1), row(40, 3, 3)]);
+        let mut all = rows;
+        newest(&mut all, 0, 0);
+        assert_eq!(all.len(), 5);
+        assert_eq!(all[4], row(10, 1, 0));
+    }
+
+    #[test]
+    fn wanted_rows_become_skip_and_select_runs() {
+        let runs = |rows: &[usize]| -> Vec<(bool, usize)> {
+            Vec::<RowSelector>::from(row_selection(rows))
+                .into_iter()
+                .map(|s| (s.skip, s.row_count))
+                .collect()
+        };
+        assert_eq!(
+            runs(&[0, 1, 2, 7, 9, 10]),
+            [(false, 3), (true, 4), (false, 1), (true, 1), (false, 2)]
+        );
+        assert_eq!(runs(&[5]), [(true, 5), (false, 1)]);
+        assert_eq!(runs(&[]), Vec::<(bool, usize)>::new());
     }
 }
