@@ -24,7 +24,7 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status, span};
 use serde_json::json;
 use std::path::PathBuf;
-use webdriver::{Driver, find_browser};
+use webdriver::{ARROW_DOWN, Driver, ENTER, TAB, find_browser};
 
 const CHECKOUT_TRACE: &str = "0af7651916cd43dd8448eb211c80319c";
 
@@ -288,6 +288,37 @@ async fn pages_render_hydrate_and_answer_in_a_real_browser() {
     );
     s.screenshot(&shots.join("metrics.png")).await;
 
+    // Completion in the PromQL box: a metric name, then a label of that metric.
+    s.goto(&format!("{base}/explore/metrics?from=now-15m&to=now"))
+        .await;
+    s.wait_hydrated().await;
+    let promql_box = "textarea[name=q]";
+    s.type_into(promql_box, "queue_d").await;
+    s.wait_for(
+        "metric names offered",
+        20,
+        "return document.querySelector('.suggestions li.active')?.textContent === 'queue_depth'",
+    )
+    .await;
+    s.type_into(promql_box, &format!("{ENTER}{{ser")).await;
+    s.wait_for(
+        "the metric's labels offered",
+        20,
+        "return document.querySelector('.suggestions li.active')?.textContent === 'series'",
+    )
+    .await;
+    s.type_into(promql_box, TAB).await;
+    assert_eq!(
+        s.js(
+            &format!("return document.querySelector('{promql_box}').value"),
+            json!([])
+        )
+        .await,
+        "queue_depth{series"
+    );
+    s.goto(&explore).await;
+    s.wait_hydrated().await;
+
     // A new query through the form navigates on the client (no reload) and redraws.
     s.js(
         "window.__stayed = true;
@@ -399,6 +430,111 @@ async fn pages_render_hydrate_and_answer_in_a_real_browser() {
         )
         .await;
     assert_eq!(found, json!(["payment declined: rare-needle-42"]));
+    assert_eq!(s.console_errors().await, Vec::<String>::new());
+
+    // Completion in the LogQL box: a label name, then its values, chosen by keyboard;
+    // Enter with the list closed runs the query.
+    s.goto(&format!("{base}/explore/logs?from=now-15m&to=now"))
+        .await;
+    s.wait_hydrated().await;
+    let logs_box = "textarea[name=q]";
+    s.type_into(logs_box, "{service_na").await;
+    let offered = s
+        .wait_for(
+            "label names offered",
+            20,
+            "return [...document.querySelectorAll('.suggestions li')].map(li => li.textContent).join(',')",
+        )
+        .await;
+    assert!(
+        offered.as_str().unwrap().starts_with("service_name"),
+        "{offered}"
+    );
+    s.type_into(logs_box, ENTER).await;
+    s.type_into(logs_box, "=\"").await;
+    let offered = s
+        .wait_for(
+            "label values offered",
+            20,
+            "return [...document.querySelectorAll('.suggestions li')].map(li => li.textContent).join(',')",
+        )
+        .await;
+    assert_eq!(offered, "payments,shop", "{offered}");
+    s.screenshot(&shots.join("logs-completion.png")).await;
+    s.type_into(logs_box, ARROW_DOWN).await;
+    assert_eq!(
+        s.js(
+            "return document.querySelector('.suggestions li.active')?.textContent",
+            json!([])
+        )
+        .await,
+        "shop"
+    );
+    s.type_into(logs_box, TAB).await;
+    assert_eq!(
+        s.js(
+            &format!("return document.querySelector('{logs_box}').value"),
+            json!([])
+        )
+        .await,
+        "{service_name=\"shop\""
+    );
+    assert_eq!(
+        s.js(
+            "return document.querySelector('.suggestions').hidden",
+            json!([])
+        )
+        .await,
+        true
+    );
+    s.type_into(logs_box, &format!("}}{ENTER}")).await;
+    s.wait_for(
+        "the query run by Enter",
+        20,
+        "return document.querySelectorAll('.log-line').length === 20",
+    )
+    .await;
+    assert!(s.current_url().await.contains("service_name"));
+
+    // Live tail: the newest lines at once, then a line sent afterwards appears.
+    s.js("document.querySelector('.live-toggle').click()", json!([]))
+        .await;
+    s.wait_for(
+        "the live tail's first lines",
+        20,
+        "return document.querySelectorAll('.live-tail .log-line').length === 20",
+    )
+    .await;
+    LogsServiceClient::connect(format!("http://{}", srv.grpc))
+        .await
+        .unwrap()
+        .export(logs_request(
+            "shop",
+            &["live-line-77".to_string()],
+            now_ns(),
+        ))
+        .await
+        .unwrap();
+    let newest = s
+        .wait_for(
+            "the new line in the live tail",
+            20,
+            "const m = document.querySelector('.live-tail .log-line .msg')?.textContent;
+             return m === 'live-line-77' && m",
+        )
+        .await;
+    assert_eq!(newest, "live-line-77");
+    s.screenshot(&shots.join("logs-live.png")).await;
+    s.js("document.querySelector('.live-toggle').click()", json!([]))
+        .await;
+    assert_eq!(
+        s.js(
+            "return document.querySelector('.live-status').textContent",
+            json!([])
+        )
+        .await,
+        "Stopped."
+    );
     assert_eq!(s.console_errors().await, Vec::<String>::new());
 
     // The theme switch is kept across pages.
@@ -691,7 +827,8 @@ async fn pages_render_hydrate_and_answer_in_a_real_browser() {
             json!([])
         )
         .await,
-        20
+        21,
+        "the shop's 20 lines and the one sent during the live tail"
     );
     s.screenshot(&shots.join("dashboard.png")).await;
     s.goto(&dash_url).await;
@@ -807,6 +944,33 @@ async fn pages_render_hydrate_and_answer_in_a_real_browser() {
         format!("/traces/{CHECKOUT_TRACE}?span=0000000000000002")
     );
     assert_eq!(s.console_errors().await, Vec::<String>::new());
+
+    // At a phone's width no page is wider than the screen.
+    s.resize(390, 844).await;
+    for page in [
+        format!("{base}/"),
+        explore.clone(),
+        format!("{explore}&tab=table"),
+        logs.clone(),
+        format!("{base}/traces/{CHECKOUT_TRACE}"),
+        dash_url.clone(),
+        format!("{base}/alerts"),
+        format!("{base}/status"),
+    ] {
+        s.goto(&page).await;
+        let widths = s
+            .js(
+                "return [document.documentElement.scrollWidth, document.documentElement.clientWidth]",
+                json!([]),
+            )
+            .await;
+        assert!(
+            widths[0].as_u64() <= widths[1].as_u64(),
+            "{page} is wider than a phone's screen: {widths}"
+        );
+    }
+    s.goto(&explore).await;
+    s.screenshot(&shots.join("metrics-phone.png")).await;
 
     s.close().await;
 }

@@ -55,7 +55,7 @@ impl Rng {
     }
 }
 
-fn kv(k: &str, v: impl Into<String>) -> KeyValue {
+pub(crate) fn kv(k: &str, v: impl Into<String>) -> KeyValue {
     KeyValue {
         key: k.into(),
         value: Some(AnyValue {
@@ -101,7 +101,7 @@ pub(crate) fn service_name(i: usize) -> String {
     format!("{}-{}", SERVICES[i % SERVICES.len()], i / SERVICES.len())
 }
 
-fn resource(service: &str, instance: &str) -> Option<Resource> {
+pub(crate) fn resource(service: &str, instance: &str) -> Option<Resource> {
     Some(Resource {
         attributes: vec![
             kv("service.name", service),

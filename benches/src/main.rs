@@ -7,6 +7,7 @@
 //! target/release/loadgen --signal metrics --series 100000 --rate 1000000 --duration 60
 //! ```
 
+mod dashbench;
 mod generate;
 mod logquery;
 mod procfs;
@@ -30,6 +31,8 @@ enum Signal {
     Metrics,
     Logs,
     Traces,
+    /// No load: six hours of backfilled data, then the time to render a dashboard.
+    Dashboard,
 }
 
 #[derive(Parser, Debug)]
@@ -81,6 +84,9 @@ enum Gen {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if args.signal == Signal::Dashboard {
+        return dashbench::run(&args.server_bin, args.services, args.keep).await;
+    }
     let dir = tempfile::Builder::new()
         .prefix("signalbox-bench")
         .tempdir()?;
@@ -120,6 +126,7 @@ async fn main() -> anyhow::Result<()> {
                 Gen::L(g)
             }
             Signal::Traces => Gen::T(TraceGen::new(w, args.services)),
+            Signal::Dashboard => anyhow::bail!("the dashboard benchmark sends no load"),
         };
         let (url, sent, acked, refused, log_bytes) = (
             url.clone(),
@@ -247,6 +254,7 @@ async fn main() -> anyhow::Result<()> {
         Signal::Metrics => "metrics",
         Signal::Logs => "logs",
         Signal::Traces => "traces",
+        Signal::Dashboard => "dashboard",
     };
     let part_bytes = procfs::dir_bytes(&dir.path().join("parts").join(sig));
     let parts = std::fs::read_dir(dir.path().join("parts").join(sig))

@@ -25,9 +25,19 @@ const BENCH_CONFIG: &str = "storage:
 
 impl Server {
     pub(crate) async fn start(bin: &str, dir: &Path) -> anyhow::Result<Server> {
+        Server::start_with_config(bin, dir, BENCH_CONFIG).await
+    }
+
+    /// Starts the server on `dir` with the configuration file `config` (YAML; empty for
+    /// the defaults).
+    pub(crate) async fn start_with_config(
+        bin: &str,
+        dir: &Path,
+        config: &str,
+    ) -> anyhow::Result<Server> {
         let (grpc, otlp_http, http) = (free()?, free()?, free()?);
         let cfg = dir.join("bench.yaml");
-        std::fs::write(&cfg, BENCH_CONFIG)?;
+        std::fs::write(&cfg, config)?;
         let child = Command::new(bin)
             .arg("--config")
             .arg(&cfg)
@@ -86,6 +96,16 @@ impl Server {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         anyhow::bail!("server did not stop")
+    }
+}
+
+/// A benchmark that fails part-way does not leave its server running.
+impl Drop for Server {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 

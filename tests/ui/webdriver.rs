@@ -116,6 +116,13 @@ async fn call(http: &reqwest::Client, method: &str, url: &str, body: Option<Valu
     v["value"].clone()
 }
 
+/// WebDriver's code for the Enter key.
+pub const ENTER: &str = "\u{E007}";
+/// WebDriver's code for the Tab key.
+pub const TAB: &str = "\u{E004}";
+/// WebDriver's code for the down arrow.
+pub const ARROW_DOWN: &str = "\u{E015}";
+
 pub struct Session {
     base: String,
     http: reqwest::Client,
@@ -143,7 +150,6 @@ impl Session {
         .await
     }
 
-    /// Runs `script` until it returns something truthy, for up to `secs` seconds.
     /// Waits until the page's wasm bundle has hydrated it (the app marks the root).
     pub async fn wait_hydrated(&self) {
         self.wait_for(
@@ -154,6 +160,7 @@ impl Session {
         .await;
     }
 
+    /// Runs `script` until it returns something truthy, for up to `secs` seconds.
     pub async fn wait_for(&self, what: &str, secs: u64, script: &str) -> Value {
         let deadline = Instant::now() + Duration::from_secs(secs);
         loop {
@@ -164,6 +171,42 @@ impl Session {
             assert!(Instant::now() < deadline, "timed out waiting for {what}");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// Types `keys` into the element `css` selects, as real key presses (WebDriver's
+    /// key codes: [`ENTER`], [`TAB`], [`ARROW_DOWN`]).
+    pub async fn type_into(&self, css: &str, keys: &str) {
+        let found = call(
+            &self.http,
+            "POST",
+            &format!("{}/element", self.base),
+            Some(json!({"using": "css selector", "value": css})),
+        )
+        .await;
+        let id = found
+            .as_object()
+            .and_then(|o| o.values().next())
+            .and_then(Value::as_str)
+            .unwrap_or_else(|| panic!("no element {css}: {found}"))
+            .to_string();
+        call(
+            &self.http,
+            "POST",
+            &format!("{}/element/{id}/value", self.base),
+            Some(json!({"text": keys})),
+        )
+        .await;
+    }
+
+    /// Resizes the browser window (the viewport is somewhat smaller).
+    pub async fn resize(&self, width: u32, height: u32) {
+        call(
+            &self.http,
+            "POST",
+            &format!("{}/window/rect", self.base),
+            Some(json!({"width": width, "height": height})),
+        )
+        .await;
     }
 
     pub async fn current_url(&self) -> String {

@@ -134,7 +134,10 @@ impl Api {
                 "PUT" => Method::PUT,
                 _ => Method::GET,
             };
-            let builder = RequestBuilder::new(&path).method(m);
+            let signal = in_flight_signal();
+            let builder = RequestBuilder::new(&path)
+                .method(m)
+                .abort_signal(signal.as_ref());
             let req = match body {
                 Some(b) => builder
                     .header("content-type", "application/json")
@@ -144,15 +147,23 @@ impl Api {
                     .build()
                     .map_err(|e| format!("request to {path} failed: {e}"))?,
             };
+            // A request the user cancelled fails with that, not with the browser's words.
+            let failed = |e: String| {
+                if signal.as_ref().is_some_and(web_sys::AbortSignal::aborted) {
+                    CANCELLED.to_string()
+                } else {
+                    e
+                }
+            };
             let resp = req
                 .send()
                 .await
-                .map_err(|e| format!("request to {path} failed: {e}"))?;
+                .map_err(|e| failed(format!("request to {path} failed: {e}")))?;
             let status = resp.status();
             let body = resp
                 .binary()
                 .await
-                .map_err(|e| format!("reading the answer of {path}: {e}"))?;
+                .map_err(|e| failed(format!("reading the answer of {path}: {e}")))?;
             Ok((status, body))
         })
         .await
@@ -166,6 +177,37 @@ impl Api {
         _body: Option<String>,
     ) -> Result<(u16, Vec<u8>), String> {
         Err(format!("no way to reach {path_and_query} in this build"))
+    }
+}
+
+/// The error of a request stopped by [`cancel_requests`].
+pub const CANCELLED: &str = "Cancelled.";
+
+#[cfg(all(feature = "hydrate", not(feature = "ssr")))]
+thread_local! {
+    /// Aborts the requests in flight; replaced after each cancel.
+    static IN_FLIGHT: std::cell::RefCell<Option<web_sys::AbortController>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// The signal that aborts a new request when the user cancels.
+#[cfg(all(feature = "hydrate", not(feature = "ssr")))]
+fn in_flight_signal() -> Option<web_sys::AbortSignal> {
+    IN_FLIGHT.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.is_none() {
+            *c = web_sys::AbortController::new().ok();
+        }
+        c.as_ref().map(web_sys::AbortController::signal)
+    })
+}
+
+/// Stops every API request the page is waiting for (the Cancel button of a running
+/// query); each fails with [`CANCELLED`]. Requests made afterwards are not affected.
+pub fn cancel_requests() {
+    #[cfg(all(feature = "hydrate", not(feature = "ssr")))]
+    if let Some(c) = IN_FLIGHT.with(|c| c.borrow_mut().take()) {
+        c.abort();
     }
 }
 

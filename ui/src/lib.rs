@@ -11,7 +11,9 @@
 
 pub mod api;
 pub mod chart;
+pub mod complete;
 // `#[component]` re-declares a crate-private component as `pub`.
+pub mod live;
 pub mod metrics_text;
 #[allow(unreachable_pub)]
 mod pages;

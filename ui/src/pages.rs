@@ -11,7 +11,7 @@ pub(crate) mod status;
 pub(crate) mod trace;
 pub(crate) mod traces;
 
-use crate::api::{PromEnvelope, encode, use_api};
+use crate::api::{PromEnvelope, cancel_requests, encode, use_api};
 use leptos::prelude::*;
 use leptos_meta::Title;
 
@@ -57,6 +57,28 @@ pub(crate) fn MetricNames() -> impl IntoView {
                 })}
             </Suspense>
         </section>
+    }
+}
+
+/// What a page shows while its queries run: `what` is happening, for how long, and a
+/// button that cancels it.
+#[component]
+pub(crate) fn Running(what: &'static str) -> impl IntoView {
+    // Tenths of a second since the queries started, counted in the browser.
+    let tenths = RwSignal::new(0u32);
+    #[cfg(feature = "hydrate")]
+    if let Ok(h) = leptos::leptos_dom::helpers::set_interval_with_handle(
+        move || tenths.update(|t| *t += 1),
+        std::time::Duration::from_millis(100),
+    ) {
+        on_cleanup(move || h.clear());
+    }
+    view! {
+        <p class="loading running">
+            {what}
+            <span class="elapsed">{move || format!(" {:.1} s ", f64::from(tenths.get()) / 10.0)}</span>
+            <button type="button" class="cancel" on:click=|_| cancel_requests()>"Cancel"</button>
+        </p>
     }
 }
 

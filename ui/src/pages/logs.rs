@@ -2,9 +2,11 @@
 //! lines with their labels. Metric queries (`rate(...)`, `sum by ...`) draw a chart.
 //! Everything is in the URL (`q`, `from`, `to`, `limit`, `dir`).
 
-use super::{count_param, param_or, quick_ranges};
+use super::{Running, count_param, param_or, quick_ranges};
 use crate::api::{Api, LogLine, LokiData, LokiStream, PromEnvelope, encode, series_name, use_api};
 use crate::chart::{ChartSeries, LineChart, VolumeChart, level_color};
+use crate::complete::{Lang, QueryBox};
+use crate::live::LiveTail;
 use crate::timerange::{Range, auto_step, format_time, now, resolve};
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -164,38 +166,11 @@ pub(crate) fn LogsExplorer() -> impl IntoView {
         })
     });
     let api = use_api();
-    let labels_api = api.clone();
     let outcome = Resource::new(
         move || params.get(),
         move |p| {
             let api = api.clone();
             async move { run(api, p).await }
-        },
-    );
-    // Stream selectors to complete from: every value of the most useful labels.
-    let selectors = Resource::new(
-        || (),
-        move |_| {
-            let api = labels_api.clone();
-            async move {
-                let mut out = Vec::new();
-                for label in ["service_name", "level", "service_namespace", "job"] {
-                    let url = format!("/loki/api/v1/label/{label}/values");
-                    if let Ok((values, _)) = api
-                        .get_json::<PromEnvelope<Vec<String>>>(&url)
-                        .await
-                        .and_then(PromEnvelope::into_result)
-                    {
-                        out.extend(
-                            values
-                                .into_iter()
-                                .take(200)
-                                .map(|v| format!("{{{label}={v:?}}}")),
-                        );
-                    }
-                }
-                out
-            }
         },
     );
 
@@ -211,15 +186,13 @@ pub(crate) fn LogsExplorer() -> impl IntoView {
                 <div class="query-row">
                     <label class="query-label">
                         "LogQL"
-                        <textarea
+                        <QueryBox
                             name="q"
-                            rows="2"
-                            spellcheck="false"
-                            autocomplete="off"
+                            value=value_query
+                            lang=Lang::LogQL
+                            list_id="q-suggest".to_string()
                             placeholder="{service_name=\"checkout\"} |= \"error\""
-                        >
-                            {value_query}
-                        </textarea>
+                        />
                     </label>
                 </div>
                 <div class="range-row">
@@ -263,6 +236,7 @@ pub(crate) fn LogsExplorer() -> impl IntoView {
                         Ok(_) => None,
                         Err(e) => Some(view! { <p class="warning">"Log volume: " {e}</p> }.into_any()),
                     }}
+                    <LiveTail query=params.get_untracked().query/>
                     <p class="range-info">
                         {format!("{} lines, {} to {} UTC", lines.len(), format_time(range.start), format_time(range.end))}
                     </p>
@@ -277,15 +251,8 @@ pub(crate) fn LogsExplorer() -> impl IntoView {
         <Title text="Logs · SignalBox"/>
         <h1>"Logs"</h1>
         {editor}
-        <Suspense fallback=|| ()>
-            <datalist id="stream-selectors">
-                {move || Suspend::new(async move {
-                    selectors.await.into_iter().map(|s| view! { <option value=s></option> }).collect_view()
-                })}
-            </datalist>
-        </Suspense>
         <section class="results" aria-live="polite">
-            <Suspense fallback=|| view! { <p class="loading">"Running…"</p> }>{results}</Suspense>
+            <Suspense fallback=|| view! { <Running what="Running…"/> }>{results}</Suspense>
         </section>
     }
 }

@@ -2,9 +2,10 @@
 //! as a table. Everything the page shows is in its URL (`q`, repeated for several
 //! queries, `from`, `to`, `step`, `tab`), so a link reproduces it.
 
-use super::{param_or, quick_ranges};
+use super::{Running, param_or, quick_ranges};
 use crate::api::{Api, PromEnvelope, QueryData, Sample, encode, series_name, use_api};
 use crate::chart::{ChartSeries, LineChart, color, ticks::format_value};
+use crate::complete::{Lang, QueryBox};
 use crate::timerange::{Range, format_duration, format_time, now, resolve};
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -102,27 +103,11 @@ pub(crate) fn MetricsExplorer() -> impl IntoView {
         })
     });
     let api = use_api();
-    let names_api = api.clone();
     let outcome = Resource::new(
         move || params.get(),
         move |p| {
             let api = api.clone();
             async move { run(api, p).await }
-        },
-    );
-    let names = Resource::new(
-        || (),
-        move |_| {
-            let api = names_api.clone();
-            async move {
-                api.get_json::<PromEnvelope<Vec<String>>>(
-                    "/api/v1/label/__name__/values?limit=5000",
-                )
-                .await
-                .and_then(PromEnvelope::into_result)
-                .map(|(n, _)| n)
-                .unwrap_or_default()
-            }
         },
     );
 
@@ -149,15 +134,13 @@ pub(crate) fn MetricsExplorer() -> impl IntoView {
                                 <label class="query-label">
                                     <span class="swatch" style:background=color(i)></span>
                                     {label}
-                                    <textarea
+                                    <QueryBox
                                         name="q"
-                                        rows="2"
-                                        spellcheck="false"
-                                        autocomplete="off"
+                                        value=q
+                                        lang=Lang::PromQL
+                                        list_id=format!("q-suggest-{i}")
                                         placeholder="PromQL, e.g. rate(http_server_request_duration_seconds_count[5m])"
-                                    >
-                                        {q}
-                                    </textarea>
+                                    />
                                 </label>
                                 <Suspense fallback=|| ()>
                                     {move || Suspend::new(async move {
@@ -239,15 +222,8 @@ pub(crate) fn MetricsExplorer() -> impl IntoView {
         <Title text="Metrics · SignalBox"/>
         <h1>"Metrics"</h1>
         {editor}
-        <Suspense fallback=|| ()>
-            <datalist id="metric-names">
-                {move || Suspend::new(async move {
-                    names.await.into_iter().map(|n| view! { <option value=n></option> }).collect_view()
-                })}
-            </datalist>
-        </Suspense>
         <section class="results" aria-live="polite">
-            <Suspense fallback=|| view! { <p class="loading">"Running…"</p> }>{results}</Suspense>
+            <Suspense fallback=|| view! { <Running what="Running…"/> }>{results}</Suspense>
         </section>
     }
 }

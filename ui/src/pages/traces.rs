@@ -1,7 +1,7 @@
 //! Trace search: service, operation, tags, duration bounds and a time range (all in the
 //! URL), and the matching traces with their duration, span and error counts.
 
-use super::{count_param, param_or, quick_ranges};
+use super::{Running, count_param, param_or, quick_ranges};
 use crate::api::{Api, JaegerEnvelope, Trace, encode, use_api};
 use crate::chart::color;
 use crate::timerange::{format_time, now, resolve};
@@ -231,7 +231,7 @@ pub(crate) fn TraceSearch() -> impl IntoView {
         <h1>"Traces"</h1>
         {form}
         <section class="results" aria-live="polite">
-            <Suspense fallback=|| view! { <p class="loading">"Searching…"</p> }>{list}</Suspense>
+            <Suspense fallback=|| view! { <Running what="Searching…"/> }>{list}</Suspense>
         </section>
     }
 }

@@ -6,6 +6,7 @@ use crate::api::{
     encode, series_name, use_api,
 };
 use crate::chart::{ChartSeries, LineChart, color};
+use crate::pages::Running;
 use crate::pages::logs::LogLines;
 use crate::pages::traces::TraceList;
 use crate::timerange::{Range, now, resolve};
@@ -421,7 +422,7 @@ pub(super) fn DashPanel(
         <section class=format!("panel panel-{}", kind.name()) style=style data-panel=panel.id.to_string()>
             <h2 class="panel-title">{panel.title.clone()}</h2>
             <div class="panel-body">
-                <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>{body}</Suspense>
+                <Suspense fallback=|| view! { <Running what="Loading…"/> }>{body}</Suspense>
             </div>
         </section>
     }
