@@ -179,18 +179,6 @@ fn logs_at(services: usize, t_ns: u64, rng: &mut Rng) -> ExportLogsServiceReques
     ExportLogsServiceRequest { resource_logs }
 }
 
-/// Percent-encodes a query parameter.
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let i = ((sorted.len() - 1) as f64 * p).round() as usize;
     sorted[i]
@@ -214,20 +202,7 @@ pub(crate) async fn run(server_bin: &str, services: usize, keep: bool) -> anyhow
     for step in 0..steps {
         let t = first + step * STEP_S * 1_000_000_000;
         let m = metrics_at(services, step, t, &mut rng);
-        samples += m
-            .resource_metrics
-            .iter()
-            .flat_map(|r| &r.scope_metrics)
-            .flat_map(|s| &s.metrics)
-            .map(|m| match &m.data {
-                Some(metric::Data::Sum(s)) => s.data_points.len() as u64,
-                Some(metric::Data::Gauge(g)) => g.data_points.len() as u64,
-                Some(metric::Data::Histogram(h)) => {
-                    (BOUNDS.len() as u64 + 3) * h.data_points.len() as u64
-                }
-                _ => 0,
-            })
-            .sum::<u64>();
+        samples += generate::metric_samples(&m);
         clients.metrics.export(m).await.context("sending metrics")?;
         clients
             .logs
@@ -301,23 +276,37 @@ pub(crate) async fn run(server_bin: &str, services: usize, keep: bool) -> anyhow
     let start_s = end_s - HOURS * 3600;
     for panel in dashboard()["panels"].as_array().into_iter().flatten() {
         let (kind, q) = (&panel["type"], &panel["queries"][0]);
-        let expr = encode(q["expr"].as_str().unwrap_or_default());
-        let url = match (q["lang"].as_str(), kind.as_str()) {
-            (Some("logql"), Some("logs")) => format!(
-                "{base}/loki/api/v1/query_range?query={expr}&start={start_s}000000000&end={end_s}000000000&limit=100&direction=backward"
+        let expr = q["expr"].as_str().unwrap_or_default();
+        let (start_ns, end_ns) = (format!("{start_s}000000000"), format!("{end_s}000000000"));
+        let (start, end, step) = (start_s.to_string(), end_s.to_string(), step.to_string());
+        let (path, params): (&str, Vec<(&str, &str)>) = match (q["lang"].as_str(), kind.as_str()) {
+            (Some("logql"), Some("logs")) => (
+                "/loki/api/v1/query_range",
+                vec![
+                    ("start", &start_ns),
+                    ("end", &end_ns),
+                    ("limit", "100"),
+                    ("direction", "backward"),
+                ],
             ),
-            (Some("logql"), _) => format!(
-                "{base}/loki/api/v1/query_range?query={expr}&start={start_s}000000000&end={end_s}000000000&step={step}"
+            (Some("logql"), _) => (
+                "/loki/api/v1/query_range",
+                vec![("start", &start_ns), ("end", &end_ns), ("step", &step)],
             ),
-            (_, Some("timeseries")) => format!(
-                "{base}/api/v1/query_range?query={expr}&start={start_s}&end={end_s}&step={step}"
+            (_, Some("timeseries")) => (
+                "/api/v1/query_range",
+                vec![("start", &start), ("end", &end), ("step", &step)],
             ),
-            _ => format!("{base}/api/v1/query?query={expr}&time={end_s}"),
+            _ => ("/api/v1/query", vec![("time", &end)]),
         };
+        let url = reqwest::Url::parse_with_params(
+            &format!("{base}{path}"),
+            [("query", expr)].into_iter().chain(params),
+        )?;
         let mut t = Vec::new();
         for _ in 0..5 {
             let t0 = Instant::now();
-            http.get(&url)
+            http.get(url.clone())
                 .send()
                 .await?
                 .error_for_status()?

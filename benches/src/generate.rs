@@ -243,17 +243,28 @@ impl MetricGen {
     }
 
     pub(crate) fn points(&self, req: &ExportMetricsServiceRequest) -> u64 {
-        req.resource_metrics
-            .iter()
-            .flat_map(|r| &r.scope_metrics)
-            .flat_map(|s| &s.metrics)
-            .map(|m| match &m.data {
-                Some(metric::Data::Sum(s)) => s.data_points.len() as u64,
-                Some(metric::Data::Gauge(g)) => g.data_points.len() as u64,
-                _ => 0,
-            })
-            .sum()
+        metric_samples(req)
     }
+}
+
+/// The samples a metrics request becomes: one per sum or gauge point; per classic
+/// histogram point one per bucket (with `+Inf`), plus `_sum` and `_count`.
+pub(crate) fn metric_samples(req: &ExportMetricsServiceRequest) -> u64 {
+    req.resource_metrics
+        .iter()
+        .flat_map(|r| &r.scope_metrics)
+        .flat_map(|s| &s.metrics)
+        .map(|m| match &m.data {
+            Some(metric::Data::Sum(s)) => s.data_points.len() as u64,
+            Some(metric::Data::Gauge(g)) => g.data_points.len() as u64,
+            Some(metric::Data::Histogram(h)) => h
+                .data_points
+                .iter()
+                .map(|p| p.explicit_bounds.len() as u64 + 3)
+                .sum(),
+            _ => 0,
+        })
+        .sum()
 }
 
 const PATHS: [&str; 8] = [

@@ -150,16 +150,19 @@ fn is_word_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || c == '_' || c == ':'
 }
 
-/// The identifier that ends at byte `end` of `s` (after trailing spaces).
-fn word_before(s: &str, end: usize) -> &str {
-    let head = s.get(..end).unwrap_or_default().trim_end();
-    let start = head
-        .char_indices()
+/// Where the identifier that ends `s` starts (`s.len()` when `s` ends otherwise).
+fn word_start(s: &str) -> usize {
+    s.char_indices()
         .rev()
         .take_while(|(_, c)| is_word_char(*c))
         .last()
-        .map_or(head.len(), |(i, _)| i);
-    &head[start..]
+        .map_or(s.len(), |(i, _)| i)
+}
+
+/// The identifier that ends at byte `end` of `s` (after trailing spaces).
+fn word_before(s: &str, end: usize) -> &str {
+    let head = s.get(..end).unwrap_or_default().trim_end();
+    &head[word_start(head)..]
 }
 
 /// What the word at byte `cursor` of `text` can be, or `None` where nothing is offered
@@ -239,12 +242,7 @@ pub fn context(text: &str, cursor: usize, lang: Lang) -> Option<Context> {
         });
     }
     // The word being typed ends at the cursor (it may be empty).
-    let start = before
-        .char_indices()
-        .rev()
-        .take_while(|(_, c)| is_word_char(*c))
-        .last()
-        .map_or(before.len(), |(i, _)| i);
+    let start = word_start(before);
     let word = &before[start..];
     let end = cursor
         + text[cursor..]

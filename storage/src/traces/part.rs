@@ -83,18 +83,9 @@ const SEARCH_COLUMNS: [&str; 5] = ["trace_id", "name", "start_ns", "end_ns", "se
 pub(crate) fn newest(rows: &mut Vec<(i64, [u8; 16], usize)>, max_traces: usize, limit: usize) {
     rows.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.2.cmp(&b.2)));
     if max_traces > 0 {
-        let mut seen: Vec<[u8; 16]> = Vec::with_capacity(max_traces);
-        let mut keep = Vec::with_capacity(rows.len().min(4096));
-        for r in rows.iter() {
-            if !seen.contains(&r.1) {
-                if seen.len() == max_traces {
-                    continue;
-                }
-                seen.push(r.1);
-            }
-            keep.push(*r);
-        }
-        *rows = keep;
+        // A set: the Jaeger limit can be large, and candidates number millions.
+        let mut seen: std::collections::HashSet<[u8; 16]> = std::collections::HashSet::new();
+        rows.retain(|r| seen.contains(&r.1) || (seen.len() < max_traces && seen.insert(r.1)));
     }
     if limit > 0 {
         rows.truncate(limit);
