@@ -127,10 +127,8 @@ pub struct LogQuery {
     pub contains: Vec<String>,
     /// Only records of this trace, when set.
     pub trace_id: Option<[u8; 16]>,
-    /// Records may carry only what log queries read — time, severity, line, attributes,
-    /// trace and span id — with the observed time set to the time, the body to the line
-    /// as text and flags, event name and scope left empty, so storage reads fewer columns.
-    pub lines_only: bool,
+    /// What the records must carry; storage may leave the rest out and read fewer columns.
+    pub fields: LogFields,
     pub direction: Direction,
     pub limit: usize,
 }
@@ -149,10 +147,27 @@ impl LogQuery {
     }
 }
 
+/// The parts of its records a log query needs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LogFields {
+    /// Everything stored.
+    #[default]
+    All,
+    /// What log queries read — time, severity, line, attributes, trace and span id —
+    /// with the observed time set to the time, the body to the line as text and flags,
+    /// event name and scope left empty.
+    Lines,
+    /// As `Lines` without the line (for counting lines): the body may be empty. A query
+    /// with `contains` still reads the lines to test them.
+    NoLines,
+}
+
 /// A log record with the stream it belongs to.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LogEntry {
-    pub labels: Labels,
+    /// Shared by the entries of one stream read together (cheap to clone, and
+    /// `Arc::ptr_eq` tells a reader the stream is the same without comparing labels).
+    pub labels: Arc<Labels>,
     pub resource: Arc<Attributes>,
     pub record: LogRecord,
 }
@@ -231,12 +246,29 @@ pub(crate) fn span_matches(
 }
 
 /// Sorts log entries by time in the query's direction and applies its limit.
+/// Entries at one time: by stream labels (the same stream without comparing them).
+fn stream_order(a: &LogEntry, b: &LogEntry) -> std::cmp::Ordering {
+    if Arc::ptr_eq(&a.labels, &b.labels) {
+        std::cmp::Ordering::Equal
+    } else {
+        a.labels.cmp(&b.labels)
+    }
+}
+
 pub(crate) fn order_and_limit(entries: &mut Vec<LogEntry>, q: &LogQuery) {
     match q.direction {
-        Direction::Forward => entries
-            .sort_by(|a, b| (a.record.time_ns, &a.labels).cmp(&(b.record.time_ns, &b.labels))),
-        Direction::Backward => entries
-            .sort_by(|a, b| (b.record.time_ns, &a.labels).cmp(&(a.record.time_ns, &b.labels))),
+        Direction::Forward => entries.sort_by(|a, b| {
+            a.record
+                .time_ns
+                .cmp(&b.record.time_ns)
+                .then_with(|| stream_order(a, b))
+        }),
+        Direction::Backward => entries.sort_by(|a, b| {
+            b.record
+                .time_ns
+                .cmp(&a.record.time_ns)
+                .then_with(|| stream_order(a, b))
+        }),
     }
     if q.limit > 0 {
         entries.truncate(q.limit);

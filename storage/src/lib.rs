@@ -36,8 +36,8 @@ mod validate;
 mod wal;
 
 pub use api::{
-    Direction, IngestSink, LogEntry, LogQuery, LogsReader, MetricsReader, SpanQuery, SpanRecord,
-    TracesReader, WriteOutcome,
+    Direction, IngestSink, LogEntry, LogFields, LogQuery, LogsReader, MetricsReader, SpanQuery,
+    SpanRecord, TracesReader, WriteOutcome,
 };
 pub use config::{Limits, SignalConfig, StorageConfig};
 pub use db::{OpenReport, Storage};

@@ -597,7 +597,7 @@ async fn log_parts_answer_like_the_head_for_any_range_limit_and_filter() {
                 .map(|s| s.to_string())
                 .collect(),
             trace_id: None,
-            lines_only: rng.below(2) == 0,
+            fields: [LogFields::All, LogFields::Lines, LogFields::NoLines][rng.below(3) as usize],
             direction: if rng.below(2) == 0 {
                 Direction::Forward
             } else {
@@ -608,13 +608,18 @@ async fn log_parts_answer_like_the_head_for_any_range_limit_and_filter() {
         if rng.below(4) == 0 {
             q.trace_id = Some([rng.below(6) as u8; 16]);
         }
-        // What a lines-only query must still carry.
+        // What a query for lines must still carry (all but the line without them).
+        let no_lines = q.fields == LogFields::NoLines;
         let lines = |v: Vec<LogEntry>| -> Vec<Seen> {
             v.into_iter()
                 .map(|e| {
                     (
                         e.record.time_ns,
-                        e.record.line().into_owned(),
+                        if no_lines {
+                            String::new()
+                        } else {
+                            e.record.line().into_owned()
+                        },
                         e.record.severity_text.clone(),
                         format!("{:?}", e.record.attributes),
                         e.record.trace_id,

@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use logql::{Expr, LabelMatcher, LogQuery as LogExpr, MatchOp};
-use signalbox_storage::{Direction, LogEntry, LogQuery, LogsReader, MatchOp as StoreOp, Matcher};
+use signalbox_storage::{
+    Direction, LogEntry, LogFields, LogQuery, LogsReader, MatchOp as StoreOp, Matcher,
+};
 
 use crate::jaeger::hex;
 
@@ -241,7 +243,7 @@ impl LogqlEngine {
                 end_ns: hi,
                 contains: pushdown.required.clone(),
                 trace_id: pushdown.trace_id,
-                lines_only: true,
+                fields: LogFields::Lines,
                 direction,
                 limit: batch,
             };
@@ -291,11 +293,13 @@ impl LogqlEngine {
 
     /// Reads every matching record of `span` in time order for a metric query, in time
     /// slices sized to hold about `slice_records` records each, so memory stays bounded
-    /// however much the range holds.
+    /// however much the range holds. With `LogFields::NoLines` the records come without
+    /// their lines, and the bytes in `stats` count none.
     pub(crate) async fn scan_all(
         &self,
         matchers: &[Matcher],
         pushdown: &Pipeline,
+        fields: LogFields,
         span: Span,
         stats: &mut ScanStats,
         mut visit: impl FnMut(&LogEntry) -> Result<(), LogqlError>,
@@ -311,7 +315,7 @@ impl LogqlEngine {
                 end_ns: hi,
                 contains: pushdown.required.clone(),
                 trace_id: pushdown.trace_id,
-                lines_only: true,
+                fields,
                 direction: Direction::Forward,
                 limit,
             };
@@ -555,7 +559,7 @@ impl LogqlEngine {
         let mut streams = std::collections::BTreeSet::new();
         let mut stats = ScanStats::default();
         let max = self.max_lines;
-        self.scan_all(&ms, &pushdown, span, &mut stats, |e| {
+        self.scan_all(&ms, &pushdown, LogFields::Lines, span, &mut stats, |e| {
             out.entries += 1;
             out.bytes += e.record.line().len() as u64;
             if out.entries > max {

@@ -17,7 +17,7 @@ use logql::{
 use promql_parser::label::Labels as NameList;
 use promql_parser::parser::token::{self, TokenType};
 use promql_parser::parser::{BinModifier, LabelModifier, VectorMatchCardinality};
-use signalbox_storage::Labels;
+use signalbox_storage::{Labels, LogFields};
 
 use super::eval::{
     LogqlEngine, LogqlError, LogqlResult, Metadata, ScanStats, Span, entry, matchers,
@@ -132,6 +132,15 @@ fn pipeline_error(err: &str, labels: &BTreeMap<String, String>) -> LogqlError {
     ))
 }
 
+/// One stream's points in a range aggregation whose pipeline only tests lines.
+struct Fast {
+    labels: Arc<Labels>,
+    /// The metadata names the query keeps that the stream's labels do not have.
+    keep: Vec<String>,
+    /// Points by the values of those names.
+    by_meta: HashMap<Metadata, Vec<(i64, f64)>>,
+}
+
 /// Evaluates one range aggregation at every step.
 async fn range_aggregation(
     engine: &LogqlEngine,
@@ -223,9 +232,19 @@ async fn range_aggregation(
         // query keeps, so only those values are looked up for each line.
         let mut keep: Vec<&String> = keep_meta.iter().collect();
         keep.sort();
-        let mut fast: HashMap<Labels, HashMap<Metadata, Vec<(i64, f64)>>> = HashMap::new();
+        // Streams by the address of their labels: the entries of a stream read together
+        // share them, so a line finds its stream without hashing its labels.
+        // Each stream keeps the metadata names its labels do not have.
+        let mut slot: HashMap<usize, usize> = HashMap::new();
+        let mut fast: Vec<Fast> = Vec::new();
+        // Counting needs no line when nothing tests one.
+        let fields = if !bytes && pre.is_empty() && post.is_empty() {
+            LogFields::NoLines
+        } else {
+            LogFields::Lines
+        };
         engine
-            .scan_all(&ms, &pre, span, stats, |e| {
+            .scan_all(&ms, &pre, fields, span, stats, |e| {
                 read += 1;
                 if read > max {
                     return Err(too_many_lines(max));
@@ -234,24 +253,40 @@ async fn range_aggregation(
                 if !pre.line_passes(&line) || !post.line_passes(&line) {
                     return Ok(());
                 }
-                let extra: Vec<(String, String)> = keep
-                    .iter()
-                    .filter(|k| e.labels.get(k).is_none())
-                    .filter_map(|k| metadata_value(&e.record, k).map(|v| ((*k).clone(), v)))
-                    .collect();
                 let value = if bytes { line.len() as f64 } else { 1.0 };
-                let per_stream = match fast.get_mut(&e.labels) {
-                    Some(m) => m,
-                    None => fast.entry(e.labels.clone()).or_default(),
+                let i = *slot
+                    .entry(Arc::as_ptr(&e.labels) as usize)
+                    .or_insert_with(|| {
+                        fast.push(Fast {
+                            labels: e.labels.clone(),
+                            keep: keep
+                                .iter()
+                                .filter(|k| e.labels.get(k).is_none())
+                                .map(|k| (*k).clone())
+                                .collect(),
+                            by_meta: HashMap::new(),
+                        });
+                        fast.len() - 1
+                    });
+                let Some(s) = fast.get_mut(i) else {
+                    return Ok(());
                 };
-                per_stream
+                let extra: Vec<(String, String)> = s
+                    .keep
+                    .iter()
+                    .filter_map(|k| metadata_value(&e.record, k).map(|v| (k.clone(), v)))
+                    .collect();
+                s.by_meta
                     .entry(extra)
                     .or_default()
                     .push((e.record.time_ns, value));
                 Ok(())
             })
             .await?;
-        for (labels, by_meta) in fast {
+        for Fast {
+            labels, by_meta, ..
+        } in fast
+        {
             for (extra, pts) in by_meta {
                 let mut key: BTreeMap<String, String> = labels
                     .iter()
@@ -263,7 +298,7 @@ async fn range_aggregation(
         }
     } else {
         engine
-            .scan_all(&ms, &pre, span, stats, |e| {
+            .scan_all(&ms, &pre, LogFields::Lines, span, stats, |e| {
                 read += 1;
                 if read > max {
                     return Err(too_many_lines(max));

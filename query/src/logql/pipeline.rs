@@ -391,6 +391,11 @@ impl Pipeline {
         })
     }
 
+    /// Whether there are no stages at all.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.stages.is_empty()
+    }
+
     /// Whether every stage only tests the line (labels and line pass through unchanged).
     pub(crate) fn only_line_tests(&self) -> bool {
         self.stages.iter().all(|s| matches!(s, Stage::Line(_)))

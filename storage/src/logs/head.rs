@@ -111,8 +111,9 @@ impl LogsHead {
                     }
                 }
             }
+            let labels = Arc::new(s.labels.clone());
             out.extend(hits.into_iter().map(|r| LogEntry {
-                labels: s.labels.clone(),
+                labels: labels.clone(),
                 resource: s.resource.clone(),
                 record: r.clone(),
             }));

@@ -23,7 +23,7 @@ use parquet::basic::{Compression, Encoding};
 use parquet::schema::types::ColumnPath;
 
 use super::fts::{self, Fts, FtsBuilder};
-use crate::api::{Direction, LogEntry, LogQuery};
+use crate::api::{Direction, LogEntry, LogFields, LogQuery};
 use crate::codec::{Dec, Enc};
 use crate::error::{Result, StorageError};
 use crate::index::Postings;
@@ -84,13 +84,24 @@ const RECORD_COLUMNS: [&str; 13] = [
     "scope",
 ];
 
-/// The columns a `lines_only` query reads.
+/// The columns a `LogFields::Lines` query reads.
 const QUERY_COLUMNS: [&str; 8] = [
     "stream",
     "time_ns",
     "severity_number",
     "severity_text",
     "line",
+    "attributes",
+    "trace_id",
+    "span_id",
+];
+
+/// The columns a `LogFields::NoLines` query reads.
+const NO_LINE_COLUMNS: [&str; 7] = [
+    "stream",
+    "time_ns",
+    "severity_number",
+    "severity_text",
     "attributes",
     "trace_id",
     "span_id",
@@ -351,7 +362,7 @@ pub(crate) fn split_by_window(
 }
 
 struct StreamIndex {
-    labels: Vec<Labels>,
+    labels: Vec<Arc<Labels>>,
     resource: Vec<Arc<Attributes>>,
     first_row: Vec<u64>,
     rows: Vec<u32>,
@@ -486,7 +497,7 @@ impl LogsPart {
                     && idx.max_ns[i] >= start_ns
                     && idx.labels[i].matches(matchers)
             })
-            .map(|i| idx.labels[i].clone())
+            .map(|i| Labels::clone(&idx.labels[i]))
             .collect())
     }
 
@@ -581,10 +592,10 @@ impl LogsPart {
             let batches = self
                 .records_file
                 .read(
-                    if q.lines_only {
-                        &QUERY_COLUMNS
-                    } else {
-                        &RECORD_COLUMNS
+                    match q.fields {
+                        LogFields::NoLines if q.contains.is_empty() => &NO_LINE_COLUMNS,
+                        LogFields::NoLines | LogFields::Lines => &QUERY_COLUMNS,
+                        LogFields::All => &RECORD_COLUMNS,
                     },
                     None,
                     Some(selection),
@@ -596,7 +607,8 @@ impl LogsPart {
                     let t = cols.time.value(r);
                     if t < q.start_ns
                         || t >= q.end_ns
-                        || !q.record_matches(cols.tid.value(r), cols.line.value(r))
+                        || !q
+                            .record_matches(cols.tid.value(r), cols.line.map_or("", |l| l.value(r)))
                     {
                         continue;
                     }
@@ -641,7 +653,7 @@ impl LogsPart {
                 .iter()
                 .zip(&idx.resource)
                 .map(|(l, r)| LogStream {
-                    labels: l.clone(),
+                    labels: Labels::clone(l),
                     resource: r.clone(),
                     records: Vec::new(),
                 })
@@ -943,7 +955,7 @@ fn build_stream_index(part: &str, batches: &[RecordBatch]) -> Result<StreamIndex
         for r in 0..b.num_rows() {
             let l = Labels::decode(&mut Dec::new(labels.value(r), "stream labels"))?;
             idx.postings.add(idx.labels.len() as u32, &l);
-            idx.labels.push(l);
+            idx.labels.push(Arc::new(l));
             idx.resource
                 .push(Arc::new(Attributes::from_bytes(resource.value(r))?));
             idx.first_row.push(first.value(r));
@@ -962,9 +974,9 @@ struct RecordColumns<'a> {
     observed: Option<&'a Int64Array>,
     sevn: &'a Int32Array,
     sevt: &'a StringArray,
-    line: &'a StringArray,
+    line: Option<&'a StringArray>,
     body: Option<&'a BinaryArray>,
-    attrs: &'a BinaryArray,
+    attrs: Option<&'a BinaryArray>,
     tid: &'a BinaryArray,
     sid: &'a BinaryArray,
     flags: Option<&'a UInt32Array>,
@@ -982,9 +994,9 @@ impl<'a> RecordColumns<'a> {
             observed: optional(part, b, "observed_ns")?,
             sevn: column(part, b, "severity_number")?,
             sevt: column(part, b, "severity_text")?,
-            line: column(part, b, "line")?,
+            line: optional(part, b, "line")?,
             body: optional(part, b, "body")?,
-            attrs: column(part, b, "attributes")?,
+            attrs: optional(part, b, "attributes")?,
             tid: column(part, b, "trace_id")?,
             sid: column(part, b, "span_id")?,
             flags: optional(part, b, "flags")?,
@@ -997,7 +1009,7 @@ impl<'a> RecordColumns<'a> {
     fn record(&self, r: usize) -> Result<LogRecord> {
         let body = match self.body {
             Some(b) if b.is_valid(r) => AnyValue::decode(&mut Dec::new(b.value(r), "log body"))?,
-            _ => AnyValue::String(self.line.value(r).to_string()),
+            _ => AnyValue::String(self.line.map_or(String::new(), |l| l.value(r).to_string())),
         };
         let fixed = |b: &[u8], what: &'static str| -> Result<Vec<u8>> {
             if b.is_empty() || b.len() == 16 || b.len() == 8 {
@@ -1042,7 +1054,10 @@ impl<'a> RecordColumns<'a> {
             severity_number: self.sevn.value(r),
             severity_text: self.sevt.value(r).to_string(),
             body,
-            attributes: Attributes::from_bytes(self.attrs.value(r))?,
+            attributes: match self.attrs {
+                Some(a) => Attributes::from_bytes(a.value(r))?,
+                None => Attributes::default(),
+            },
             trace_id,
             span_id,
             flags: self.flags.map_or(0, |c| c.value(r)),

@@ -115,7 +115,7 @@ pub fn q_logs(start_ns: i64, end_ns: i64) -> LogQuery {
         end_ns,
         contains: vec![],
         trace_id: None,
-        lines_only: false,
+        fields: LogFields::All,
         direction: Direction::Forward,
         limit: 1000,
     }
