@@ -235,4 +235,69 @@ mod tests {
             etag.as_str()
         );
     }
+
+    /// A dashboard page renders its panels' data on the server, asking the API for each
+    /// panel's query once (panels loading in nested resources ran them three times).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_dashboard_renders_with_each_panel_query_run_once() {
+        use axum::Json;
+        use serde_json::json;
+        use std::sync::{Arc, Mutex};
+        use tower::ServiceExt;
+
+        let asked: Arc<Mutex<Vec<String>>> = Arc::default();
+        let log = asked.clone();
+        let dashboard = json!({"status": "success", "data": {
+            "uid": "d", "title": "Queues", "from": "now-1h", "to": "now", "panels": [
+                {"id": 1, "title": "Depth", "type": "timeseries", "queries": [{"expr": "queue_depth"}]},
+                {"id": 2, "title": "Workers", "type": "stat", "queries": [{"expr": "count(up)"}]},
+                {"id": 3, "title": "Pie", "type": "unsupported", "note": "piechart"}]}});
+        let api = Router::new()
+            .route(
+                "/api/v1/dashboards/{uid}",
+                get(move || async move { Json(dashboard) }),
+            )
+            .fallback(move |req: Request<Body>| {
+                let path = req.uri().path().to_string();
+                log.lock()
+                    .expect("not poisoned")
+                    .push(req.uri().to_string());
+                async move {
+                    let data = if path == "/api/v1/query_range" {
+                        json!({"resultType": "matrix", "result": [
+                            {"metric": {"queue": "mail"}, "values": [[1.0, "3"], [2.0, "4"]]}]})
+                    } else {
+                        json!({"resultType": "vector", "result": [
+                            {"metric": {}, "value": [2.0, "417"]}]})
+                    };
+                    Json(json!({"status": "success", "data": data}))
+                }
+            });
+        let resp = router(api)
+            .oneshot(
+                Request::get("/dashboards/d")
+                    .body(Body::empty())
+                    .expect("request"),
+            )
+            .await
+            .expect("infallible");
+        assert_eq!(resp.status(), StatusCode::OK);
+        let html = axum::body::to_bytes(resp.into_body(), usize::MAX)
+            .await
+            .expect("body");
+        let html = String::from_utf8_lossy(&html);
+        assert!(html.contains(">417<"), "the stat's value is in the HTML");
+        assert!(html.contains("class=\"line\""), "the chart is drawn");
+        assert!(
+            html.contains("piechart"),
+            "the placeholder says what it was"
+        );
+        let mut asked = asked.lock().expect("not poisoned").clone();
+        asked.sort();
+        let paths: Vec<&str> = asked
+            .iter()
+            .map(|u| u.split('?').next().unwrap_or(""))
+            .collect();
+        assert_eq!(paths, ["/api/v1/query", "/api/v1/query_range"], "{asked:?}");
+    }
 }

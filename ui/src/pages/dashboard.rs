@@ -5,12 +5,13 @@ mod panel;
 
 use super::param_or;
 use crate::api::{Api, PromEnvelope, encode, use_api};
+use crate::pages::Running;
 use crate::timerange::{Range, format_time, now, resolve};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::Form;
 use leptos_router::hooks::{use_params_map, use_query_map};
-use panel::DashPanel;
+use panel::{DashPanel, Loaded, load_panel};
 use serde::{Deserialize, Serialize};
 use signalbox_dashboard::{Dashboard, Selection, Variable, interpolate, parse_label_values};
 
@@ -45,6 +46,12 @@ impl Resolved {
 struct Page {
     dashboard: Dashboard,
     vars: Vec<Resolved>,
+    /// The range as written (the URL's, else the dashboard's) and resolved.
+    from: String,
+    to: String,
+    range: Result<Range, String>,
+    /// Each panel's data, in the dashboard's order (none when the range is wrong).
+    panels: Vec<Loaded>,
 }
 
 async fn options(api: &Api, v: &Variable, earlier: &[Selection]) -> Result<Vec<String>, String> {
@@ -65,7 +72,17 @@ async fn options(api: &Api, v: &Variable, earlier: &[Selection]) -> Result<Vec<S
         .map(|(v, _)| v)
 }
 
-async fn load(api: Api, uid: String, chosen: Vec<(String, Vec<String>)>) -> Result<Page, String> {
+/// Everything the page shows: the dashboard, its variables' options, and the data of
+/// every panel, whose queries run concurrently over one resolved range. Loading the
+/// panels here rather than in a resource per panel means a server render runs each
+/// query once.
+async fn load(
+    api: Api,
+    uid: String,
+    chosen: Vec<(String, Vec<String>)>,
+    from: Option<String>,
+    to: Option<String>,
+) -> Result<Page, String> {
     let (dashboard, _) = api
         .get_json::<PromEnvelope<Dashboard>>(&format!("/api/v1/dashboards/{}", encode(&uid)))
         .await
@@ -99,7 +116,30 @@ async fn load(api: Api, uid: String, chosen: Vec<(String, Vec<String>)>) -> Resu
             error,
         });
     }
-    Ok(Page { dashboard, vars })
+    let from = from.unwrap_or_else(|| dashboard.from.clone());
+    let to = to.unwrap_or_else(|| dashboard.to.clone());
+    let range = resolve(&from, &to, "", now());
+    let panels = match range {
+        Ok(r) => {
+            let selections: Vec<Selection> = vars.iter().map(Resolved::selection).collect();
+            futures::future::join_all(
+                dashboard
+                    .panels
+                    .iter()
+                    .map(|p| load_panel(api.clone(), p.clone(), r, selections.clone())),
+            )
+            .await
+        }
+        Err(_) => Vec::new(),
+    };
+    Ok(Page {
+        dashboard,
+        vars,
+        from,
+        to,
+        range,
+        panels,
+    })
 }
 
 /// The dashboard page.
@@ -122,11 +162,18 @@ pub(crate) fn DashboardView() -> impl IntoView {
         })
     });
     let api = use_api();
+    // The URL's range; absent, the dashboard's (known once it is loaded).
+    let range = Memo::new(move |_| {
+        query.with(|q| {
+            let given = |k: &str| Some(param_or(q, k, "")).filter(|s| !s.is_empty());
+            (given("from"), given("to"))
+        })
+    });
     let page = Resource::new(
-        move || (uid.get(), chosen.get()),
-        move |(uid, chosen)| {
+        move || (uid.get(), chosen.get(), range.get()),
+        move |(uid, chosen, (from, to))| {
             let api = api.clone();
-            async move { load(api, uid, chosen).await }
+            async move { load(api, uid, chosen, from, to).await }
         },
     );
     // Auto-refresh: every panel reloads when the tick changes.
@@ -167,14 +214,9 @@ pub(crate) fn DashboardView() -> impl IntoView {
                 Ok(p) => p,
             };
             let d = p.dashboard.clone();
-            let (from, to, refresh_now) = query.with_untracked(|q| {
-                (
-                    param_or(q, "from", &d.from),
-                    param_or(q, "to", &d.to),
-                    q.get("refresh").unwrap_or_else(|| d.refresh.clone()),
-                )
-            });
-            let range: Result<Range, String> = resolve(&from, &to, "", now());
+            let refresh_now =
+                query.with_untracked(|q| q.get("refresh").unwrap_or_else(|| d.refresh.clone()));
+            let (from, to, range) = (p.from.clone(), p.to.clone(), p.range.clone());
             let selections: Vec<Selection> = p.vars.iter().map(Resolved::selection).collect();
             let base = format!("/dashboards/{}", encode(&d.uid));
             let vars_query: String = p
@@ -220,7 +262,8 @@ pub(crate) fn DashboardView() -> impl IntoView {
                         {d.panels
                             .iter()
                             .cloned()
-                            .map(|panel| view! { <DashPanel panel from=from.clone() to=to.clone() vars=selections.clone() tick/> })
+                            .zip(p.panels.iter().cloned())
+                            .map(|(panel, initial)| view! { <DashPanel panel from=from.clone() to=to.clone() vars=selections.clone() tick initial/> })
                             .collect_view()}
                     </div>
                 }
@@ -294,5 +337,5 @@ pub(crate) fn DashboardView() -> impl IntoView {
             .into_any()
         })
     };
-    view! { <Suspense fallback=|| view! { <p class="loading">"Loading the dashboard…"</p> }>{body}</Suspense> }
+    view! { <Suspense fallback=|| view! { <Running what="Loading the dashboard…"/> }>{body}</Suspense> }
 }

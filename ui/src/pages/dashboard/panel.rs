@@ -6,7 +6,6 @@ use crate::api::{
     encode, series_name, use_api,
 };
 use crate::chart::{ChartSeries, LineChart, color};
-use crate::pages::Running;
 use crate::pages::logs::LogLines;
 use crate::pages::traces::TraceList;
 use crate::timerange::{Range, now, resolve};
@@ -20,7 +19,7 @@ use signalbox_dashboard::{Lang, Panel, PanelType, Query, Selection, interpolate,
 const PANEL_LIMIT: usize = 100;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-enum Data {
+pub(super) enum Data {
     Series(Vec<ChartSeries>),
     /// Instant values with their labels and display names.
     Values(Vec<(String, Labels, f64)>),
@@ -205,6 +204,18 @@ async fn traces(api: &Api, expr: &str, r: Range) -> Result<Vec<Summary>, String>
     Ok(s)
 }
 
+/// A panel's data over the range it was loaded for, or why there is none.
+pub(super) type Loaded = Result<(Range, Data), String>;
+
+/// Runs the panel's queries over `r`. Panels without queries, and those of types not
+/// supported, load nothing.
+pub(super) async fn load_panel(api: Api, panel: Panel, r: Range, vars: Vec<Selection>) -> Loaded {
+    if panel.kind == PanelType::Unsupported || panel.queries.is_empty() {
+        return Ok((r, Data::Values(Vec::new())));
+    }
+    Ok((r, load(api, panel, r, vars).await?))
+}
+
 async fn load(api: Api, panel: Panel, r: Range, vars: Vec<Selection>) -> Result<Data, String> {
     let span = r.end - r.start;
     let exprs: Vec<(Query, String)> = panel
@@ -353,15 +364,19 @@ fn values_view(kind: PanelType, panel: &Panel, values: Vec<(String, Labels, f64)
     }
 }
 
+/// One panel. It shows the data the page loaded (`initial`, on the server and at
+/// hydration: no panel runs its own queries while the page renders), and loads it again
+/// in the browser each time `tick` changes (auto-refresh), resolving the range anew so a
+/// relative range moves with the clock. The old data stays until the new has arrived.
 #[component]
 pub(super) fn DashPanel(
     panel: Panel,
-    /// The dashboard's range as written (`now-6h`, `now`): every refresh resolves it
-    /// again, so a relative range moves with the clock.
+    /// The dashboard's range as written (`now-6h`, `now`).
     from: String,
     to: String,
     vars: Vec<Selection>,
     tick: RwSignal<u64>,
+    initial: Loaded,
 ) -> impl IntoView {
     let api = use_api();
     let g = panel.grid;
@@ -373,57 +388,64 @@ pub(super) fn DashPanel(
         g.h
     );
     let kind = panel.kind;
+    let data = RwSignal::new(initial);
+    let busy = RwSignal::new(false);
+    // Refreshes still running are dropped when a newer one starts.
+    let generation = StoredValue::new(0u64);
     let for_load = panel.clone();
-    let data = Resource::new(
-        move || tick.get(),
-        move |_| {
+    Effect::new(move |seen: Option<u64>| {
+        let t = tick.get();
+        if seen.is_some() {
+            generation.update_value(|g| *g += 1);
+            let mine = generation.get_value();
             let (api, panel, vars) = (api.clone(), for_load.clone(), vars.clone());
             let (from, to) = (from.clone(), to.clone());
-            async move {
-                let range = resolve(&from, &to, "", now())?;
-                Ok::<_, String>((range, load(api, panel, range, vars).await?))
-            }
-        },
-    );
+            busy.set(true);
+            leptos::task::spawn_local(async move {
+                let loaded = match resolve(&from, &to, "", now()) {
+                    Ok(range) => load_panel(api, panel, range, vars).await,
+                    Err(e) => Err(e),
+                };
+                if generation.get_value() == mine {
+                    data.set(loaded);
+                    busy.set(false);
+                }
+            });
+        }
+        t
+    });
     let shown = panel.clone();
     let body = move || {
-        let panel = shown.clone();
-        Suspend::new(async move {
-            if panel.kind == PanelType::Unsupported {
-                let note = if panel.note.is_empty() {
-                    "This panel type is not supported.".to_string()
-                } else {
-                    panel.note.clone()
-                };
-                return view! { <p class="placeholder">{note}</p> }.into_any();
-            }
-            if panel.queries.is_empty() {
-                return view! { <p class="hint">"No query"</p> }.into_any();
-            }
-            let (range, data) = match data.await {
-                Err(e) => return view! { <p class="error" role="alert">{e}</p> }.into_any(),
-                Ok(x) => x,
+        let panel = &shown;
+        if panel.kind == PanelType::Unsupported {
+            let note = if panel.note.is_empty() {
+                "This panel type is not supported.".to_string()
+            } else {
+                panel.note.clone()
             };
-            match data {
-                Data::Series(s) if s.is_empty() => {
-                    view! { <p class="hint">"No data"</p> }.into_any()
-                }
-                Data::Series(s) => view! { <LineChart series=s range/> }.into_any(),
-                Data::Values(v) => values_view(kind, &panel, v),
-                Data::Lines(l) => view! { <LogLines lines=l/> }.into_any(),
-                Data::Traces(t) if t.is_empty() => {
-                    view! { <p class="hint">"No traces"</p> }.into_any()
-                }
-                Data::Traces(t) => view! { <TraceList found=t/> }.into_any(),
-            }
-        })
+            return view! { <p class="placeholder">{note}</p> }.into_any();
+        }
+        if panel.queries.is_empty() {
+            return view! { <p class="hint">"No query"</p> }.into_any();
+        }
+        let (range, data) = match data.get() {
+            Err(e) => return view! { <p class="error" role="alert">{e}</p> }.into_any(),
+            Ok(x) => x,
+        };
+        match data {
+            Data::Series(s) if s.is_empty() => view! { <p class="hint">"No data"</p> }.into_any(),
+            Data::Series(s) => view! { <LineChart series=s range/> }.into_any(),
+            Data::Values(v) => values_view(kind, panel, v),
+            Data::Lines(l) => view! { <LogLines lines=l/> }.into_any(),
+            Data::Traces(t) if t.is_empty() => view! { <p class="hint">"No traces"</p> }.into_any(),
+            Data::Traces(t) => view! { <TraceList found=t/> }.into_any(),
+        }
     };
     view! {
-        <section class=format!("panel panel-{}", kind.name()) style=style data-panel=panel.id.to_string()>
+        <section class=format!("panel panel-{}", kind.name()) style=style data-panel=panel.id.to_string()
+            aria-busy=move || busy.get().to_string()>
             <h2 class="panel-title">{panel.title.clone()}</h2>
-            <div class="panel-body">
-                <Suspense fallback=|| view! { <Running what="Loading…"/> }>{body}</Suspense>
-            </div>
+            <div class="panel-body">{body}</div>
         </section>
     }
 }
