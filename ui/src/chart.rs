@@ -33,6 +33,7 @@ const BOTTOM: f64 = 26.0;
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ChartSeries {
     pub label: String,
+    #[serde(with = "crate::json_num::points")]
     pub points: Vec<(f64, f64)>,
 }
 

@@ -12,6 +12,7 @@
 pub mod api;
 pub mod chart;
 pub mod complete;
+pub mod json_num;
 // `#[component]` re-declares a crate-private component as `pub`.
 pub mod live;
 pub mod metrics_text;

@@ -265,7 +265,7 @@ mod tests {
                 async move {
                     let data = if path == "/api/v1/query_range" {
                         json!({"resultType": "matrix", "result": [
-                            {"metric": {"queue": "mail"}, "values": [[1.0, "3"], [2.0, "4"]]}]})
+                            {"metric": {"queue": "mail"}, "values": [[1.0, "3"], [2.0, "4"], [3.0, "NaN"]]}]})
                     } else {
                         json!({"resultType": "vector", "result": [
                             {"metric": {}, "value": [2.0, "417"]}]})
@@ -292,6 +292,8 @@ mod tests {
             html.contains("piechart"),
             "the placeholder says what it was"
         );
+        // A NaN point reaches the browser as "NaN" (JSON's null would not read back).
+        assert!(html.contains("NaN") && !html.contains("null]"), "{html}");
         let mut asked = asked.lock().expect("not poisoned").clone();
         asked.sort();
         let paths: Vec<&str> = asked

@@ -338,7 +338,9 @@ impl LogqlEngine {
             }
             for e in got.iter().take_while(|e| e.record.time_ns < cut) {
                 stats.lines += 1;
-                stats.bytes += e.record.line().len() as u64;
+                if fields != LogFields::NoLines {
+                    stats.bytes += e.record.line().len() as u64;
+                }
                 visit(e)?;
             }
             if full {

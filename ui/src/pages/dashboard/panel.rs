@@ -22,7 +22,7 @@ const PANEL_LIMIT: usize = 100;
 pub(super) enum Data {
     Series(Vec<ChartSeries>),
     /// Instant values with their labels and display names.
-    Values(Vec<(String, Labels, f64)>),
+    Values(#[serde(with = "crate::json_num::named_values")] Vec<(String, Labels, f64)>),
     Lines(Vec<LogLine>),
     Traces(Vec<Summary>),
 }
@@ -406,7 +406,8 @@ pub(super) fn DashPanel(
                     Ok(range) => load_panel(api, panel, range, vars).await,
                     Err(e) => Err(e),
                 };
-                if generation.get_value() == mine {
+                // The panel may be gone by now (its values disposed): then nothing is set.
+                if generation.try_get_value() == Some(mine) {
                     data.set(loaded);
                     busy.set(false);
                 }
