@@ -107,6 +107,16 @@ fn checkout_trace(t: u64) -> (ExportTraceServiceRequest, ExportLogsServiceReques
     (spans, logs)
 }
 
+/// Sends one line of the `shop` service, timestamped now.
+async fn send_shop_line(grpc: &str, text: &str) {
+    LogsServiceClient::connect(format!("http://{grpc}"))
+        .await
+        .unwrap()
+        .export(logs_request("shop", &[text.to_string()], now_ns()))
+        .await
+        .unwrap();
+}
+
 fn screenshots() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .parent()
@@ -505,16 +515,7 @@ async fn pages_render_hydrate_and_answer_in_a_real_browser() {
         "return document.querySelectorAll('.live-tail .log-line').length === 20",
     )
     .await;
-    LogsServiceClient::connect(format!("http://{}", srv.grpc))
-        .await
-        .unwrap()
-        .export(logs_request(
-            "shop",
-            &["live-line-77".to_string()],
-            now_ns(),
-        ))
-        .await
-        .unwrap();
+    send_shop_line(&srv.grpc.to_string(), "live-line-77").await;
     let newest = s
         .wait_for(
             "the new line in the live tail",
@@ -845,6 +846,18 @@ async fn pages_render_hydrate_and_answer_in_a_real_browser() {
         .js("return [...document.querySelectorAll('select[name=var-series] option')].map(o => o.value)", json!([]))
         .await;
     assert_eq!(options, json!(["$__all", "<b>x</b>", "api", "worker"]));
+    // Auto-refresh: with a one-second refresh a line sent now shows up in the logs panel
+    // without reloading the page.
+    let sep = if dash_url.contains('?') { '&' } else { '?' };
+    s.goto(&format!("{dash_url}{sep}refresh=1s")).await;
+    s.wait_hydrated().await;
+    send_shop_line(&srv.grpc.to_string(), "refreshed-line-5").await;
+    s.wait_for(
+        "the new line in the refreshed logs panel",
+        20,
+        "return [...document.querySelectorAll('.panel-logs .log-line .msg')].some(m => m.textContent === 'refreshed-line-5')",
+    )
+    .await;
     s.goto(&format!("{dash_url}?var-series=api")).await;
     assert_eq!(
         s.js(

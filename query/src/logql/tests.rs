@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use signalbox_storage::{
     AnyValue, Attributes, Direction, IngestSink, Labels, LogRecord, LogStream, LogsBatch, MemStore,
+    Storage, StorageConfig,
 };
 
 use super::pipeline::{Entry, Pipeline};
@@ -29,10 +30,9 @@ fn line<'a>(stream: &'a [(&'a str, &'a str)], t_s: i64, text: &'a str) -> Line<'
     }
 }
 
-async fn engine(lines: &[Line<'_>]) -> LogqlEngine {
-    let store = Arc::new(MemStore::new());
+fn batch<'a>(lines: impl IntoIterator<Item = &'a Line<'a>>) -> LogsBatch {
     let streams = lines
-        .iter()
+        .into_iter()
         .map(|l| LogStream {
             labels: Labels::from_pairs(l.stream.iter().copied()),
             resource: Arc::new(Attributes::default()),
@@ -51,8 +51,42 @@ async fn engine(lines: &[Line<'_>]) -> LogqlEngine {
             }],
         })
         .collect();
-    store.write_logs(LogsBatch { streams }).await.unwrap();
+    LogsBatch { streams }
+}
+
+async fn engine(lines: &[Line<'_>]) -> LogqlEngine {
+    let store = Arc::new(MemStore::new());
+    store.write_logs(batch(lines)).await.unwrap();
     LogqlEngine::new(store, 1_000_000)
+}
+
+/// The lines in real storage, `base_s` seconds later (storage keeps only recent data):
+/// those before `split_s` in a part, the rest in the head.
+async fn stored_engine(
+    lines: &[Line<'_>],
+    base_s: i64,
+    split_s: i64,
+    dir: &std::path::Path,
+) -> LogqlEngine {
+    let mut reg = prometheus_client::registry::Registry::default();
+    let (store, _) = Storage::open(StorageConfig::new(dir), &mut reg)
+        .await
+        .unwrap();
+    let mut old = batch(lines.iter().filter(|l| l.t_s < split_s));
+    let mut new = batch(lines.iter().filter(|l| l.t_s >= split_s));
+    for r in old
+        .streams
+        .iter_mut()
+        .chain(new.streams.iter_mut())
+        .flat_map(|s| s.records.iter_mut())
+    {
+        r.time_ns += base_s * S;
+        r.observed_time_ns += base_s * S;
+    }
+    store.write_logs(old).await.unwrap();
+    store.flush_all().await.unwrap();
+    store.write_logs(new).await.unwrap();
+    LogqlEngine::new(Arc::new(store), 1_000_000)
 }
 
 async fn logs(
@@ -647,16 +681,43 @@ async fn metric_fast_path_gives_what_the_full_pipeline_gives() {
         });
     }
     let e = engine(&lines).await;
+    // The same lines in storage, a part holding the older half: parts hand out a
+    // stream's labels shared and, for counting without a pipeline, skip the lines.
+    let dir = tempfile::tempdir().unwrap();
+    let now_s = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let base = now_s / 3600 * 3600 - 7200;
+    let stored = stored_engine(&lines, base, 140, dir.path()).await;
+    let shifted = |m: Vec<(String, Vec<(i64, f64)>)>| -> Vec<(String, Vec<(i64, f64)>)> {
+        m.into_iter()
+            .map(|(l, pts)| (l, pts.into_iter().map(|(t, v)| (t - base, v)).collect()))
+            .collect()
+    };
     for q in [
         r#"count_over_time({service_name=~".+"}[1m])"#,
+        r#"sum by (level) (count_over_time({service_name=~".+"}[1m]))"#,
         r#"sum by (level) (count_over_time({service_name=~".+"} |= "GET" [1m]))"#,
         r#"sum by (user_id, service_name) (rate({service_name=~".+"} != "POST" [2m]))"#,
         r#"sum by (level, user_id) (bytes_over_time({service_name=~".+"} |~ "GET|x" [90s]))"#,
+        r#"sum by (level) (bytes_rate({service_name=~".+"}[1m]))"#,
     ] {
         // `| drop nothing_here` changes no label but takes the full pipeline path.
         let slow = q.replace("[", "| drop nothing_here [");
         let fast = matrix(&e, q, 0, 300, 30).await;
         assert!(!fast.is_empty(), "{q}");
         assert_eq!(fast, matrix(&e, &slow, 0, 300, 30).await, "{q}");
+        let (from, to) = (base, base + 300);
+        assert_eq!(
+            fast,
+            shifted(matrix(&stored, q, from, to, 30).await),
+            "{q}, a part"
+        );
+        assert_eq!(
+            fast,
+            shifted(matrix(&stored, &slow, from, to, 30).await),
+            "{q}, a part"
+        );
     }
 }

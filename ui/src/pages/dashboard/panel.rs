@@ -390,14 +390,14 @@ pub(super) fn DashPanel(
     let kind = panel.kind;
     let data = RwSignal::new(initial);
     let busy = RwSignal::new(false);
-    // Refreshes still running are dropped when a newer one starts.
-    let generation = StoredValue::new(0u64);
+    // Why the last refresh failed, while the panel keeps showing the data it had.
+    let failed: RwSignal<Option<String>> = RwSignal::new(None);
     let for_load = panel.clone();
     Effect::new(move |seen: Option<u64>| {
         let t = tick.get();
-        if seen.is_some() {
-            generation.update_value(|g| *g += 1);
-            let mine = generation.get_value();
+        // A tick while the last refresh still runs is skipped: a panel slower than the
+        // refresh interval does not pile up queries.
+        if seen.is_some() && busy.try_get_untracked() == Some(false) {
             let (api, panel, vars) = (api.clone(), for_load.clone(), vars.clone());
             let (from, to) = (from.clone(), to.clone());
             busy.set(true);
@@ -406,11 +406,19 @@ pub(super) fn DashPanel(
                     Ok(range) => load_panel(api, panel, range, vars).await,
                     Err(e) => Err(e),
                 };
-                // The panel may be gone by now (its values disposed): then nothing is set.
-                if generation.try_get_value() == Some(mine) {
-                    data.set(loaded);
-                    busy.set(false);
+                // The panel may be gone by now (its signals disposed): then nothing is set.
+                let Some(had_data) = data.try_with_untracked(Result::is_ok) else {
+                    return;
+                };
+                match loaded {
+                    Ok(d) => {
+                        data.set(Ok(d));
+                        failed.set(None);
+                    }
+                    Err(e) if had_data => failed.set(Some(e)),
+                    Err(e) => data.set(Err(e)),
                 }
+                busy.set(false);
             });
         }
         t
@@ -445,7 +453,10 @@ pub(super) fn DashPanel(
     view! {
         <section class=format!("panel panel-{}", kind.name()) style=style data-panel=panel.id.to_string()
             aria-busy=move || busy.get().to_string()>
-            <h2 class="panel-title">{panel.title.clone()}</h2>
+            <h2 class="panel-title">
+                {panel.title.clone()}
+                {move || failed.get().map(|e| view! { <span class="panel-stale" title=e>"refresh failed"</span> })}
+            </h2>
             <div class="panel-body">{body}</div>
         </section>
     }
