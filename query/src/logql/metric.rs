@@ -234,7 +234,6 @@ async fn range_aggregation(
         keep.sort();
         // Streams by the address of their labels: the entries of a stream read together
         // share them, so a line finds its stream without hashing its labels.
-        // Each stream keeps the metadata names its labels do not have.
         let mut slot: HashMap<usize, usize> = HashMap::new();
         let mut fast: Vec<Fast> = Vec::new();
         // Counting needs no line when nothing tests one.

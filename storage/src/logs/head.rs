@@ -111,6 +111,9 @@ impl LogsHead {
                     }
                 }
             }
+            if hits.is_empty() {
+                continue;
+            }
             let labels = Arc::new(s.labels.clone());
             out.extend(hits.into_iter().map(|r| LogEntry {
                 labels: labels.clone(),

@@ -207,12 +207,9 @@ async fn traces(api: &Api, expr: &str, r: Range) -> Result<Vec<Summary>, String>
 /// A panel's data over the range it was loaded for, or why there is none.
 pub(super) type Loaded = Result<(Range, Data), String>;
 
-/// Runs the panel's queries over `r`. Panels without queries, and those of types not
-/// supported, load nothing.
+/// Runs the panel's queries over `r` (none for a panel without queries or of a type
+/// not supported, see `load`).
 pub(super) async fn load_panel(api: Api, panel: Panel, r: Range, vars: Vec<Selection>) -> Loaded {
-    if panel.kind == PanelType::Unsupported || panel.queries.is_empty() {
-        return Ok((r, Data::Values(Vec::new())));
-    }
     Ok((r, load(api, panel, r, vars).await?))
 }
 
