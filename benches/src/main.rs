@@ -232,6 +232,7 @@ async fn main() -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_secs(args.settle)).await;
     let cpu_total = procfs::cpu_seconds(srv.pid)? - cpu0;
     let metrics_text = srv.metrics_text().await.unwrap_or_default();
+    let cpu_queries0 = procfs::cpu_seconds(srv.pid)?;
     if args.query_bench && args.signal == Signal::Logs {
         let raw: Vec<std::path::PathBuf> = (0..args.concurrency)
             .map(|w| dir.path().join(format!("raw-{w}.log")))
@@ -248,6 +249,14 @@ async fn main() -> anyhow::Result<()> {
             load_end_ns,
         )
         .await?;
+    }
+    if args.query_bench {
+        // A merge still running while the queries run shows up here as more CPU than
+        // the queries themselves need.
+        println!(
+            "server CPU during the queries {:.1} s",
+            procfs::cpu_seconds(srv.pid)? - cpu_queries0
+        );
     }
     srv.stop().await?;
     let sig = match args.signal {

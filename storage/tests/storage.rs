@@ -216,6 +216,45 @@ async fn traces_are_found_by_id_and_searched_after_flush() {
 }
 
 #[tokio::test]
+async fn a_trace_is_found_whole_across_pages_and_row_groups_of_a_part() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = now_ms();
+    let (s, _) = open(config(dir.path())).await;
+    let id = |k: usize| {
+        let mut id = [7u8; 16];
+        id[0] = (k >> 8) as u8;
+        id[1] = k as u8;
+        id
+    };
+    // 700 traces of 20 spans, sorted by id in the part; trace 300 has 2,500 spans, which
+    // start at row 6,000 and so cross pages and the first row group's end (row 8,192).
+    let size = |k: usize| if k == 300 { 2500 } else { 20 };
+    for k in 0..700 {
+        let mut b = trace("cart", 0, size(k), (t - 1000) * NS);
+        for sp in &mut b.resources[0].spans {
+            sp.trace_id = id(k);
+        }
+        s.write_traces(b).await.unwrap();
+    }
+    s.flush_all().await.unwrap();
+    for k in [0, 1, 299, 300, 301, 409, 699] {
+        let spans = s.trace(id(k)).await.unwrap();
+        assert_eq!(spans.len(), size(k), "trace {k}");
+        assert!(spans.iter().all(|r| r.span.trace_id == id(k)));
+        assert!(
+            spans
+                .windows(2)
+                .all(|w| w[0].span.start_ns < w[1].span.start_ns)
+        );
+    }
+    // Ids inside the part's range that were never written.
+    let mut absent = id(300);
+    absent[2] = 8;
+    assert!(s.trace(absent).await.unwrap().is_empty());
+    assert!(s.trace([9; 16]).await.unwrap().is_empty());
+}
+
+#[tokio::test]
 async fn span_search_keeps_the_spans_of_the_newest_traces_in_heads_and_parts() {
     let dir = tempfile::tempdir().unwrap();
     let t = now_ms();

@@ -3,7 +3,7 @@
 //! scope → `otel.scope.*` tags, kind → `span.kind`, status → `otel.status_code` /
 //! `error` / `otel.status_description`, events → logs, links → `FOLLOWS_FROM`.
 
-use std::collections::HashMap;
+use std::sync::Arc;
 
 use serde_json::{Value, json};
 use signalbox_storage::{AnyValue, Attributes, SpanRecord};
@@ -137,36 +137,32 @@ fn span_json(r: &SpanRecord, process_id: &str) -> Value {
 
 /// One trace (its spans) in the UI model, with its process table.
 fn trace_json(spans: &[SpanRecord]) -> Value {
-    let mut processes: Vec<(String, Vec<Value>)> = Vec::new();
-    let mut ids: HashMap<(String, Vec<u8>), String> = HashMap::new();
+    // A process is a service with its resource; spans read together share the resource's
+    // `Arc`, so equal resources are mostly found by address.
+    let mut processes: Vec<(&str, &Arc<Attributes>)> = Vec::new();
     let mut out = Vec::with_capacity(spans.len());
     for r in spans {
-        let other: Attributes = Attributes(
-            r.resource
-                .iter()
-                .filter(|(k, _)| k != "service.name")
-                .cloned()
-                .collect(),
-        );
-        let key = (
-            r.service_name.clone(),
-            format!("{:?}", other.0).into_bytes(),
-        );
-        let pid = match ids.get(&key) {
-            Some(p) => p.clone(),
+        let known = processes.iter().position(|(svc, res)| {
+            *svc == r.service_name && (Arc::ptr_eq(res, &r.resource) || ***res == *r.resource)
+        });
+        let n = match known {
+            Some(i) => i + 1,
             None => {
-                let p = format!("p{}", processes.len() + 1);
-                processes.push((r.service_name.clone(), tags(&other)));
-                ids.insert(key, p.clone());
-                p
+                processes.push((&r.service_name, &r.resource));
+                processes.len()
             }
         };
-        out.push(span_json(r, &pid));
+        out.push(span_json(r, &format!("p{n}")));
     }
     let procs: serde_json::Map<String, Value> = processes
         .into_iter()
         .enumerate()
-        .map(|(i, (svc, t))| {
+        .map(|(i, (svc, res))| {
+            let t: Vec<Value> = res
+                .iter()
+                .filter(|(k, _)| k != "service.name")
+                .map(|(k, v)| kv(k, v))
+                .collect();
             (
                 format!("p{}", i + 1),
                 json!({"serviceName": svc, "tags": t}),

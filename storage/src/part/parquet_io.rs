@@ -18,7 +18,9 @@ use parquet::arrow::{ArrowWriter, ParquetRecordBatchStreamBuilder, ProjectionMas
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::errors::ParquetError;
 use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData, ParquetMetaDataReader};
+use parquet::file::page_index::column_index::ColumnIndexMetaData;
 use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterPropertiesBuilder};
+use parquet::file::statistics::Statistics;
 
 use crate::error::{Result, StorageError};
 
@@ -166,7 +168,47 @@ impl ParquetFile {
         hi: i64,
     ) -> Result<Option<Vec<Range<usize>>>> {
         let meta = self.metadata().await?;
-        Ok(pages_overlapping(meta.metadata(), column, lo, hi))
+        let group = |stats: &Statistics| match stats {
+            Statistics::Int64(s) => match (s.min_opt(), s.max_opt()) {
+                (Some(&min), Some(&max)) => min < hi && max >= lo,
+                _ => true,
+            },
+            _ => true,
+        };
+        Ok(pages_where(meta.metadata(), column, group, |index, p| {
+            let ColumnIndexMetaData::INT64(stats) = index else {
+                return None;
+            };
+            // A page without statistics (all null, or none written) is kept.
+            Some(match (stats.min_value(p), stats.max_value(p)) {
+                (Some(&min), Some(&max)) => min < hi && max >= lo,
+                _ => true,
+            })
+        }))
+    }
+
+    /// File-wide rows, as sorted and merged ranges, of the pages whose page statistics for
+    /// the fixed-length byte array `column` may hold `value`, or `None` when the file has
+    /// no page index for that column.
+    pub(crate) async fn pages_holding(
+        &self,
+        column: &str,
+        value: &[u8],
+    ) -> Result<Option<Vec<Range<usize>>>> {
+        let meta = self.metadata().await?;
+        let group = |stats: &Statistics| match (stats.min_bytes_opt(), stats.max_bytes_opt()) {
+            (Some(min), Some(max)) => min <= value && value <= max,
+            _ => true,
+        };
+        Ok(pages_where(meta.metadata(), column, group, |index, p| {
+            let ColumnIndexMetaData::FIXED_LEN_BYTE_ARRAY(stats) = index else {
+                return None;
+            };
+            Some(match (stats.min_value(p), stats.max_value(p)) {
+                (Some(min), Some(max)) => min <= value && value <= max,
+                _ => true,
+            })
+        }))
     }
 
     /// A builder positioned on this file, for callers that need bloom filters or statistics.
@@ -179,13 +221,16 @@ impl ParquetFile {
     }
 }
 
-fn pages_overlapping(
+/// File-wide rows, as sorted and merged ranges, of the pages of `column` that `keep`
+/// (given the column's index in a row group and a page number) keeps, in the row groups
+/// whose column statistics `group` keeps (a row group without statistics is looked into);
+/// `None` when the file has no page index for the column or `keep` cannot read it.
+fn pages_where(
     meta: &ParquetMetaData,
     column: &str,
-    lo: i64,
-    hi: i64,
+    group: impl Fn(&Statistics) -> bool,
+    keep: impl Fn(&ColumnIndexMetaData, usize) -> Option<bool>,
 ) -> Option<Vec<Range<usize>>> {
-    use parquet::file::page_index::column_index::ColumnIndexMetaData;
     let col = meta
         .file_metadata()
         .schema_descr()
@@ -195,11 +240,17 @@ fn pages_overlapping(
     let index = meta.page_index()?;
     let mut out: Vec<Range<usize>> = Vec::new();
     let mut base = 0usize;
-    for (rg, group) in meta.row_groups().iter().enumerate() {
-        let rows = usize::try_from(group.num_rows()).ok()?;
-        let Some(ColumnIndexMetaData::INT64(stats)) = index.column_index(rg, col) else {
-            return None;
-        };
+    for (rg, row_group) in meta.row_groups().iter().enumerate() {
+        let rows = usize::try_from(row_group.num_rows()).ok()?;
+        if row_group
+            .column(col)
+            .statistics()
+            .is_some_and(|s| !group(s))
+        {
+            base += rows;
+            continue;
+        }
+        let stats = index.column_index(rg, col)?;
         let pages = index.offset_index(rg, col)?.page_locations();
         for (p, page) in pages.iter().enumerate() {
             let first = usize::try_from(page.first_row_index).ok()?;
@@ -207,12 +258,7 @@ fn pages_overlapping(
                 Some(next) => usize::try_from(next.first_row_index).ok()?,
                 None => rows,
             };
-            // A page without statistics (all null, or none written) is kept.
-            let keep = match (stats.min_value(p), stats.max_value(p)) {
-                (Some(&min), Some(&max)) => min < hi && max >= lo,
-                _ => true,
-            };
-            if keep && first < end {
+            if keep(stats, p)? && first < end {
                 let r = base + first..base + end;
                 match out.last_mut() {
                     Some(last) if last.end == r.start => last.end = r.end,

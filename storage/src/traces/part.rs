@@ -1,9 +1,11 @@
 //! The traces part format: `spans.parquet`, one row per span sorted by trace id then
-//! start time, in row groups of 8192 spans with min/max statistics and a bloom filter
-//! on `trace_id`, so that a lookup by id reads only the row groups that hold it.
+//! start time, in row groups of 8192 spans and pages of 1024, with page statistics and a
+//! bloom filter per row group on `trace_id`, so that a lookup by id reads only the pages
+//! that hold it.
 //! `meta.json` lists the services and operations of the part.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
 use std::sync::Arc;
 
 use arrow::array::{
@@ -29,6 +31,8 @@ use crate::telemetry::Signal;
 
 pub(crate) const SPANS_FILE: &str = "spans.parquet";
 const ROW_GROUP: usize = 8192;
+/// Rows per data page: a lookup by id decodes a page of each column, not a row group.
+const PAGE_ROWS: usize = 1024;
 
 fn schema() -> Arc<Schema> {
     Arc::new(Schema::new(vec![
@@ -250,6 +254,8 @@ pub(crate) fn encode_part(spans: &[SpanRef<'_>]) -> Result<PartData> {
         schema(),
         writer_props(|b| {
             b.set_max_row_group_row_count(Some(ROW_GROUP))
+                .set_data_page_row_count_limit(PAGE_ROWS)
+                .set_write_batch_size(PAGE_ROWS)
                 .set_column_dictionary_enabled(ColumnPath::from("trace_id"), false)
                 .set_column_bloom_filter_enabled(ColumnPath::from("trace_id"), true)
                 .set_column_bloom_filter_fpp(ColumnPath::from("trace_id"), 0.01)
@@ -372,9 +378,20 @@ impl TracesPart {
         out
     }
 
-    /// Spans of one trace: row groups are chosen by trace-id statistics and bloom filter.
+    /// Spans of one trace. Rows are sorted by trace id, so the page index of `trace_id`
+    /// names the few pages that may hold it; a row group's bloom filter then rules out
+    /// the parts and row groups that do not, and only the remaining pages are decoded.
     pub(crate) async fn trace(&self, id: &[u8; 16]) -> Result<Vec<SpanRecord>> {
         if self.meta.rows == 0 {
+            return Ok(Vec::new());
+        }
+        let rows = self.meta.rows as usize;
+        let pages = self
+            .file
+            .pages_holding("trace_id", &id[..])
+            .await?
+            .unwrap_or_else(|| std::iter::once(0..rows).collect());
+        if pages.is_empty() {
             return Ok(Vec::new());
         }
         let meta = self.file.metadata().await?;
@@ -388,36 +405,41 @@ impl TracesPart {
             .ok_or_else(|| {
                 StorageError::part(&self.meta.id, "trace lookup", "no trace_id column")
             })?;
-        let mut groups = Vec::new();
-        for (i, rg) in pq.row_groups().iter().enumerate() {
-            let stats = rg.column(col).statistics();
-            let in_range = match stats.and_then(|s| Some((s.min_bytes_opt()?, s.max_bytes_opt()?)))
-            {
-                Some((min, max)) => min <= &id[..] && &id[..] <= max,
-                None => true,
-            };
-            if in_range {
-                groups.push(i);
-            }
-        }
-        if groups.is_empty() {
-            return Ok(Vec::new());
+        // Row-group row ranges of the file, to find the groups the pages belong to.
+        let mut groups: Vec<Range<usize>> = Vec::with_capacity(pq.num_row_groups());
+        let mut at = 0usize;
+        for rg in pq.row_groups() {
+            let n = usize::try_from(rg.num_rows()).unwrap_or(0);
+            groups.push(at..at + n);
+            at += n;
         }
         let mut builder = self.file.builder().await?;
-        let mut keep = Vec::new();
-        for g in groups {
-            let bloom = builder
-                .get_row_group_column_bloom_filter(g, col)
-                .await
-                .map_err(|e| StorageError::part(&self.meta.id, "read bloom filter", e))?;
-            if bloom.is_none_or(|b| b.check(&id[..])) {
-                keep.push(g);
+        let mut kept: Vec<Range<usize>> = Vec::new();
+        let mut checked: Option<(usize, bool)> = None;
+        for page in pages {
+            // A page lies in one row group (pages never cross them).
+            let g = groups.partition_point(|r| r.end <= page.start);
+            let holds = match checked {
+                Some((cg, holds)) if cg == g => holds,
+                _ => {
+                    let bloom = builder
+                        .get_row_group_column_bloom_filter(g, col)
+                        .await
+                        .map_err(|e| StorageError::part(&self.meta.id, "read bloom filter", e))?;
+                    let holds = bloom.is_none_or(|b| b.check(&id[..]));
+                    checked = Some((g, holds));
+                    holds
+                }
+            };
+            if holds {
+                kept.push(page);
             }
         }
-        if keep.is_empty() {
+        if kept.is_empty() {
             return Ok(Vec::new());
         }
-        let batches = self.file.read(&COLUMNS, Some(keep), None).await?;
+        let selection = RowSelection::from_consecutive_ranges(kept.into_iter(), rows);
+        let batches = self.file.read(&COLUMNS, None, Some(selection)).await?;
         let mut out = Vec::new();
         for b in &batches {
             let cols = SpanColumns::new(&self.meta.id, b)?;

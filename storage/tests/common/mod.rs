@@ -77,8 +77,8 @@ pub fn trace(service: &str, trace_byte: u8, spans: usize, start_ns: i64) -> Trac
             spans: (0..spans)
                 .map(|i| Span {
                     trace_id: [trace_byte; 16],
-                    span_id: [i as u8 + 1; 8],
-                    parent_span_id: if i == 0 { [0; 8] } else { [1; 8] },
+                    span_id: (i as u64 + 1).to_be_bytes(),
+                    parent_span_id: if i == 0 { [0; 8] } else { 1u64.to_be_bytes() },
                     name: format!("op-{i}"),
                     kind: 2,
                     start_ns: start_ns + i as i64 * 1000,
