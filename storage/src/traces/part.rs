@@ -16,6 +16,7 @@ use arrow::datatypes::{DataType, Field, Schema};
 use bytes::Bytes;
 use parquet::arrow::arrow_reader::{RowSelection, RowSelector};
 use parquet::basic::Encoding;
+use parquet::file::properties::EnabledStatistics;
 use parquet::schema::types::ColumnPath;
 
 use super::wal::{decode_events, decode_links, encode_events, encode_links};
@@ -247,13 +248,19 @@ impl SpanCols {
 
 /// Encodes spans sorted by (trace id, start) as one part.
 pub(crate) fn encode_part(spans: &[SpanRef<'_>]) -> Result<PartData> {
+    encode(spans, EnabledStatistics::Page)
+}
+
+/// `encode_part` with the given statistics level (`Chunk` writes no page index).
+fn encode(spans: &[SpanRef<'_>], statistics: EnabledStatistics) -> Result<PartData> {
     let part = "traces part";
     let n = spans.len();
     let mut out = Writer::new(
         part,
         schema(),
         writer_props(|b| {
-            b.set_max_row_group_row_count(Some(ROW_GROUP))
+            b.set_statistics_enabled(statistics)
+                .set_max_row_group_row_count(Some(ROW_GROUP))
                 .set_data_page_row_count_limit(PAGE_ROWS)
                 .set_write_batch_size(PAGE_ROWS)
                 .set_column_dictionary_enabled(ColumnPath::from("trace_id"), false)
@@ -378,20 +385,12 @@ impl TracesPart {
         out
     }
 
-    /// Spans of one trace. Rows are sorted by trace id, so the page index of `trace_id`
-    /// names the few pages that may hold it; a row group's bloom filter then rules out
-    /// the parts and row groups that do not, and only the remaining pages are decoded.
+    /// Spans of one trace. Rows are sorted by trace id, so the row-group statistics and
+    /// the page index of `trace_id` name the few pages that may hold it; the bloom filter
+    /// of each of their row groups then rules out parts and groups that do not, and only
+    /// the remaining pages are decoded. Without a page index, whole row groups are read.
     pub(crate) async fn trace(&self, id: &[u8; 16]) -> Result<Vec<SpanRecord>> {
         if self.meta.rows == 0 {
-            return Ok(Vec::new());
-        }
-        let rows = self.meta.rows as usize;
-        let pages = self
-            .file
-            .pages_holding("trace_id", &id[..])
-            .await?
-            .unwrap_or_else(|| std::iter::once(0..rows).collect());
-        if pages.is_empty() {
             return Ok(Vec::new());
         }
         let meta = self.file.metadata().await?;
@@ -405,34 +404,56 @@ impl TracesPart {
             .ok_or_else(|| {
                 StorageError::part(&self.meta.id, "trace lookup", "no trace_id column")
             })?;
-        // Row-group row ranges of the file, to find the groups the pages belong to.
-        let mut groups: Vec<Range<usize>> = Vec::with_capacity(pq.num_row_groups());
-        let mut at = 0usize;
+        // The file rows of each row group, and whether its statistics may hold the id.
+        let mut groups: Vec<(Range<usize>, bool)> = Vec::with_capacity(pq.num_row_groups());
+        let mut rows = 0usize;
         for rg in pq.row_groups() {
             let n = usize::try_from(rg.num_rows()).unwrap_or(0);
-            groups.push(at..at + n);
-            at += n;
+            let may_hold = match rg
+                .column(col)
+                .statistics()
+                .and_then(|s| Some((s.min_bytes_opt()?, s.max_bytes_opt()?)))
+            {
+                Some((min, max)) => min <= &id[..] && &id[..] <= max,
+                None => true,
+            };
+            groups.push((rows..rows + n, may_hold));
+            rows += n;
         }
+        let ranges = match self.file.pages_holding("trace_id", &id[..]).await? {
+            Some(pages) => pages,
+            None => groups.iter().filter(|g| g.1).map(|g| g.0.clone()).collect(),
+        };
+        // Each range is cut at row-group ends (merged pages may run across one) and each
+        // piece kept when its group's bloom filter may hold the id.
         let mut builder = self.file.builder().await?;
         let mut kept: Vec<Range<usize>> = Vec::new();
         let mut checked: Option<(usize, bool)> = None;
-        for page in pages {
-            // A page lies in one row group (pages never cross them).
-            let g = groups.partition_point(|r| r.end <= page.start);
-            let holds = match checked {
-                Some((cg, holds)) if cg == g => holds,
-                _ => {
-                    let bloom = builder
-                        .get_row_group_column_bloom_filter(g, col)
-                        .await
-                        .map_err(|e| StorageError::part(&self.meta.id, "read bloom filter", e))?;
-                    let holds = bloom.is_none_or(|b| b.check(&id[..]));
-                    checked = Some((g, holds));
-                    holds
+        for range in ranges {
+            let mut g = groups.partition_point(|(r, _)| r.end <= range.start);
+            while let Some((group, _)) = groups.get(g).filter(|(r, _)| r.start < range.end) {
+                let piece = range.start.max(group.start)..range.end.min(group.end);
+                let holds = match checked {
+                    Some((cg, holds)) if cg == g => holds,
+                    _ => {
+                        let bloom = builder
+                            .get_row_group_column_bloom_filter(g, col)
+                            .await
+                            .map_err(|e| {
+                                StorageError::part(&self.meta.id, "read bloom filter", e)
+                            })?;
+                        let holds = bloom.is_none_or(|b| b.check(&id[..]));
+                        checked = Some((g, holds));
+                        holds
+                    }
+                };
+                if holds && !piece.is_empty() {
+                    match kept.last_mut() {
+                        Some(last) if last.end == piece.start => last.end = piece.end,
+                        _ => kept.push(piece),
+                    }
                 }
-            };
-            if holds {
-                kept.push(page);
+                g += 1;
             }
         }
         if kept.is_empty() {
@@ -657,6 +678,52 @@ impl<'a> SpanColumns<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::part::Publish;
+
+    #[tokio::test]
+    async fn a_trace_is_found_with_and_without_a_page_index() {
+        // 1,000 traces of 20 spans: three row groups, ids sorted as written.
+        let resource = Arc::new(Attributes::default());
+        let id = |k: u32| {
+            let mut id = [0u8; 16];
+            id[..4].copy_from_slice(&k.to_be_bytes());
+            id
+        };
+        let records: Vec<SpanRecord> = (0..20_000u32)
+            .map(|i| SpanRecord {
+                service_name: "svc".into(),
+                resource: resource.clone(),
+                span: Span {
+                    trace_id: id(i / 20),
+                    span_id: u64::from(i + 1).to_be_bytes(),
+                    name: "op".into(),
+                    start_ns: i64::from(i % 20),
+                    end_ns: i64::from(i % 20) + 1,
+                    ..Default::default()
+                },
+            })
+            .collect();
+        let refs: Vec<SpanRef<'_>> = records.iter().map(SpanRef::of).collect();
+        let dir = tempfile::tempdir().unwrap();
+        let store = PartStore::in_memory(dir.path().to_path_buf());
+        for stats in [EnabledStatistics::Page, EnabledStatistics::Chunk] {
+            let data = encode(&refs, stats).unwrap();
+            let meta = store
+                .publish(Signal::Traces, data, Publish::default())
+                .await
+                .unwrap();
+            let part = TracesPart::open(meta, &store).unwrap();
+            let indexed = part.file.pages_holding("trace_id", &id(0)).await.unwrap();
+            assert_eq!(indexed.is_some(), stats == EnabledStatistics::Page);
+            // The first and last trace, and traces in the second and third row groups.
+            for k in [0, 409, 410, 500, 819, 820, 999] {
+                let spans = part.trace(&id(k)).await.unwrap();
+                assert_eq!(spans.len(), 20, "trace {k} with {stats:?} statistics");
+                assert!(spans.iter().all(|r| r.span.trace_id == id(k)));
+            }
+            assert!(part.trace(&id(1000)).await.unwrap().is_empty());
+        }
+    }
 
     #[test]
     fn the_newest_rows_of_the_newest_traces_are_kept() {
