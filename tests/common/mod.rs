@@ -38,7 +38,23 @@ impl Server {
         Self::start_with(data, &[])
     }
 
+    /// Starts the server on free ports. A port found free can be taken by another test
+    /// before the server binds it; the start is then tried again on other ports.
     pub fn start_with(data: &Path, extra: &[&str]) -> Server {
+        let mut attempt = 0;
+        loop {
+            let mut s = Self::spawn(data, extra);
+            match s.wait_ready() {
+                Ok(()) => return s,
+                Err(logs) if attempt < 4 && logs.contains("Address already in use") => {
+                    attempt += 1;
+                }
+                Err(logs) => panic!("server exited early: {logs}"),
+            }
+        }
+    }
+
+    fn spawn(data: &Path, extra: &[&str]) -> Server {
         let (grpc, otlp_http, http) = (free_port(), free_port(), free_port());
         let log = data.with_extension(format!("{}.log", http.port()));
         let out = std::fs::File::create(&log).unwrap();
@@ -54,26 +70,25 @@ impl Server {
             .stderr(out)
             .spawn()
             .unwrap();
-        let mut s = Server {
+        Server {
             child,
             data: data.to_path_buf(),
             grpc,
             otlp_http,
             http,
             log,
-        };
-        s.wait_ready();
-        s
+        }
     }
 
-    fn wait_ready(&mut self) {
+    /// Waits until the server answers `/readyz`; `Err` with its log when it exited.
+    fn wait_ready(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("server exited early with {status}: {}", self.logs());
+                return Err(format!("{status}: {}", self.logs()));
             }
             if http_get(self.http, "/readyz").is_some_and(|(code, _)| code == 200) {
-                return;
+                return Ok(());
             }
             assert!(
                 Instant::now() < deadline,
