@@ -168,22 +168,20 @@ impl ParquetFile {
         hi: i64,
     ) -> Result<Option<Vec<Range<usize>>>> {
         let meta = self.metadata().await?;
+        // Values without statistics (all null, or none written) may overlap.
+        let overlaps = |min: Option<&i64>, max: Option<&i64>| match (min, max) {
+            (Some(&min), Some(&max)) => min < hi && max >= lo,
+            _ => true,
+        };
         let group = |stats: &Statistics| match stats {
-            Statistics::Int64(s) => match (s.min_opt(), s.max_opt()) {
-                (Some(&min), Some(&max)) => min < hi && max >= lo,
-                _ => true,
-            },
+            Statistics::Int64(s) => overlaps(s.min_opt(), s.max_opt()),
             _ => true,
         };
         Ok(pages_where(meta.metadata(), column, group, |index, p| {
             let ColumnIndexMetaData::INT64(stats) = index else {
                 return None;
             };
-            // A page without statistics (all null, or none written) is kept.
-            Some(match (stats.min_value(p), stats.max_value(p)) {
-                (Some(&min), Some(&max)) => min < hi && max >= lo,
-                _ => true,
-            })
+            Some(overlaps(stats.min_value(p), stats.max_value(p)))
         }))
     }
 
@@ -196,18 +194,12 @@ impl ParquetFile {
         value: &[u8],
     ) -> Result<Option<Vec<Range<usize>>>> {
         let meta = self.metadata().await?;
-        let group = |stats: &Statistics| match (stats.min_bytes_opt(), stats.max_bytes_opt()) {
-            (Some(min), Some(max)) => min <= value && value <= max,
-            _ => true,
-        };
+        let group = |stats: &Statistics| may_hold(stats, value);
         Ok(pages_where(meta.metadata(), column, group, |index, p| {
             let ColumnIndexMetaData::FIXED_LEN_BYTE_ARRAY(stats) = index else {
                 return None;
             };
-            Some(match (stats.min_value(p), stats.max_value(p)) {
-                (Some(min), Some(max)) => min <= value && value <= max,
-                _ => true,
-            })
+            Some(in_range(stats.min_value(p), stats.max_value(p), value))
         }))
     }
 
@@ -219,6 +211,19 @@ impl ParquetFile {
             meta,
         ))
     }
+}
+
+/// Whether byte-array min/max statistics leave room for `value` (no statistics: yes).
+fn in_range(min: Option<&[u8]>, max: Option<&[u8]>, value: &[u8]) -> bool {
+    match (min, max) {
+        (Some(min), Some(max)) => min <= value && value <= max,
+        _ => true,
+    }
+}
+
+/// Whether a column chunk's statistics may hold the byte-array `value`.
+pub(crate) fn may_hold(stats: &Statistics, value: &[u8]) -> bool {
+    in_range(stats.min_bytes_opt(), stats.max_bytes_opt(), value)
 }
 
 /// File-wide rows, as sorted and merged ranges, of the pages of `column` that `keep`

@@ -25,7 +25,7 @@ use crate::codec::{Dec, Enc};
 use crate::error::{Result, StorageError};
 use crate::model::{Attributes, Scope, Span};
 use crate::part::{
-    ParquetFile, PartData, PartMeta, PartStore, Writer, column, decode_all, window_start,
+    ParquetFile, PartData, PartMeta, PartStore, Writer, column, decode_all, may_hold, window_start,
     writer_props,
 };
 use crate::telemetry::Signal;
@@ -409,15 +409,11 @@ impl TracesPart {
         let mut rows = 0usize;
         for rg in pq.row_groups() {
             let n = usize::try_from(rg.num_rows()).unwrap_or(0);
-            let may_hold = match rg
+            let holds = rg
                 .column(col)
                 .statistics()
-                .and_then(|s| Some((s.min_bytes_opt()?, s.max_bytes_opt()?)))
-            {
-                Some((min, max)) => min <= &id[..] && &id[..] <= max,
-                None => true,
-            };
-            groups.push((rows..rows + n, may_hold));
+                .is_none_or(|s| may_hold(s, &id[..]));
+            groups.push((rows..rows + n, holds));
             rows += n;
         }
         let ranges = match self.file.pages_holding("trace_id", &id[..]).await? {
