@@ -42,7 +42,7 @@ async fn otlp_in_graceful_stop_and_data_on_disk() {
         .export(gauge_request("e2e", "queue.depth", &series, t, 7.0))
         .await
         .unwrap();
-    TraceServiceClient::connect(url)
+    TraceServiceClient::connect(url.clone())
         .await
         .unwrap()
         .export(trace_request("e2e", [9; 16], 3, t))
@@ -63,6 +63,44 @@ async fn otlp_in_graceful_stop_and_data_on_disk() {
     let (code, body) = http_get(srv.http, "/api/v1/label/series/values").unwrap();
     assert_eq!(code, 200);
     assert!(body.contains("\"s19\""), "{body}");
+
+    // An OTLP exponential histogram is a native histogram to PromQL.
+    MetricsServiceClient::connect(url.clone())
+        .await
+        .unwrap()
+        .export(exp_histogram_request(
+            "e2e",
+            "rpc.latency",
+            t,
+            &[2, 5],
+            21.5,
+        ))
+        .await
+        .unwrap();
+    let v = get_json(srv.http, "/api/v1/query?query=rpc_latency");
+    let h = &v["data"]["result"][0]["histogram"][1];
+    assert_eq!(h["count"], "8", "{v}");
+    assert_eq!(h["sum"], "21.5", "{v}");
+    assert_eq!(
+        h["buckets"],
+        serde_json::json!([
+            [3, "-0.001", "0.001", "1"],
+            [0, "1", "2", "2"],
+            [0, "2", "4", "5"]
+        ]),
+        "{v}"
+    );
+    let v = get_json(
+        srv.http,
+        "/api/v1/query?query=histogram_quantile(0.5,%20rpc_latency)",
+    );
+    // Rank 4 of 8 is the first of the 5 observations in (2, 4]: 2 * 2^(1/5).
+    let q: f64 = v["data"]["result"][0]["value"][1]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((q - 2.0 * 2f64.powf(0.2)).abs() < 1e-9, "{v}");
 
     // The Jaeger API finds the trace.
     let (code, body) = http_get(
@@ -123,7 +161,7 @@ async fn otlp_in_graceful_stop_and_data_on_disk() {
         "signalbox_ingest_requests_total{signal=\"logs\",protocol=\"grpc\"} 1",
         "signalbox_ingest_requests_total{signal=\"logs\",protocol=\"http\"} 1",
         "signalbox_stored_items_total{signal=\"logs\"} 16",
-        "signalbox_stored_items_total{signal=\"metrics\"} 20",
+        "signalbox_stored_items_total{signal=\"metrics\"} 21",
         "signalbox_stored_items_total{signal=\"traces\"} 3",
         "signalbox_wal_fsync_seconds_count{signal=\"logs\"}",
         "signalbox_head_bytes{signal=\"metrics\"}",
@@ -202,6 +240,13 @@ fn port_in_use_is_reported() {
 }
 
 /// An HTTP client (the workspace's `reqwest` has TLS with an explicitly chosen provider).
+/// A GET that must answer 200 with JSON.
+fn get_json(addr: std::net::SocketAddr, path: &str) -> serde_json::Value {
+    let (code, body) = http_get(addr, path).unwrap();
+    assert_eq!(code, 200, "{body}");
+    serde_json::from_str(&body).unwrap()
+}
+
 fn client() -> reqwest::Client {
     signalbox_query::install_tls_provider();
     reqwest::Client::new()

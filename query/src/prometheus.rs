@@ -11,9 +11,9 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
-use signalbox_storage::{Labels, MetricsReader};
+use signalbox_storage::{Histogram, Labels, MetricsReader};
 
-use crate::promql::{Engine, PromqlError, QueryResult, QueryValue};
+use crate::promql::{Engine, PromqlError, QueryResult, QueryValue, Value as PValue, histogram};
 
 /// What the Prometheus API needs: the metrics reader and the engine.
 #[derive(Clone)]
@@ -242,16 +242,49 @@ fn result_json(r: &QueryResult) -> Value {
         QueryValue::String { t, v } => json!({"resultType": "string", "result": [ts_json(*t), v]}),
         QueryValue::Vector(v) => json!({
             "resultType": "vector",
-            "result": v.iter().map(|(l, t, f)| json!({"metric": labels_json(l), "value": [ts_json(*t), value_string(*f)]})).collect::<Vec<_>>(),
+            "result": v.iter().map(|(l, t, v)| match v {
+                PValue::Float(f) => json!({"metric": labels_json(l), "value": [ts_json(*t), value_string(*f)]}),
+                PValue::Histogram(h) => json!({"metric": labels_json(l), "histogram": [ts_json(*t), histogram_json(h)]}),
+            }).collect::<Vec<_>>(),
         }),
         QueryValue::Matrix(m) => json!({
             "resultType": "matrix",
-            "result": m.iter().map(|(l, pts)| json!({
-                "metric": labels_json(l),
-                "values": pts.iter().map(|(t, f)| json!([ts_json(*t), value_string(*f)])).collect::<Vec<_>>(),
-            })).collect::<Vec<_>>(),
+            "result": m.iter().map(|(l, pts)| {
+                let mut o = serde_json::Map::new();
+                o.insert("metric".into(), labels_json(l));
+                let floats: Vec<Value> = pts.iter().filter_map(|(t, v)| v.float().map(|f| json!([ts_json(*t), value_string(f)]))).collect();
+                let hists: Vec<Value> = pts.iter().filter_map(|(t, v)| match v {
+                    PValue::Histogram(h) => Some(json!([ts_json(*t), histogram_json(h)])),
+                    PValue::Float(_) => None,
+                }).collect();
+                if !floats.is_empty() || hists.is_empty() {
+                    o.insert("values".into(), Value::Array(floats));
+                }
+                if !hists.is_empty() {
+                    o.insert("histograms".into(), Value::Array(hists));
+                }
+                Value::Object(o)
+            }).collect::<Vec<_>>(),
         }),
     }
+}
+
+/// A native histogram as Prometheus encodes it: count, sum, and the non-empty buckets
+/// as `[boundary rule, lower, upper, count]`.
+fn histogram_json(h: &Histogram) -> Value {
+    let buckets: Vec<Value> = histogram::all_buckets(h)
+        .iter()
+        .filter(|b| b.count != 0.0)
+        .map(|b| {
+            json!([
+                b.boundary_rule(),
+                value_string(b.lower),
+                value_string(b.upper),
+                value_string(b.count)
+            ])
+        })
+        .collect();
+    json!({"count": value_string(h.count), "sum": value_string(h.sum), "buckets": buckets})
 }
 
 async fn with_timeout<T>(

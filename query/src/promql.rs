@@ -12,11 +12,13 @@ mod error;
 mod eval;
 mod fetch;
 pub(crate) mod functions;
+mod hist_functions;
+pub mod histogram;
 pub mod notation;
 pub(crate) mod types;
 
 pub use error::PromqlError;
 pub use eval::{Engine, EngineOptions};
-pub use types::{QueryResult, QueryValue};
+pub use types::{QueryResult, QueryValue, Value};
 
 pub(crate) use fetch::storage_matchers;

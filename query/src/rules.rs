@@ -56,7 +56,15 @@ impl RuleQuerier for Querier {
                     .await
                     .map_err(|e| e.to_string())?;
                 match r.value {
-                    QueryValue::Vector(v) => Ok(v.into_iter().map(|(l, _, f)| (l, f)).collect()),
+                    QueryValue::Vector(v) => v
+                        .into_iter()
+                        .map(|(l, _, v)| match v.float() {
+                            Some(f) => Ok((l, f)),
+                            None => Err(format!(
+                                "rule result {l} is a native histogram; rules take float results only"
+                            )),
+                        })
+                        .collect(),
                     QueryValue::Scalar { v, .. } => Ok(vec![(Labels::default(), v)]),
                     QueryValue::String { .. } => {
                         Err("rule result is not a vector or scalar: string".into())

@@ -10,10 +10,12 @@ mod script;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use script::{Command, Eval, EvalKind, Expected, MsgMatch, Point, STALE_NAN_BITS, SeriesLine};
-use signalbox_query::promql::notation::series_points;
-use signalbox_query::promql::{Engine, EngineOptions, QueryResult, QueryValue};
-use signalbox_storage::{IngestSink, Labels, MemStore, MetricsBatch};
+use script::{
+    Command, Eval, EvalKind, Expected, HistogramLit, MsgMatch, Point, STALE_NAN_BITS, SeriesLine,
+};
+use signalbox_query::promql::notation::{CUSTOM_BUCKETS_SCHEMA, series_points};
+use signalbox_query::promql::{Engine, EngineOptions, QueryResult, QueryValue, Value};
+use signalbox_storage::{Histogram, IngestSink, Labels, MemStore, MetricsBatch};
 
 fn data_dir() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/promql")
@@ -106,17 +108,62 @@ fn check_annotations(
     Ok(())
 }
 
-fn float_points(values: &[Option<Point>]) -> Result<Vec<Option<f64>>, String> {
-    values
+/// Bucket counts by absolute index, without empty buckets.
+fn bucket_map(offset: i32, counts: &[f64]) -> BTreeMap<i64, f64> {
+    counts
         .iter()
-        .map(|v| match v {
-            None => Ok(None),
-            Some(Point::Float(f)) => Ok(Some(*f)),
-            Some(Point::Histogram(_)) => {
-                Err("native histogram results are not supported yet".to_string())
-            }
-        })
+        .enumerate()
+        .filter(|(_, c)| **c != 0.0)
+        .map(|(k, c)| (i64::from(offset) + k as i64, *c))
         .collect()
+}
+
+fn same_buckets(a: &BTreeMap<i64, f64>, b: &BTreeMap<i64, f64>) -> bool {
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .all(|(x, y)| x.0 == y.0 && almost_equal(*x.1, *y.1))
+}
+
+/// Histogram equality as the upstream harness checks it: schema, zero bucket, count,
+/// sum and the non-empty buckets.
+fn histogram_matches(want: &HistogramLit, got: &Histogram) -> Result<(), String> {
+    if want.schema == CUSTOM_BUCKETS_SCHEMA {
+        return Err("custom-bucket histograms are not supported yet".into());
+    }
+    let ok = want.schema == got.schema
+        && almost_equal(want.count, got.count)
+        && almost_equal(want.sum, got.sum)
+        && almost_equal(want.zero_count, got.zero_count)
+        && (want.zero_count == 0.0 || almost_equal(want.zero_threshold, got.zero_threshold))
+        && same_buckets(
+            &bucket_map(want.offset, &want.positive),
+            &bucket_map(got.positive.offset, &got.positive.counts),
+        )
+        && same_buckets(
+            &bucket_map(want.n_offset, &want.negative),
+            &bucket_map(got.negative.offset, &got.negative.counts),
+        );
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("expected histogram {want:?}, got {got:?}"))
+    }
+}
+
+fn value_matches(want: &Point, got: &Value) -> bool {
+    match (want, got) {
+        (Point::Float(w), Value::Float(g)) => almost_equal(*w, *g),
+        (Point::Histogram(w), Value::Histogram(g)) => histogram_matches(w, g).is_ok(),
+        _ => false,
+    }
+}
+
+fn describe(want: &Point, got: &Value) -> String {
+    match (want, got) {
+        (Point::Histogram(w), Value::Histogram(g)) => histogram_matches(w, g).unwrap_err(),
+        _ => format!("expected {want:?}, got {got:?}"),
+    }
 }
 
 fn compare(e: &Eval, res: &QueryResult) -> Result<(), String> {
@@ -154,8 +201,7 @@ fn compare(e: &Eval, res: &QueryResult) -> Result<(), String> {
             }
             for (i, w) in want.iter().enumerate() {
                 let wl = labels_of(&w.labels);
-                let pts = float_points(&w.values)?;
-                let [Some(wv)] = pts.as_slice() else {
+                let [Some(wv)] = w.values.as_slice() else {
                     return Err("expected series line must have one value".into());
                 };
                 let pos = got.iter().position(|(l, _, _)| *l == wl);
@@ -165,8 +211,8 @@ fn compare(e: &Eval, res: &QueryResult) -> Result<(), String> {
                 if e.ordered && pos != i {
                     return Err(format!("series {wl} at position {pos}, expected {i}"));
                 }
-                if !almost_equal(*wv, got[pos].2) {
-                    return Err(format!("{wl}: expected {wv}, got {}", got[pos].2));
+                if !value_matches(wv, &got[pos].2) {
+                    return Err(format!("{wl}: {}", describe(wv, &got[pos].2)));
                 }
             }
             Ok(())
@@ -199,16 +245,17 @@ fn compare(e: &Eval, res: &QueryResult) -> Result<(), String> {
                 let Some((_, pts)) = got.iter().find(|(l, _)| *l == wl) else {
                     return Err(format!("missing series {wl}; got {got:?}"));
                 };
-                let exp: Vec<(i64, f64)> = float_points(&w.values)?
-                    .into_iter()
+                let exp: Vec<(i64, &Point)> = w
+                    .values
+                    .iter()
                     .enumerate()
-                    .filter_map(|(k, v)| v.map(|v| (start + k as i64 * step, v)))
+                    .filter_map(|(k, v)| v.as_ref().map(|v| (start + k as i64 * step, v)))
                     .collect();
                 if exp.len() != pts.len()
                     || exp
                         .iter()
                         .zip(pts)
-                        .any(|(a, b)| a.0 != b.0 || !almost_equal(a.1, b.1))
+                        .any(|(a, b)| a.0 != b.0 || !value_matches(a.1, &b.1))
                 {
                     return Err(format!("{wl}: expected {exp:?}, got {pts:?}"));
                 }

@@ -12,7 +12,9 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use opentelemetry_proto::tonic::metrics::v1::{
-    Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, metric, number_data_point,
+    AggregationTemporality, ExponentialHistogram, ExponentialHistogramDataPoint, Gauge, Metric,
+    NumberDataPoint, ResourceMetrics, ScopeMetrics, exponential_histogram_data_point, metric,
+    number_data_point,
 };
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
@@ -204,6 +206,20 @@ pub fn logs_request(service: &str, lines: &[String], t_ns: u64) -> ExportLogsSer
     }
 }
 
+/// A request carrying one metric from `service`.
+fn metric_request(service: &str, metric: Metric) -> ExportMetricsServiceRequest {
+    ExportMetricsServiceRequest {
+        resource_metrics: vec![ResourceMetrics {
+            resource: resource(service),
+            scope_metrics: vec![ScopeMetrics {
+                metrics: vec![metric],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+}
+
 pub fn gauge_request(
     service: &str,
     name: &str,
@@ -211,30 +227,60 @@ pub fn gauge_request(
     t_ns: u64,
     v: f64,
 ) -> ExportMetricsServiceRequest {
-    ExportMetricsServiceRequest {
-        resource_metrics: vec![ResourceMetrics {
-            resource: resource(service),
-            scope_metrics: vec![ScopeMetrics {
-                metrics: vec![Metric {
-                    name: name.into(),
-                    data: Some(metric::Data::Gauge(Gauge {
-                        data_points: series
-                            .iter()
-                            .map(|s| NumberDataPoint {
-                                time_unix_nano: t_ns,
-                                value: Some(number_data_point::Value::AsDouble(v)),
-                                attributes: vec![kv("series", s)],
-                                ..Default::default()
-                            })
-                            .collect(),
-                    })),
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }],
+    metric_request(
+        service,
+        Metric {
+            name: name.into(),
+            data: Some(metric::Data::Gauge(Gauge {
+                data_points: series
+                    .iter()
+                    .map(|s| NumberDataPoint {
+                        time_unix_nano: t_ns,
+                        value: Some(number_data_point::Value::AsDouble(v)),
+                        attributes: vec![kv("series", s)],
+                        ..Default::default()
+                    })
+                    .collect(),
+            })),
             ..Default::default()
-        }],
-    }
+        },
+    )
+}
+
+/// One cumulative exponential histogram point: scale 0, 1 observation in the zero
+/// bucket, then `counts` in the positive buckets (1, 2], (2, 4], ….
+pub fn exp_histogram_request(
+    service: &str,
+    name: &str,
+    t_ns: u64,
+    counts: &[u64],
+    sum: f64,
+) -> ExportMetricsServiceRequest {
+    let point = ExponentialHistogramDataPoint {
+        start_time_unix_nano: t_ns - 60_000_000_000,
+        time_unix_nano: t_ns,
+        count: 1 + counts.iter().sum::<u64>(),
+        sum: Some(sum),
+        scale: 0,
+        zero_count: 1,
+        zero_threshold: 0.001,
+        positive: Some(exponential_histogram_data_point::Buckets {
+            offset: 0,
+            bucket_counts: counts.to_vec(),
+        }),
+        ..Default::default()
+    };
+    metric_request(
+        service,
+        Metric {
+            name: name.into(),
+            data: Some(metric::Data::ExponentialHistogram(ExponentialHistogram {
+                aggregation_temporality: AggregationTemporality::Cumulative as i32,
+                data_points: vec![point],
+            })),
+            ..Default::default()
+        },
+    )
 }
 
 pub fn trace_request(

@@ -390,6 +390,7 @@ async fn range_aggregation(
             };
             if let Some(v) = v {
                 out[i].push(Sample {
+                    h: None,
                     labels: labels.clone(),
                     f: v,
                     drop_name: false,
@@ -409,6 +410,7 @@ async fn range_aggregation(
         for (i, p) in present.iter().enumerate() {
             if !p {
                 out[i].push(Sample {
+                    h: None,
                     labels: labels.clone(),
                     f: 1.0,
                     drop_name: false,
@@ -456,6 +458,7 @@ fn eval_with(
             .iter()
             .map(|_| {
                 Instant::Vector(vec![Sample {
+                    h: None,
                     labels: Arc::new(Labels::default()),
                     f: *f,
                     drop_name: false,
@@ -504,9 +507,15 @@ fn eval_with(
             inner
                 .into_iter()
                 .map(|s| {
-                    aggregate::eval(&TokenType::new(id), modifier.as_ref(), param.as_ref(), s)
-                        .map(Instant::Vector)
-                        .map_err(promql_err)
+                    aggregate::eval(
+                        &TokenType::new(id),
+                        modifier.as_ref(),
+                        param.as_ref(),
+                        s,
+                        &mut Vec::new(),
+                    )
+                    .map(Instant::Vector)
+                    .map_err(promql_err)
                 })
                 .collect::<Result<_, _>>()?
         }
@@ -560,7 +569,10 @@ fn eval_with(
             let op = TokenType::new(id);
             left.into_iter()
                 .zip(right)
-                .map(|(l, r)| binary::eval(&op, Some(&modifier), l, r).map_err(promql_err))
+                // Log metrics are floats only, so no operation is left out with a note.
+                .map(|(l, r)| {
+                    binary::eval(&op, Some(&modifier), l, r, &mut Vec::new()).map_err(promql_err)
+                })
                 .collect::<Result<_, _>>()?
         }
         MetricQuery::LabelReplace(l) => {

@@ -5,9 +5,10 @@ use std::sync::Arc;
 
 use promql_parser::parser::LabelModifier;
 use promql_parser::parser::token::TokenType;
-use signalbox_storage::Labels;
+use signalbox_storage::{Histogram, Labels};
 
 use super::error::{PromqlError, exec};
+use super::histogram;
 use super::types::{Instant, NAME_LABELS, Sample, format_value, keep_only, remove, with_label};
 
 /// `quantile` over values, Prometheus' linear interpolation between closest ranks.
@@ -61,14 +62,27 @@ fn scalar_param(op: &str, p: Option<&Instant>) -> Result<f64, PromqlError> {
     }
 }
 
+/// Aggregates one step's vector. Annotations (full messages) are added to `notes`.
 pub(crate) fn eval(
     op: &TokenType,
     m: Option<&LabelModifier>,
     param: Option<&Instant>,
-    input: Vec<Sample>,
+    mut input: Vec<Sample>,
+    notes: &mut Vec<String>,
 ) -> Result<Vec<Sample>, PromqlError> {
     let op_s = op.to_string();
     let op = op_s.as_str();
+    // These take float values only: native histograms are left out.
+    if matches!(
+        op,
+        "min" | "max" | "stddev" | "stdvar" | "quantile" | "topk" | "bottomk" | "count_values"
+    ) && input.iter().any(|s| s.h.is_some())
+    {
+        input.retain(|s| s.h.is_none());
+        notes.push(format!(
+            "PromQL info: ignored histogram in {op} aggregation"
+        ));
+    }
     // Groups in order of first appearance.
     let mut index: HashMap<Labels, usize> = HashMap::new();
     let mut groups: Vec<Group> = Vec::new();
@@ -99,6 +113,7 @@ pub(crate) fn eval(
         }
     }
     let one = |labels: Labels, f: f64, drop_name: bool| Sample {
+        h: None,
         labels: Arc::new(labels),
         f,
         drop_name,
@@ -144,6 +159,23 @@ pub(crate) fn eval(
         }
         _ => {
             for g in groups {
+                if matches!(op, "sum" | "avg") && g.samples.iter().any(|s| s.h.is_some()) {
+                    if g.samples.iter().any(|s| s.h.is_none()) {
+                        notes.push(
+                            "PromQL warning: encountered a mix of histograms and floats for aggregation"
+                                .to_string(),
+                        );
+                        continue;
+                    }
+                    let drop = g.samples.iter().any(|s| s.drop_name)
+                        && g.labels.get(super::types::METRIC_NAME).is_some();
+                    let h = sum_histograms(&g.samples, op == "avg");
+                    out.push(Sample {
+                        h: Some(Arc::new(h)),
+                        ..one(g.labels, 0.0, drop)
+                    });
+                    continue;
+                }
                 let vals: Vec<f64> = g.samples.iter().map(|s| s.f).collect();
                 let f = match op {
                     "sum" => kahan_sum(&vals),
@@ -175,6 +207,19 @@ pub(crate) fn eval(
         }
     }
     Ok(out)
+}
+
+/// The sum (or mean) of a group of histogram samples.
+fn sum_histograms(samples: &[Sample], mean: bool) -> Histogram {
+    let mut hs = samples.iter().filter_map(|s| s.h.as_deref());
+    let mut acc = hs.next().cloned().unwrap_or_default();
+    for h in hs {
+        acc = histogram::combine(&acc, h, false);
+    }
+    if mean {
+        acc = histogram::divide(&acc, samples.len() as f64);
+    }
+    acc
 }
 
 fn desc_nan_last(a: f64, b: f64) -> std::cmp::Ordering {

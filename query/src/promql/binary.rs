@@ -7,9 +7,10 @@ use std::sync::Arc;
 use promql_parser::label::Labels as PLabels;
 use promql_parser::parser::token::TokenType;
 use promql_parser::parser::{BinModifier, LabelModifier, VectorMatchCardinality};
-use signalbox_storage::Labels;
+use signalbox_storage::{Histogram, Labels};
 
 use super::error::{PromqlError, exec};
+use super::histogram;
 use super::types::{Instant, NAME_LABELS, Sample, keep_only, remove, with_label, without_name};
 
 fn names(l: &PLabels) -> Vec<String> {
@@ -44,11 +45,58 @@ fn bool_of(b: bool) -> f64 {
     if b { 1.0 } else { 0.0 }
 }
 
+/// A sample's value as an operand: the float, or the histogram when there is one.
+type Operand<'a> = (f64, Option<&'a Arc<Histogram>>);
+
+/// The result of `lhs op rhs`: float, histogram (if the result is one), and for
+/// comparisons whether it holds.
+type Outcome = (f64, Option<Arc<Histogram>>, bool);
+
+/// `lhs op rhs` for floats or native histograms. `None` when the operator does not
+/// apply to these sample types; the info annotation saying so is added to `notes`.
+fn apply_operands(
+    op: &str,
+    (lf, lh): Operand<'_>,
+    (rf, rh): Operand<'_>,
+    notes: &mut Vec<String>,
+) -> Result<Option<Outcome>, PromqlError> {
+    let new = |h: Histogram| Some(Arc::new(h));
+    let r = match (lh, rh) {
+        (None, None) => {
+            let (v, keep) = apply(op, lf, rf)?;
+            Some((v, None, keep))
+        }
+        (None, Some(h)) if op == "*" => Some((0.0, new(histogram::scale(h, lf)), true)),
+        (Some(h), None) if op == "*" => Some((0.0, new(histogram::scale(h, rf)), true)),
+        (Some(h), None) if op == "/" => Some((0.0, new(histogram::divide(h, rf)), true)),
+        (Some(a), Some(b)) if op == "+" || op == "-" => {
+            Some((0.0, new(histogram::combine(a, b, op == "-")), true))
+        }
+        (Some(a), Some(b)) if op == "==" || op == "!=" => Some((
+            0.0,
+            Some(a.clone()),
+            histogram::equals(a, b) == (op == "=="),
+        )),
+        _ => None,
+    };
+    if r.is_none() {
+        let kind = |h: Option<&Arc<Histogram>>| if h.is_some() { "histogram" } else { "float" };
+        notes.push(format!(
+            "PromQL info: incompatible sample types encountered for binary operator {op:?}: {} {op} {}",
+            kind(lh),
+            kind(rh)
+        ));
+    }
+    Ok(r)
+}
+
+/// `lhs op rhs` at one step. Annotations (full messages) are added to `notes`.
 pub(crate) fn eval(
     op: &TokenType,
     m: Option<&BinModifier>,
     lhs: Instant,
     rhs: Instant,
+    notes: &mut Vec<String>,
 ) -> Result<Instant, PromqlError> {
     let op_s = op.to_string();
     let op = op_s.as_str();
@@ -68,12 +116,18 @@ pub(crate) fn eval(
             v,
             s,
             false,
+            notes,
         )?)),
-        (Instant::Scalar(s), Instant::Vector(v)) => {
-            Ok(Instant::Vector(vector_scalar(op, return_bool, v, s, true)?))
-        }
+        (Instant::Scalar(s), Instant::Vector(v)) => Ok(Instant::Vector(vector_scalar(
+            op,
+            return_bool,
+            v,
+            s,
+            true,
+            notes,
+        )?)),
         (Instant::Vector(l), Instant::Vector(r)) => {
-            Ok(Instant::Vector(vector_vector(op, m, l, r)?))
+            Ok(Instant::Vector(vector_vector(op, m, l, r, notes)?))
         }
         _ => Err(exec("binary operation on strings is not allowed")),
     }
@@ -85,12 +139,20 @@ fn vector_scalar(
     v: Vec<Sample>,
     s: f64,
     scalar_left: bool,
+    notes: &mut Vec<String>,
 ) -> Result<Vec<Sample>, PromqlError> {
     let cmp = is_comparison(op);
     let mut out = Vec::with_capacity(v.len());
     for x in v {
-        let (l, r) = if scalar_left { (s, x.f) } else { (x.f, s) };
-        let (val, keep) = apply(op, l, r)?;
+        let xv = (x.f, x.h.as_ref());
+        let (l, r) = if scalar_left {
+            ((s, None), xv)
+        } else {
+            (xv, (s, None))
+        };
+        let Some((val, h, keep)) = apply_operands(op, l, r, notes)? else {
+            continue;
+        };
         if cmp && !return_bool {
             if keep {
                 // The vector's value is kept, whichever side it is on.
@@ -100,6 +162,7 @@ fn vector_scalar(
         }
         out.push(Sample {
             f: if cmp { bool_of(keep) } else { val },
+            h: if cmp { None } else { h },
             drop_name: true,
             ..x
         });
@@ -123,6 +186,7 @@ fn vector_vector(
     m: Option<&BinModifier>,
     lhs: Vec<Sample>,
     rhs: Vec<Sample>,
+    notes: &mut Vec<String>,
 ) -> Result<Vec<Sample>, PromqlError> {
     let (on, match_names) = match m.and_then(|m| m.matching.as_ref()) {
         Some(LabelModifier::Include(l)) => (true, names(l)),
@@ -168,19 +232,25 @@ fn vector_vector(
     let mut result_seen: HashSet<Labels> = HashSet::new();
     let mut emit = |ms: &Sample,
                     os: Option<&Sample>,
-                    vm: f64,
-                    vo: f64,
+                    vm: Operand<'_>,
+                    vo: Operand<'_>,
                     out: &mut Vec<Sample>|
      -> Result<(), PromqlError> {
         let (l, r) = if swapped { (vo, vm) } else { (vm, vo) };
-        let (val, keep) = apply(op, l, r)?;
+        let Some((val, h, keep)) = apply_operands(op, l, r, notes)? else {
+            return Ok(());
+        };
         if cmp && !return_bool && !keep {
             return Ok(());
         }
-        let value = if cmp {
-            if return_bool { bool_of(keep) } else { l }
+        let (value, h) = if cmp {
+            if return_bool {
+                (bool_of(keep), None)
+            } else {
+                (l.0, l.1.cloned())
+            }
         } else {
-            val
+            (val, h)
         };
         let base: &Labels = &ms.labels;
         let mut labels = if grouping {
@@ -216,6 +286,7 @@ fn vector_vector(
         out.push(Sample {
             labels: Arc::new(labels),
             f: value,
+            h,
             drop_name: drop_name || ms.drop_name,
         });
         Ok(())
@@ -230,13 +301,20 @@ fn vector_vector(
                     ));
                 }
                 matched_one.insert(j);
-                emit(ms, Some(&one[j]), ms.f, one[j].f, &mut out)?;
+                let o = &one[j];
+                emit(
+                    ms,
+                    Some(o),
+                    (ms.f, ms.h.as_ref()),
+                    (o.f, o.h.as_ref()),
+                    &mut out,
+                )?;
             }
             None => {
                 // fill: a missing "one" side takes the fill value of that side.
                 let fv = if swapped { fill.lhs } else { fill.rhs };
                 if let Some(fv) = fv {
-                    emit(ms, None, ms.f, fv, &mut out)?;
+                    emit(ms, None, (ms.f, ms.h.as_ref()), (fv, None), &mut out)?;
                 }
             }
         }
@@ -247,7 +325,7 @@ fn vector_vector(
             if matched_one.contains(&j) {
                 continue;
             }
-            emit(os, None, fv, os.f, &mut out)?;
+            emit(os, None, (fv, None), (os.f, os.h.as_ref()), &mut out)?;
         }
     }
     Ok(out)

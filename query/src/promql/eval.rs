@@ -9,14 +9,14 @@ use std::time::{Duration, Instant as Clock};
 
 use promql_parser::parser::value::ValueType;
 use promql_parser::parser::{Expr, VectorSelector};
-use signalbox_storage::{Labels, MetricsReader, is_stale_nan};
+use signalbox_storage::{Histogram, Labels, MetricsReader, is_stale_nan};
 
 use super::error::{PromqlError, exec};
 use super::fetch::{self, Ctx, Fetched, at_ms, offset_ms};
 use super::types::{
-    Instant, QueryResult, QueryValue, RangeInput, RangeSeries, Sample, final_labels,
+    Instant, QueryResult, QueryValue, RangeInput, RangeSeries, Sample, Value, final_labels,
 };
-use super::{aggregate, binary, functions};
+use super::{aggregate, binary, functions, histogram};
 
 /// Limits and defaults of the engine.
 #[derive(Clone, Debug)]
@@ -129,7 +129,7 @@ impl Engine {
         let value = match unwrap_parens(&expr) {
             e @ (Expr::MatrixSelector(_) | Expr::Subquery(_)) => {
                 let r = ev.eval_range(e)?;
-                let mut out: Vec<(Labels, Vec<(i64, f64)>)> = r
+                let mut out: Vec<(Labels, Vec<(i64, Value)>)> = r
                     .series
                     .iter()
                     .map(|s| {
@@ -139,7 +139,7 @@ impl Engine {
                             } else {
                                 (*s.labels).clone()
                             },
-                            s.window(r.windows[0]).to_vec(),
+                            s.values_in(r.windows[0]),
                         )
                     })
                     .filter(|(_, p)| !p.is_empty())
@@ -160,7 +160,7 @@ impl Engine {
                                 "vector cannot contain metrics with the same labelset",
                             ));
                         }
-                        out.push((l, t, s.f));
+                        out.push((l, t, s.value()));
                     }
                     QueryValue::Vector(out)
                 }
@@ -231,10 +231,13 @@ impl Engine {
             peak_samples: &peak,
         };
         let vals = ev.eval(&expr)?;
-        let mut series: BTreeMap<Labels, Vec<(i64, f64)>> = BTreeMap::new();
+        let mut series: BTreeMap<Labels, Vec<(i64, Value)>> = BTreeMap::new();
         for (t, v) in times.iter().zip(vals) {
             match v {
-                Instant::Scalar(f) => series.entry(Labels::default()).or_default().push((*t, f)),
+                Instant::Scalar(f) => series
+                    .entry(Labels::default())
+                    .or_default()
+                    .push((*t, Value::Float(f))),
                 Instant::Vector(samples) => {
                     for s in samples {
                         let pts = series.entry(final_labels(&s)).or_default();
@@ -243,7 +246,7 @@ impl Engine {
                                 "vector cannot contain metrics with the same labelset",
                             ));
                         }
-                        pts.push((*t, s.f));
+                        pts.push((*t, s.value()));
                     }
                 }
                 Instant::String(_) => {
@@ -287,6 +290,24 @@ impl Ev<'_> {
         Ok(())
     }
 
+    /// Adds annotations given as full messages, infos and warnings by their prefix.
+    pub(crate) fn annotate(&self, notes: Vec<String>) {
+        for n in notes {
+            if n.starts_with("PromQL info") {
+                self.info(n);
+            } else {
+                self.warn(n);
+            }
+        }
+    }
+
+    pub(crate) fn warn(&self, msg: String) {
+        let mut w = self.warnings.borrow_mut();
+        if !w.contains(&msg) {
+            w.push(msg);
+        }
+    }
+
     pub(crate) fn info(&self, msg: String) {
         let mut i = self.infos.borrow_mut();
         if !i.contains(&msg) {
@@ -317,6 +338,7 @@ impl Ev<'_> {
                         s.into_iter()
                             .map(|x| Sample {
                                 f: -x.f,
+                                h: x.h.map(|h| Arc::new(histogram::scale(&h, -1.0))),
                                 drop_name: true,
                                 ..x
                             })
@@ -328,10 +350,14 @@ impl Ev<'_> {
             Expr::Binary(b) => {
                 let lhs = self.eval(&b.lhs)?;
                 let rhs = self.eval(&b.rhs)?;
-                lhs.into_iter()
+                let mut notes = Vec::new();
+                let out = lhs
+                    .into_iter()
                     .zip(rhs)
-                    .map(|(l, r)| binary::eval(&b.op, b.modifier.as_ref(), l, r))
-                    .collect()
+                    .map(|(l, r)| binary::eval(&b.op, b.modifier.as_ref(), l, r, &mut notes))
+                    .collect();
+                self.annotate(notes);
+                out
             }
             Expr::Aggregate(a) => {
                 let input = self.eval(&a.expr)?;
@@ -339,7 +365,8 @@ impl Ev<'_> {
                     Some(p) => Some(self.eval(p)?),
                     None => None,
                 };
-                input
+                let mut notes = Vec::new();
+                let out = input
                     .into_iter()
                     .enumerate()
                     .map(|(i, v)| {
@@ -347,9 +374,12 @@ impl Ev<'_> {
                             return Err(exec("aggregation over a non-vector"));
                         };
                         let p = param.as_ref().map(|p| &p[i]);
-                        aggregate::eval(&a.op, a.modifier.as_ref(), p, samples).map(Instant::Vector)
+                        aggregate::eval(&a.op, a.modifier.as_ref(), p, samples, &mut notes)
+                            .map(Instant::Vector)
                     })
-                    .collect()
+                    .collect();
+                self.annotate(notes);
+                out
             }
             Expr::Call(c) => functions::call(self, c),
             Expr::MatrixSelector(_) | Expr::Subquery(_) => Err(PromqlError::Parse(
@@ -369,22 +399,25 @@ impl Ev<'_> {
     /// An instant vector selector at every step.
     pub(crate) fn select(&self, vs: &VectorSelector) -> Result<Vec<Vec<Sample>>, PromqlError> {
         Ok(self
-            .select_with_times(vs, false)?
+            .select_with_times(vs)?
             .into_iter()
             .map(|v| v.into_iter().map(|(s, _)| s).collect())
             .collect())
     }
 
-    /// Like `select`, with the timestamp of each selected sample.
-    /// With `with_histogram_times`, series whose newest sample is a native histogram are
-    /// included (value 0) so that their sample time can be reported.
+    /// Like `select`, with the timestamp of each selected sample. A series gives its
+    /// newest sample within the lookback window, float or native histogram; a stale
+    /// marker as the newest sample hides the series.
     pub(crate) fn select_with_times(
         &self,
         vs: &VectorSelector,
-        with_histogram_times: bool,
     ) -> Result<Vec<Vec<(Sample, i64)>>, PromqlError> {
         let series = self.series_of(vs);
         let labels: Vec<Arc<Labels>> = series.iter().map(|s| Arc::new(s.labels.clone())).collect();
+        let hists: Vec<Vec<Arc<Histogram>>> = series
+            .iter()
+            .map(|s| s.histograms.iter().map(|h| Arc::new(h.h.clone())).collect())
+            .collect();
         let off = offset_ms(&vs.offset);
         let at = at_ms(&vs.at, self.query_start, self.query_end);
         let lookback = self.opts.lookback.as_millis() as i64;
@@ -392,37 +425,32 @@ impl Ev<'_> {
         for &ts in &self.times {
             let t = at.unwrap_or(ts) - off;
             let mut v = Vec::new();
-            for (s, l) in series.iter().zip(&labels) {
+            for ((s, l), hs) in series.iter().zip(&labels).zip(&hists) {
                 let i = s.samples.partition_point(|x| x.t <= t);
-                if i == 0 {
+                let f = i.checked_sub(1).map(|i| s.samples[i]);
+                let j = s.histograms.partition_point(|h| h.t <= t);
+                let h = j.checked_sub(1).map(|j| (s.histograms[j].t, &hs[j]));
+                let picked = match (f, h) {
+                    (Some(f), Some((ht, h))) if ht > f.t => Some((None, Some(h), ht)),
+                    (Some(f), _) => Some((Some(f.v), None, f.t)),
+                    (None, Some((ht, h))) => Some((None, Some(h), ht)),
+                    (None, None) => None,
+                };
+                let Some((f, h, st)) = picked else {
+                    continue;
+                };
+                if st <= t - lookback || f.is_some_and(is_stale_nan) {
                     continue;
                 }
-                let x = s.samples[i - 1];
-                // A newer native histogram sample hides the float (histograms are not evaluated yet).
-                let h = s.histograms.partition_point(|h| h.t <= t);
-                if h > 0 && s.histograms[h - 1].t > x.t {
-                    if with_histogram_times && s.histograms[h - 1].t > t - lookback {
-                        v.push((
-                            Sample {
-                                labels: l.clone(),
-                                f: 0.0,
-                                drop_name: false,
-                            },
-                            s.histograms[h - 1].t,
-                        ));
-                    }
-                    continue;
-                }
-                if x.t > t - lookback && !is_stale_nan(x.v) {
-                    v.push((
-                        Sample {
-                            labels: l.clone(),
-                            f: x.v,
-                            drop_name: false,
-                        },
-                        x.t,
-                    ));
-                }
+                v.push((
+                    Sample {
+                        labels: l.clone(),
+                        f: f.unwrap_or(0.0),
+                        h: h.cloned(),
+                        drop_name: false,
+                    },
+                    st,
+                ));
             }
             self.count_samples(v.len())?;
             out.push(v);
@@ -449,6 +477,11 @@ impl Ev<'_> {
                             .filter(|x| !is_stale_nan(x.v))
                             .map(|x| (x.t, x.v))
                             .collect(),
+                        hists: s
+                            .histograms
+                            .iter()
+                            .map(|x| (x.t, Arc::new(x.h.clone())))
+                            .collect(),
                         drop_name: false,
                     })
                     .collect();
@@ -461,7 +494,12 @@ impl Ev<'_> {
                     })
                     .collect();
                 if let Some(w) = windows.first() {
-                    self.count_samples(series.iter().map(|s| s.window(*w).len()).sum())?;
+                    self.count_samples(
+                        series
+                            .iter()
+                            .map(|s| s.window(*w).len() + s.hist_window(*w).len())
+                            .sum(),
+                    )?;
                 }
                 Ok(RangeInput { series, windows })
             }
@@ -501,19 +539,24 @@ impl Ev<'_> {
                     peak_samples: self.peak_samples,
                 };
                 let vals = inner.eval(&sq.expr)?;
-                let mut by_labels: BTreeMap<(Labels, bool), Vec<(i64, f64)>> = BTreeMap::new();
+                type Points = (Vec<(i64, f64)>, Vec<(i64, Arc<Histogram>)>);
+                let mut by_labels: BTreeMap<(Labels, bool), Points> = BTreeMap::new();
                 for (t, v) in times.iter().zip(vals) {
                     match v {
                         Instant::Scalar(f) => by_labels
                             .entry((Labels::default(), false))
                             .or_default()
+                            .0
                             .push((*t, f)),
                         Instant::Vector(s) => {
                             for x in s {
-                                by_labels
+                                let e = by_labels
                                     .entry(((*x.labels).clone(), x.drop_name))
-                                    .or_default()
-                                    .push((*t, x.f));
+                                    .or_default();
+                                match x.h {
+                                    Some(h) => e.1.push((*t, h)),
+                                    None => e.0.push((*t, x.f)),
+                                }
                             }
                         }
                         Instant::String(_) => return Err(exec("subquery over a string")),
@@ -521,9 +564,10 @@ impl Ev<'_> {
                 }
                 let series = by_labels
                     .into_iter()
-                    .map(|((labels, drop_name), points)| RangeSeries {
+                    .map(|((labels, drop_name), (points, hists))| RangeSeries {
                         labels: Arc::new(labels),
                         points,
+                        hists,
                         drop_name,
                     })
                     .collect();

@@ -10,6 +10,8 @@ use signalbox_storage::Labels;
 use super::aggregate::{kahan_sum, mean, quantile, variance};
 use super::error::{PromqlError, exec};
 use super::eval::Ev;
+use super::hist_functions::{Outcome, map_histograms, range_outcome};
+use super::histogram;
 use super::types::{Instant, METRIC_NAME, Sample, remove, with_label, without_name};
 
 fn arg(c: &Call, i: usize) -> Result<&Expr, PromqlError> {
@@ -37,7 +39,7 @@ fn strings(ev: &Ev<'_>, e: &Expr) -> Result<String, PromqlError> {
     }
 }
 
-fn vectors(ev: &Ev<'_>, e: &Expr) -> Result<Vec<Vec<Sample>>, PromqlError> {
+pub(crate) fn vectors(ev: &Ev<'_>, e: &Expr) -> Result<Vec<Vec<Sample>>, PromqlError> {
     ev.eval(e)?
         .into_iter()
         .map(|v| match v {
@@ -59,6 +61,7 @@ fn map_vector(
         .map(|(step, v)| {
             Instant::Vector(
                 v.into_iter()
+                    .filter(|s| s.h.is_none())
                     .map(|s| Sample {
                         f: f(s.f, step),
                         drop_name: true,
@@ -127,6 +130,7 @@ pub(crate) fn call(ev: &Ev<'_>, c: &Call) -> Result<Vec<Instant>, PromqlError> {
             .into_iter()
             .map(|f| {
                 Instant::Vector(vec![Sample {
+                    h: None,
                     labels: Arc::new(Labels::default()),
                     f,
                     drop_name: false,
@@ -189,6 +193,7 @@ pub(crate) fn call(ev: &Ev<'_>, c: &Call) -> Result<Vec<Instant>, PromqlError> {
                     }
                     Instant::Vector(
                         v.into_iter()
+                            .filter(|s| s.h.is_none())
                             .map(|s| Sample {
                                 f: go_min(go_max(s.f, lo[i]), hi[i]),
                                 drop_name: true,
@@ -263,6 +268,16 @@ pub(crate) fn call(ev: &Ev<'_>, c: &Call) -> Result<Vec<Instant>, PromqlError> {
         "day_of_month" | "day_of_week" | "day_of_year" | "days_in_month" | "hour" | "minute"
         | "month" | "year" => date_fn(ev, c, name),
         "histogram_quantile" => histogram_quantile(ev, c),
+        "histogram_count" => map_histograms(ev, arg(c, 0)?, |h, _| h.count),
+        "histogram_sum" => map_histograms(ev, arg(c, 0)?, |h, _| h.sum),
+        "histogram_avg" => map_histograms(ev, arg(c, 0)?, |h, _| h.sum / h.count),
+        "histogram_stdvar" => map_histograms(ev, arg(c, 0)?, |h, _| histogram::variance(h)),
+        "histogram_stddev" => map_histograms(ev, arg(c, 0)?, |h, _| histogram::variance(h).sqrt()),
+        "histogram_fraction" => {
+            let lo = scalars(ev, arg(c, 0)?)?;
+            let hi = scalars(ev, arg(c, 1)?)?;
+            map_histograms(ev, arg(c, 2)?, |h, i| histogram::fraction(lo[i], hi[i], h))
+        }
         "rate"
         | "increase"
         | "delta"
@@ -400,6 +415,22 @@ fn range_fn(
         let mut v = Vec::new();
         for s in &input.series {
             let pts = s.window(*w);
+            let hpts = s.hist_window(*w);
+            if !hpts.is_empty() {
+                match range_outcome(ev, name, s, pts, hpts, *w) {
+                    Outcome::Value(f, h) => {
+                        v.push(Sample {
+                            labels: s.labels.clone(),
+                            f,
+                            h,
+                            drop_name: if keeps_name(name) { s.drop_name } else { true },
+                        });
+                        continue;
+                    }
+                    Outcome::Nothing => continue,
+                    Outcome::Floats => {}
+                }
+            }
             if pts.is_empty() {
                 continue;
             }
@@ -459,6 +490,7 @@ fn range_fn(
             };
             if let Some(f) = r {
                 v.push(Sample {
+                    h: None,
                     labels: s.labels.clone(),
                     f,
                     drop_name: if keeps_name(name) { s.drop_name } else { true },
@@ -499,7 +531,7 @@ fn extreme_ts(pts: &[(i64, f64)], max: bool) -> Option<f64> {
 /// `rate`, `increase` and `delta`: the change over the window, extrapolated to its edges.
 pub(crate) fn extrapolated(
     pts: &[(i64, f64)],
-    (start, end): (i64, i64),
+    w: (i64, i64),
     counter: bool,
     per_second: bool,
 ) -> Option<f64> {
@@ -517,18 +549,42 @@ pub(crate) fn extrapolated(
             prev = v;
         }
     }
+    let factor = extrapolation_factor(
+        (first.0, last.0),
+        pts.len(),
+        w,
+        counter.then_some((first.1, result)),
+        per_second,
+    );
+    Some(result * factor)
+}
+
+/// The factor that extrapolates a change seen between the first and last of `n` samples
+/// (at `first_t`, `last_t`) to the window's edges, per second with `per_second`. For
+/// counters, `zero_limit` holds the first value and the change: extrapolation to the
+/// left stops where the counter would reach zero.
+pub(crate) fn extrapolation_factor(
+    (first_t, last_t): (i64, i64),
+    n: usize,
+    (start, end): (i64, i64),
+    zero_limit: Option<(f64, f64)>,
+    per_second: bool,
+) -> f64 {
     let range_secs = (end - start) as f64 / 1000.0;
-    let mut to_start = (first.0 - start) as f64 / 1000.0;
-    let to_end = (end - last.0) as f64 / 1000.0;
-    let sampled = (last.0 - first.0) as f64 / 1000.0;
-    let avg = sampled / (pts.len() - 1) as f64;
+    let mut to_start = (first_t - start) as f64 / 1000.0;
+    let to_end = (end - last_t) as f64 / 1000.0;
+    let sampled = (last_t - first_t) as f64 / 1000.0;
+    let avg = sampled / (n - 1) as f64;
     let threshold = avg * 1.1;
     if to_start >= threshold {
         to_start = avg / 2.0;
     }
     // Counters cannot go below zero: stop extrapolating where the slope reaches zero.
-    if counter && result > 0.0 && first.1 >= 0.0 {
-        let to_zero = sampled * (first.1 / result);
+    if let Some((first, result)) = zero_limit
+        && result > 0.0
+        && first >= 0.0
+    {
+        let to_zero = sampled * (first / result);
         if to_zero < to_start {
             to_start = to_zero;
         }
@@ -543,7 +599,7 @@ pub(crate) fn extrapolated(
     if per_second {
         factor /= range_secs;
     }
-    Some(result * factor)
+    factor
 }
 
 fn instant_rate(pts: &[(i64, f64)], rate: bool) -> Option<f64> {
@@ -618,13 +674,14 @@ fn unwrap_parens(e: &Expr) -> &Expr {
 fn timestamp(ev: &Ev<'_>, c: &Call) -> Result<Vec<Instant>, PromqlError> {
     if let Expr::VectorSelector(vs) = unwrap_parens(arg(c, 0)?) {
         return Ok(ev
-            .select_with_times(vs, true)?
+            .select_with_times(vs)?
             .into_iter()
             .map(|v| {
                 Instant::Vector(
                     v.into_iter()
                         .map(|(s, t)| Sample {
                             f: t as f64 / 1000.0,
+                            h: None,
                             drop_name: true,
                             ..s
                         })
@@ -667,6 +724,7 @@ fn absent(ev: &Ev<'_>, c: &Call) -> Result<Vec<Instant>, PromqlError> {
         .map(|v| {
             Instant::Vector(if v.is_empty() {
                 vec![Sample {
+                    h: None,
                     labels: labels.clone(),
                     f: 1.0,
                     drop_name: false,
@@ -690,6 +748,7 @@ fn absent_over_time(ev: &Ev<'_>, c: &Call) -> Result<Vec<Instant>, PromqlError> 
                 Vec::new()
             } else {
                 vec![Sample {
+                    h: None,
                     labels: labels.clone(),
                     f: 1.0,
                     drop_name: false,
@@ -757,6 +816,7 @@ pub(crate) fn replace_label(
         with_label(&s.labels, dst, &res)
     };
     Sample {
+        h: None,
         labels: Arc::new(labels),
         f: s.f,
         drop_name: if dst == METRIC_NAME {
@@ -796,6 +856,7 @@ fn label_join(ev: &Ev<'_>, c: &Call) -> Result<Vec<Instant>, PromqlError> {
                             with_label(&s.labels, &dst, &joined)
                         };
                         Sample {
+                            h: None,
                             labels: Arc::new(labels),
                             f: s.f,
                             drop_name: if dst == METRIC_NAME {
@@ -871,6 +932,7 @@ fn date_fn(ev: &Ev<'_>, c: &Call, name: &str) -> Result<Vec<Instant>, PromqlErro
             .iter()
             .map(|t| {
                 Instant::Vector(vec![Sample {
+                    h: None,
                     labels: Arc::new(Labels::default()),
                     f: date_part(*t as f64 / 1000.0, name),
                     drop_name: false,
@@ -889,7 +951,17 @@ fn histogram_quantile(ev: &Ev<'_>, c: &Call) -> Result<Vec<Instant>, PromqlError
     for (q, v) in qs.into_iter().zip(vs) {
         let mut groups: std::collections::BTreeMap<Labels, Vec<(f64, f64)>> =
             std::collections::BTreeMap::new();
+        let mut res = Vec::new();
         for s in &v {
+            if let Some(h) = &s.h {
+                res.push(Sample {
+                    labels: s.labels.clone(),
+                    f: histogram::quantile(q, h),
+                    h: None,
+                    drop_name: true,
+                });
+                continue;
+            }
             let Some(le) = s.labels.get("le") else {
                 continue;
             };
@@ -897,9 +969,9 @@ fn histogram_quantile(ev: &Ev<'_>, c: &Call) -> Result<Vec<Instant>, PromqlError
             let key = without_name(&remove(&s.labels, &["le".to_string()]));
             groups.entry(key).or_default().push((ub, s.f));
         }
-        let mut res = Vec::new();
         for (labels, mut buckets) in groups {
             res.push(Sample {
+                h: None,
                 labels: Arc::new(labels),
                 f: bucket_quantile(q, &mut buckets),
                 drop_name: false,

@@ -2,17 +2,45 @@
 
 use std::sync::Arc;
 
-use signalbox_storage::Labels;
+use signalbox_storage::{Histogram, Labels};
 
 pub(crate) const METRIC_NAME: &str = "__name__";
 
 /// One element of an instant vector. `drop_name` marks a sample whose metric name is
-/// removed when the query result is produced (delayed name removal).
+/// removed when the query result is produced (delayed name removal). A native histogram
+/// sample has `h` set, and its `f` is not used.
 #[derive(Clone, Debug)]
 pub(crate) struct Sample {
     pub(crate) labels: Arc<Labels>,
     pub(crate) f: f64,
+    pub(crate) h: Option<Arc<Histogram>>,
     pub(crate) drop_name: bool,
+}
+
+impl Sample {
+    pub(crate) fn value(&self) -> Value {
+        match &self.h {
+            Some(h) => Value::Histogram(h.clone()),
+            None => Value::Float(self.f),
+        }
+    }
+}
+
+/// A sample's value in a query result: a float or a native histogram.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    Float(f64),
+    Histogram(Arc<Histogram>),
+}
+
+impl Value {
+    /// The float, or `None` for a histogram.
+    pub fn float(&self) -> Option<f64> {
+        match self {
+            Value::Float(f) => Some(*f),
+            Value::Histogram(_) => None,
+        }
+    }
 }
 
 /// The value of an expression at one evaluation step.
@@ -23,11 +51,13 @@ pub(crate) enum Instant {
     String(String),
 }
 
-/// A series with samples over time, as a range vector argument holds it.
+/// A series with samples over time, as a range vector argument holds it: float points
+/// and native histogram points, each sorted by time.
 #[derive(Clone, Debug)]
 pub(crate) struct RangeSeries {
     pub(crate) labels: Arc<Labels>,
     pub(crate) points: Vec<(i64, f64)>,
+    pub(crate) hists: Vec<(i64, Arc<Histogram>)>,
     pub(crate) drop_name: bool,
 }
 
@@ -40,12 +70,38 @@ pub(crate) struct RangeInput {
 }
 
 impl RangeSeries {
-    /// Points in `(start, end]`.
-    pub(crate) fn window(&self, (start, end): (i64, i64)) -> &[(i64, f64)] {
-        let lo = self.points.partition_point(|p| p.0 <= start);
-        let hi = self.points.partition_point(|p| p.0 <= end);
-        if lo >= hi { &[] } else { &self.points[lo..hi] }
+    /// Float points in `(start, end]`.
+    pub(crate) fn window(&self, w: (i64, i64)) -> &[(i64, f64)] {
+        in_window(&self.points, w)
     }
+
+    /// Float and histogram points in `(start, end]`, merged in time order.
+    pub(crate) fn values_in(&self, w: (i64, i64)) -> Vec<(i64, Value)> {
+        let mut out: Vec<(i64, Value)> = self
+            .window(w)
+            .iter()
+            .map(|(t, f)| (*t, Value::Float(*f)))
+            .chain(
+                self.hist_window(w)
+                    .iter()
+                    .map(|(t, h)| (*t, Value::Histogram(h.clone()))),
+            )
+            .collect();
+        out.sort_by_key(|p| p.0);
+        out
+    }
+
+    /// Histogram points in `(start, end]`.
+    pub(crate) fn hist_window(&self, w: (i64, i64)) -> &[(i64, Arc<Histogram>)] {
+        in_window(&self.hists, w)
+    }
+}
+
+/// The points of a time-sorted list in `(start, end]`.
+fn in_window<T>(points: &[(i64, T)], (start, end): (i64, i64)) -> &[(i64, T)] {
+    let lo = points.partition_point(|p| p.0 <= start);
+    let hi = points.partition_point(|p| p.0 <= end);
+    if lo >= hi { &[] } else { &points[lo..hi] }
 }
 
 /// What a query returns.
@@ -60,9 +116,9 @@ pub enum QueryValue {
         v: String,
     },
     /// Instant vector: labels, time, value.
-    Vector(Vec<(Labels, i64, f64)>),
+    Vector(Vec<(Labels, i64, Value)>),
     /// Range vector: labels and points, sorted by labels.
-    Matrix(Vec<(Labels, Vec<(i64, f64)>)>),
+    Matrix(Vec<(Labels, Vec<(i64, Value)>)>),
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -2,6 +2,7 @@
 //! like Prometheus' `FloatHistogram.Add/Sub`.
 
 use super::{CUSTOM_BUCKETS_SCHEMA, HistogramLit};
+use crate::promql::histogram::{add_buckets, reduce_buckets, widen_zero};
 
 fn op(x: f64, y: f64, sub: bool) -> f64 {
     if sub { x - y } else { x + y }
@@ -80,80 +81,25 @@ fn combine_hints(a: Option<&str>, b: Option<&str>) -> Option<String> {
     Some("unknown".to_string())
 }
 
-/// Adds (or subtracts) bucket list `b` (first index `bo`) to `a` (first index
-/// `ao`), aligning them by absolute bucket index.
-fn add_buckets(ao: i32, a: &[f64], bo: i32, b: &[f64], sub: bool) -> (i32, Vec<f64>) {
-    if b.is_empty() {
-        return (ao, a.to_vec());
-    }
-    if a.is_empty() {
-        return (bo, b.iter().map(|&v| op(0.0, v, sub)).collect());
-    }
-    let (ao64, bo64) = (i64::from(ao), i64::from(bo));
-    let start = ao64.min(bo64);
-    let end = (ao64 + a.len() as i64).max(bo64 + b.len() as i64);
-    let mut out = vec![0.0; (end - start) as usize];
-    let a_base = (ao64 - start) as usize;
-    for (k, &v) in a.iter().enumerate() {
-        out[a_base + k] += v;
-    }
-    let b_base = (bo64 - start) as usize;
-    for (k, &v) in b.iter().enumerate() {
-        let slot = &mut out[b_base + k];
-        *slot = op(*slot, v, sub);
-    }
-    (start as i32, out)
-}
-
-/// Lowers the resolution of a bucket list by `delta` schema steps: bucket `i`
-/// goes to `((i - 1) >> delta) + 1`.
-fn reduce_buckets(offset: i32, vals: &[f64], delta: u32) -> (i32, Vec<f64>) {
-    if vals.is_empty() || delta == 0 {
-        return (offset, vals.to_vec());
-    }
-    let target = |idx: i64| ((idx - 1) >> delta) + 1;
-    let first = target(i64::from(offset));
-    let mut out: Vec<f64> = Vec::new();
-    for (k, &v) in vals.iter().enumerate() {
-        let pos = (target(i64::from(offset) + k as i64) - first) as usize;
-        if out.len() <= pos {
-            out.resize(pos + 1, 0.0);
-        }
-        out[pos] += v;
-    }
-    (first as i32, out)
-}
-
-/// Raises the zero threshold to `thr`, moving buckets whose upper bound is at
-/// most `thr` into the zero bucket (simplified version of Prometheus'
-/// `zeroCountForLargerThreshold`).
+/// Raises the zero threshold to `thr`, moving buckets whose upper bound is at most
+/// `thr` into the zero bucket.
 fn widen_zero_bucket(h: &mut HistogramLit, thr: f64) {
     if h.zero_threshold >= thr {
         return;
     }
-    let factor = 2f64.powi(-h.schema);
-    let upper = |idx: i64| (idx as f64 * factor).exp2();
-    let mut moved = 0usize;
-    for (k, &v) in h.positive.iter().enumerate() {
-        if upper(i64::from(h.offset) + k as i64) <= thr {
-            h.zero_count += v;
-            moved += 1;
-        } else {
-            break;
-        }
-    }
-    h.positive = h.positive.split_off(moved);
-    h.offset += moved as i32;
-    let mut moved = 0usize;
-    for (k, &v) in h.negative.iter().enumerate() {
-        if upper(i64::from(h.n_offset) + k as i64) <= thr {
-            h.zero_count += v;
-            moved += 1;
-        } else {
-            break;
-        }
-    }
-    h.negative = h.negative.split_off(moved);
-    h.n_offset += moved as i32;
+    widen_zero(
+        h.schema,
+        thr,
+        &mut h.zero_count,
+        &mut h.offset,
+        &mut h.positive,
+    );
+    widen_zero(
+        h.schema,
+        thr,
+        &mut h.zero_count,
+        &mut h.n_offset,
+        &mut h.negative,
+    );
     h.zero_threshold = thr;
 }

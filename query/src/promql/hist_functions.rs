@@ -1,0 +1,256 @@
+//! The functions' handling of native histogram samples: the `histogram_*` functions,
+//! and what the range functions do with a window that holds histograms.
+
+use std::sync::Arc;
+
+use signalbox_storage::Histogram;
+
+use super::functions::{extrapolation_factor, vectors};
+use super::histogram;
+use super::types::{Instant, METRIC_NAME, RangeSeries, Sample};
+use super::{error::PromqlError, eval::Ev};
+use promql_parser::parser::Expr;
+
+/// Applies `f` to every native histogram sample of the vector `e` (float samples are
+/// left out), dropping the metric name.
+pub(crate) fn map_histograms(
+    ev: &Ev<'_>,
+    e: &Expr,
+    f: impl Fn(&Histogram, usize) -> f64,
+) -> Result<Vec<Instant>, PromqlError> {
+    Ok(vectors(ev, e)?
+        .into_iter()
+        .enumerate()
+        .map(|(step, v)| {
+            Instant::Vector(
+                v.into_iter()
+                    .filter_map(|s| {
+                        let h = s.h.as_ref()?;
+                        Some(Sample {
+                            f: f(h, step),
+                            h: None,
+                            drop_name: true,
+                            ..s
+                        })
+                    })
+                    .collect(),
+            )
+        })
+        .collect())
+}
+
+fn metric_name(s: &RangeSeries) -> &str {
+    s.labels.get(METRIC_NAME).unwrap_or("")
+}
+
+/// What a range function gives for one series and window.
+pub(crate) enum Outcome {
+    /// A float or histogram result.
+    Value(f64, Option<Arc<Histogram>>),
+    /// No result for this series.
+    Nothing,
+    /// Computed from the float points alone, as without histograms.
+    Floats,
+}
+
+/// A range function over a window holding native histograms (`hists` non-empty) and
+/// maybe floats too.
+pub(crate) fn range_outcome(
+    ev: &Ev<'_>,
+    name: &str,
+    s: &RangeSeries,
+    floats: &[(i64, f64)],
+    hists: &[(i64, Arc<Histogram>)],
+    w: (i64, i64),
+) -> Outcome {
+    let mixed = !floats.is_empty();
+    let warn_mixed = || {
+        ev.warn(format!(
+            "PromQL warning: encountered a mix of histograms and floats for metric name {:?}",
+            metric_name(s)
+        ))
+    };
+    let hist = |h: Histogram| Outcome::Value(0.0, Some(Arc::new(h)));
+    match name {
+        "rate" | "increase" | "delta" => {
+            if mixed {
+                warn_mixed();
+                return Outcome::Nothing;
+            }
+            let counter = name != "delta";
+            if !counter {
+                ev.warn(format!(
+                    "PromQL warning: this native histogram metric is not a gauge: {:?}",
+                    metric_name(s)
+                ));
+            }
+            match rate(hists, w, counter, name == "rate") {
+                Some(h) => hist(h),
+                None => Outcome::Nothing,
+            }
+        }
+        "irate" | "idelta" => {
+            // The last two samples, whichever kind they are.
+            let mut tail: Vec<(i64, Option<&Arc<Histogram>>)> = floats
+                .iter()
+                .rev()
+                .take(2)
+                .map(|p| (p.0, None))
+                .chain(hists.iter().rev().take(2).map(|p| (p.0, Some(&p.1))))
+                .collect();
+            tail.sort_by_key(|p| p.0);
+            let n = tail.len();
+            if n < 2 {
+                return Outcome::Nothing;
+            }
+            match (tail[n - 2], tail[n - 1]) {
+                ((_, None), (_, None)) => Outcome::Floats,
+                ((pt, Some(prev)), (lt, Some(last))) => {
+                    let rate = name == "irate";
+                    if !rate {
+                        ev.warn(format!(
+                            "PromQL warning: this native histogram metric is not a gauge: {:?}",
+                            metric_name(s)
+                        ));
+                    }
+                    let d = if rate && histogram::is_reset(prev, last) {
+                        (**last).clone()
+                    } else {
+                        histogram::combine(last, prev, true)
+                    };
+                    if rate {
+                        hist(histogram::scale(&d, 1000.0 / (lt - pt) as f64))
+                    } else {
+                        hist(d)
+                    }
+                }
+                _ => {
+                    warn_mixed();
+                    Outcome::Nothing
+                }
+            }
+        }
+        "count_over_time" => Outcome::Value((floats.len() + hists.len()) as f64, None),
+        "present_over_time" => Outcome::Value(1.0, None),
+        "last_over_time" | "ts_of_last_over_time" => {
+            let (ht, h) = &hists[hists.len() - 1];
+            match floats.last() {
+                Some(f) if f.0 > *ht => Outcome::Floats,
+                _ if name == "last_over_time" => Outcome::Value(0.0, Some(h.clone())),
+                _ => Outcome::Value(*ht as f64 / 1000.0, None),
+            }
+        }
+        "first_over_time" | "ts_of_first_over_time" => {
+            let (ht, h) = &hists[0];
+            match floats.first() {
+                Some(f) if f.0 < *ht => Outcome::Floats,
+                _ if name == "first_over_time" => Outcome::Value(0.0, Some(h.clone())),
+                _ => Outcome::Value(*ht as f64 / 1000.0, None),
+            }
+        }
+        "sum_over_time" | "avg_over_time" => {
+            if mixed {
+                warn_mixed();
+                return Outcome::Nothing;
+            }
+            let mut acc = (*hists[0].1).clone();
+            for (_, h) in &hists[1..] {
+                acc = histogram::combine(&acc, h, false);
+            }
+            if name == "avg_over_time" {
+                acc = histogram::scale(&acc, 1.0 / hists.len() as f64);
+            }
+            hist(acc)
+        }
+        "changes" | "resets" => {
+            let mut all: Vec<(i64, Option<f64>, Option<&Histogram>)> = floats
+                .iter()
+                .map(|(t, f)| (*t, Some(*f), None))
+                .chain(hists.iter().map(|(t, h)| (*t, None, Some(h.as_ref()))))
+                .collect();
+            all.sort_by_key(|p| p.0);
+            let n = all
+                .windows(2)
+                .filter(|p| match ((p[0].1, p[0].2), (p[1].1, p[1].2)) {
+                    ((Some(a), _), (Some(b), _)) => {
+                        if name == "resets" {
+                            b < a
+                        } else {
+                            !(a == b || a.is_nan() && b.is_nan())
+                        }
+                    }
+                    ((_, Some(a)), (_, Some(b))) => {
+                        if name == "resets" {
+                            histogram::is_reset(a, b)
+                        } else {
+                            a != b
+                        }
+                    }
+                    // A switch between a float and a histogram.
+                    _ => true,
+                })
+                .count();
+            Outcome::Value(n as f64, None)
+        }
+        _ => {
+            // Functions of float values only: histograms are ignored.
+            if mixed {
+                ev.info(format!(
+                    "PromQL info: ignored histograms in a range containing both floats and histograms for metric name {:?}",
+                    metric_name(s)
+                ));
+                Outcome::Floats
+            } else {
+                Outcome::Nothing
+            }
+        }
+    }
+}
+
+/// `rate`, `increase` (`counter`) and `delta` over histogram points, extrapolated like
+/// floats. `None` with fewer than two points.
+fn rate(
+    points: &[(i64, Arc<Histogram>)],
+    w: (i64, i64),
+    counter: bool,
+    per_second: bool,
+) -> Option<Histogram> {
+    if points.len() < 2 {
+        return None;
+    }
+    let first = &points[0].1;
+    let last = &points[points.len() - 1].1;
+    let empty;
+    let mut prev: &Histogram = first;
+    // A reset right after the first sample: the first sample does not count.
+    if counter && histogram::is_reset(first, &points[1].1) {
+        empty = Histogram {
+            schema: points[1].1.schema,
+            ..Histogram::default()
+        };
+        prev = &empty;
+    }
+    let mut schema = last.schema.min(prev.schema);
+    if counter {
+        for (_, h) in &points[1..points.len() - 1] {
+            schema = schema.min(h.schema);
+        }
+    }
+    let mut d = histogram::combine(&histogram::to_schema(last, schema), prev, true);
+    if counter {
+        for (_, curr) in &points[1..] {
+            if histogram::is_reset(prev, curr) {
+                d = histogram::combine(&d, prev, false);
+            }
+            prev = curr;
+        }
+    }
+    let factor = extrapolation_factor(
+        (points[0].0, points[points.len() - 1].0),
+        points.len(),
+        w,
+        counter.then_some((first.count, d.count)),
+        per_second,
+    );
+    Some(histogram::scale(&d, factor))
+}

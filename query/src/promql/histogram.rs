@@ -1,0 +1,499 @@
+//! Native (exponential) histogram arithmetic for evaluation: sums and differences of
+//! histograms of different resolutions, scaling, counter-reset detection, the bucket
+//! list with bounds, and the statistics the `histogram_*` functions return.
+
+use signalbox_storage::{Buckets, Histogram};
+
+/// One bucket: bounds, count, and whether each bound belongs to it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Bucket {
+    pub lower: f64,
+    pub upper: f64,
+    pub count: f64,
+    pub lower_inclusive: bool,
+    pub upper_inclusive: bool,
+}
+
+impl Bucket {
+    /// Prometheus' boundary rule number of the JSON encoding: 0 `(l, u]`, 1 `[l, u)`,
+    /// 2 `(l, u)`, 3 `[l, u]`.
+    pub fn boundary_rule(&self) -> u8 {
+        match (self.lower_inclusive, self.upper_inclusive) {
+            (false, true) => 0,
+            (true, false) => 1,
+            (false, false) => 2,
+            (true, true) => 3,
+        }
+    }
+}
+
+/// Upper bound of positive bucket `idx` at `schema`: `2^(idx * 2^-schema)`.
+fn upper_bound(idx: i64, schema: i32) -> f64 {
+    if schema <= 0 {
+        // Exact powers of two.
+        let shift = (-schema).min(62) as u32;
+        let e = idx.saturating_mul(1i64 << shift);
+        return 2f64.powi(e.clamp(-1100, 1100) as i32);
+    }
+    (idx as f64 / f64::from(1u32 << schema.min(30))).exp2()
+}
+
+/// Every bucket from the lowest to the highest: negative buckets (most negative first),
+/// the zero bucket, then the positive buckets. Empty buckets are included.
+pub fn all_buckets(h: &Histogram) -> Vec<Bucket> {
+    let mut out = Vec::with_capacity(h.positive.counts.len() + h.negative.counts.len() + 1);
+    let neg = &h.negative;
+    for (k, &count) in neg.counts.iter().enumerate().rev() {
+        let idx = i64::from(neg.offset) + k as i64;
+        out.push(Bucket {
+            lower: -upper_bound(idx, h.schema),
+            upper: -upper_bound(idx - 1, h.schema),
+            count,
+            lower_inclusive: true,
+            upper_inclusive: false,
+        });
+    }
+    if h.zero_threshold != 0.0 || h.zero_count != 0.0 {
+        out.push(Bucket {
+            lower: -h.zero_threshold,
+            upper: h.zero_threshold,
+            count: h.zero_count,
+            lower_inclusive: true,
+            upper_inclusive: true,
+        });
+    }
+    let pos = &h.positive;
+    for (k, &count) in pos.counts.iter().enumerate() {
+        let idx = i64::from(pos.offset) + k as i64;
+        out.push(Bucket {
+            lower: upper_bound(idx - 1, h.schema),
+            upper: upper_bound(idx, h.schema),
+            count,
+            lower_inclusive: false,
+            upper_inclusive: true,
+        });
+    }
+    out
+}
+
+/// Adds (or subtracts) bucket list `b` (first index `bo`) to `a` (first index `ao`),
+/// aligning them by absolute bucket index.
+pub(crate) fn add_buckets(ao: i32, a: &[f64], bo: i32, b: &[f64], sub: bool) -> (i32, Vec<f64>) {
+    let op = |x: f64, y: f64| if sub { x - y } else { x + y };
+    if b.is_empty() {
+        return (ao, a.to_vec());
+    }
+    if a.is_empty() {
+        return (bo, b.iter().map(|&v| op(0.0, v)).collect());
+    }
+    let (ao64, bo64) = (i64::from(ao), i64::from(bo));
+    let start = ao64.min(bo64);
+    let end = (ao64 + a.len() as i64).max(bo64 + b.len() as i64);
+    let mut out = vec![0.0; (end - start) as usize];
+    let a_base = (ao64 - start) as usize;
+    for (k, &v) in a.iter().enumerate() {
+        out[a_base + k] += v;
+    }
+    let b_base = (bo64 - start) as usize;
+    for (k, &v) in b.iter().enumerate() {
+        let slot = &mut out[b_base + k];
+        *slot = op(*slot, v);
+    }
+    (start as i32, out)
+}
+
+/// Lowers the resolution of a bucket list by `delta` schema steps: bucket `i` goes to
+/// `((i - 1) >> delta) + 1`.
+pub(crate) fn reduce_buckets(offset: i32, vals: &[f64], delta: u32) -> (i32, Vec<f64>) {
+    if vals.is_empty() || delta == 0 {
+        return (offset, vals.to_vec());
+    }
+    let delta = delta.min(62);
+    let target = |idx: i64| ((idx - 1) >> delta) + 1;
+    let first = target(i64::from(offset));
+    let mut out: Vec<f64> = Vec::new();
+    for (k, &v) in vals.iter().enumerate() {
+        let pos = (target(i64::from(offset) + k as i64) - first) as usize;
+        if out.len() <= pos {
+            out.resize(pos + 1, 0.0);
+        }
+        out[pos] += v;
+    }
+    (first as i32, out)
+}
+
+/// Moves the buckets of one sign whose upper bound is at most `thr` into the zero
+/// bucket (Prometheus widens the zero bucket this way when thresholds differ).
+pub(crate) fn widen_zero(
+    schema: i32,
+    thr: f64,
+    zero_count: &mut f64,
+    offset: &mut i32,
+    counts: &mut Vec<f64>,
+) {
+    let moved = counts
+        .iter()
+        .enumerate()
+        .take_while(|(k, _)| upper_bound(i64::from(*offset) + *k as i64, schema) <= thr)
+        .count();
+    *zero_count += counts[..moved].iter().sum::<f64>();
+    counts.drain(..moved);
+    *offset += moved as i32;
+}
+
+fn reduced(b: &Buckets, delta: u32) -> Buckets {
+    let (offset, counts) = reduce_buckets(b.offset, &b.counts, delta);
+    Buckets { offset, counts }
+}
+
+fn added(a: &Buckets, b: &Buckets, sub: bool) -> Buckets {
+    let (offset, counts) = add_buckets(a.offset, &a.counts, b.offset, &b.counts, sub);
+    Buckets { offset, counts }
+}
+
+/// `h` at a lower resolution `schema` (no change when it is not lower).
+pub fn to_schema(h: &Histogram, schema: i32) -> Histogram {
+    if schema >= h.schema {
+        return h.clone();
+    }
+    let delta = (h.schema - schema) as u32;
+    Histogram {
+        schema,
+        positive: reduced(&h.positive, delta),
+        negative: reduced(&h.negative, delta),
+        ..h.clone()
+    }
+}
+
+fn with_zero_threshold(mut h: Histogram, thr: f64) -> Histogram {
+    if h.zero_threshold >= thr {
+        return h;
+    }
+    for b in [&mut h.positive, &mut h.negative] {
+        widen_zero(
+            h.schema,
+            thr,
+            &mut h.zero_count,
+            &mut b.offset,
+            &mut b.counts,
+        );
+    }
+    h.zero_threshold = thr;
+    h
+}
+
+/// `a + b` (or `a - b`): both at the lower of the two schemas and the wider of the two
+/// zero buckets, added bucket by bucket.
+pub fn combine(a: &Histogram, b: &Histogram, sub: bool) -> Histogram {
+    let schema = a.schema.min(b.schema);
+    let thr = a.zero_threshold.max(b.zero_threshold);
+    let a = with_zero_threshold(to_schema(a, schema), thr);
+    let b = with_zero_threshold(to_schema(b, schema), thr);
+    let op = |x: f64, y: f64| if sub { x - y } else { x + y };
+    Histogram {
+        schema,
+        zero_threshold: thr,
+        zero_count: op(a.zero_count, b.zero_count),
+        count: op(a.count, b.count),
+        sum: op(a.sum, b.sum),
+        positive: added(&a.positive, &b.positive, sub),
+        negative: added(&a.negative, &b.negative, sub),
+    }
+}
+
+/// `h` with every count and the sum passed through `f`.
+fn map_counts(h: &Histogram, f: impl Fn(f64) -> f64) -> Histogram {
+    let m = |b: &Buckets| Buckets {
+        offset: b.offset,
+        counts: b.counts.iter().map(|c| f(*c)).collect(),
+    };
+    Histogram {
+        schema: h.schema,
+        zero_threshold: h.zero_threshold,
+        zero_count: f(h.zero_count),
+        count: f(h.count),
+        sum: f(h.sum),
+        positive: m(&h.positive),
+        negative: m(&h.negative),
+    }
+}
+
+/// Every count and the sum multiplied by `f` (a negative factor makes them negative,
+/// as in Prometheus).
+pub fn scale(h: &Histogram, f: f64) -> Histogram {
+    map_counts(h, |c| c * f)
+}
+
+/// Every count and the sum divided by `f`.
+pub fn divide(h: &Histogram, f: f64) -> Histogram {
+    map_counts(h, |c| c / f)
+}
+
+/// Whether two histograms are the same: schema, zero bucket, count, sum and the
+/// non-empty buckets.
+pub fn equals(a: &Histogram, b: &Histogram) -> bool {
+    let nonempty = |x: &Buckets| -> Vec<(i64, u64)> {
+        x.counts
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| **c != 0.0)
+            .map(|(k, c)| (i64::from(x.offset) + k as i64, c.to_bits()))
+            .collect()
+    };
+    a.schema == b.schema
+        && a.zero_threshold == b.zero_threshold
+        && a.zero_count.to_bits() == b.zero_count.to_bits()
+        && a.count.to_bits() == b.count.to_bits()
+        && a.sum.to_bits() == b.sum.to_bits()
+        && nonempty(&a.positive) == nonempty(&b.positive)
+        && nonempty(&a.negative) == nonempty(&b.negative)
+}
+
+/// Whether `curr` after `prev` is a counter reset: fewer observations, a finer schema,
+/// a narrower zero bucket, or any bucket (compared at the common schema) that went down.
+pub fn is_reset(prev: &Histogram, curr: &Histogram) -> bool {
+    if curr.count < prev.count
+        || curr.schema > prev.schema
+        || curr.zero_threshold < prev.zero_threshold
+    {
+        return true;
+    }
+    let p = with_zero_threshold(to_schema(prev, curr.schema), curr.zero_threshold);
+    if curr.zero_count < p.zero_count {
+        return true;
+    }
+    let went_down = |a: &Buckets, b: &Buckets| {
+        let (_, d) = add_buckets(b.offset, &b.counts, a.offset, &a.counts, true);
+        d.iter().any(|x| *x < 0.0)
+    };
+    went_down(&p.positive, &curr.positive) || went_down(&p.negative, &curr.negative)
+}
+
+/// `histogram_quantile(q, h)` for a native histogram: the bucket holding the rank,
+/// interpolated exponentially inside it (linearly in the zero bucket). NaN when the rank
+/// lies above every bucket because of NaN observations.
+pub fn quantile(q: f64, h: &Histogram) -> f64 {
+    if q < 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    if q > 1.0 {
+        return f64::INFINITY;
+    }
+    if h.count == 0.0 || q.is_nan() {
+        return f64::NAN;
+    }
+    let buckets = all_buckets(h);
+    let forward = h.sum.is_nan() || q < 0.5;
+    let mut rank = if forward {
+        q * h.count
+    } else {
+        (1.0 - q) * h.count
+    };
+    let mut count = 0.0;
+    let mut found: Option<Bucket> = None;
+    let order: Box<dyn Iterator<Item = &Bucket>> = if forward {
+        Box::new(buckets.iter())
+    } else {
+        Box::new(buckets.iter().rev())
+    };
+    for b in order {
+        if b.count == 0.0 {
+            continue;
+        }
+        found = Some(*b);
+        count += b.count;
+        if count >= rank {
+            break;
+        }
+    }
+    let Some(mut b) = found else {
+        return f64::NAN;
+    };
+    if b.lower < 0.0 && b.upper > 0.0 {
+        if h.negative.counts.is_empty() && !h.positive.counts.is_empty() {
+            b.lower = 0.0;
+        } else if h.positive.counts.is_empty() && !h.negative.counts.is_empty() {
+            b.upper = 0.0;
+        }
+    }
+    count = count.min(h.count);
+    if count < rank {
+        return if h.sum.is_nan() { f64::NAN } else { b.upper };
+    }
+    if forward {
+        rank -= count - b.count;
+    } else {
+        rank = count - rank;
+    }
+    let fraction = rank / b.count;
+    if b.lower <= 0.0 && b.upper >= 0.0 {
+        return b.lower + (b.upper - b.lower) * fraction;
+    }
+    let (ll, lu) = (b.lower.abs().log2(), b.upper.abs().log2());
+    if b.lower > 0.0 {
+        (ll + (lu - ll) * fraction).exp2()
+    } else {
+        -(lu + (ll - lu) * (1.0 - fraction)).exp2()
+    }
+}
+
+/// The fraction of bucket `b` below `v`, linear or on a logarithmic scale.
+fn fraction_below(b: &Bucket, v: f64, linear: bool) -> f64 {
+    if v <= b.lower {
+        return 0.0;
+    }
+    if v >= b.upper {
+        return 1.0;
+    }
+    if linear || b.lower <= 0.0 && b.upper >= 0.0 {
+        return (v - b.lower) / (b.upper - b.lower);
+    }
+    if b.lower > 0.0 {
+        let (lo, hi) = (b.lower.log2(), b.upper.log2());
+        (v.log2() - lo) / (hi - lo)
+    } else {
+        // Mirrored for negative buckets: |lower| is the larger magnitude.
+        let (lo, hi) = ((-b.upper).log2(), (-b.lower).log2());
+        (hi - (-v).log2()) / (hi - lo)
+    }
+}
+
+/// `histogram_fraction(lower, upper, h)`: the share of observations in `[lower, upper]`,
+/// interpolated inside the buckets the bounds fall in.
+pub fn fraction(lower: f64, upper: f64, h: &Histogram) -> f64 {
+    if h.count == 0.0 || lower.is_nan() || upper.is_nan() {
+        return f64::NAN;
+    }
+    if lower >= upper {
+        return 0.0;
+    }
+    let (mut rank, mut lower_rank, mut upper_rank) = (0.0, None, None);
+    for mut b in all_buckets(h) {
+        let zero_bucket = b.lower <= 0.0 && b.upper >= 0.0;
+        if zero_bucket {
+            if h.negative.counts.is_empty() && !h.positive.counts.is_empty() {
+                b.lower = 0.0;
+            } else if h.positive.counts.is_empty() && !h.negative.counts.is_empty() {
+                b.upper = 0.0;
+            }
+        }
+        let at = |v: f64| rank + b.count * fraction_below(&b, v, zero_bucket);
+        if lower_rank.is_none() && b.lower >= lower {
+            lower_rank = Some(rank);
+        }
+        if upper_rank.is_none() && b.lower >= upper {
+            upper_rank = Some(rank);
+        }
+        if lower_rank.is_none() && b.lower < lower && b.upper > lower {
+            lower_rank = Some(at(lower));
+        }
+        if upper_rank.is_none() && b.lower < upper && b.upper > upper {
+            upper_rank = Some(at(upper));
+        }
+        if lower_rank.is_some() && upper_rank.is_some() {
+            break;
+        }
+        rank += b.count;
+    }
+    let total = if h.sum.is_nan() {
+        all_buckets(h).iter().map(|b| b.count).sum()
+    } else {
+        h.count
+    };
+    let l = lower_rank.map_or(total, |r: f64| r.min(total));
+    let u = upper_rank.map_or(total, |r: f64| r.min(total));
+    (u - l) / h.count
+}
+
+/// `histogram_stdvar(h)`: the variance of the observations, each bucket's observations
+/// taken at its geometric middle (0 in the zero bucket).
+pub fn variance(h: &Histogram) -> f64 {
+    if h.count == 0.0 {
+        return f64::NAN;
+    }
+    let mean = h.sum / h.count;
+    let mut parts = Vec::new();
+    for b in all_buckets(h) {
+        if b.count == 0.0 {
+            continue;
+        }
+        let v = if b.lower <= 0.0 && b.upper >= 0.0 {
+            0.0
+        } else if b.lower > 0.0 {
+            (b.lower * b.upper).sqrt()
+        } else {
+            -(b.lower * b.upper).sqrt()
+        };
+        let d = v - mean;
+        parts.push(b.count * d * d);
+    }
+    super::aggregate::kahan_sum(&parts) / h.count
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hist(schema: i32, offset: i32, counts: &[f64], zero: f64) -> Histogram {
+        let total: f64 = counts.iter().sum::<f64>() + zero;
+        Histogram {
+            schema,
+            zero_threshold: 0.001,
+            zero_count: zero,
+            count: total,
+            sum: 10.0,
+            positive: Buckets {
+                offset,
+                counts: counts.to_vec(),
+            },
+            negative: Buckets::default(),
+        }
+    }
+
+    #[test]
+    fn bucket_bounds_follow_the_schema() {
+        let b = all_buckets(&hist(0, 1, &[1.0, 2.0], 0.0));
+        // Zero bucket, (1, 2], (2, 4].
+        assert_eq!(b.len(), 3);
+        assert_eq!((b[1].lower, b[1].upper), (1.0, 2.0));
+        assert_eq!((b[2].lower, b[2].upper), (2.0, 4.0));
+        assert_eq!(b[1].boundary_rule(), 0);
+        assert_eq!(b[0].boundary_rule(), 3);
+        let b = all_buckets(&hist(1, 1, &[1.0], 0.0));
+        assert!((b[1].upper - 2f64.sqrt()).abs() < 1e-12);
+    }
+
+    #[test]
+    fn sums_reduce_to_the_coarser_schema() {
+        let a = hist(0, 1, &[1.0, 1.0], 0.0);
+        // Schema 1 buckets 1..4 are (1, 1.41], (1.41, 2], (2, 2.83], (2.83, 4].
+        let b = hist(1, 1, &[1.0, 2.0, 3.0, 4.0], 0.0);
+        let s = combine(&a, &b, false);
+        assert_eq!(s.schema, 0);
+        assert_eq!(s.positive.offset, 1);
+        assert_eq!(s.positive.counts, vec![4.0, 8.0]);
+        assert_eq!(s.count, 12.0);
+        let d = combine(&s, &a, true);
+        assert_eq!(d.positive.counts, vec![3.0, 7.0]);
+    }
+
+    #[test]
+    fn a_decrease_in_any_bucket_is_a_reset() {
+        let a = hist(0, 1, &[2.0, 2.0], 0.0);
+        let b = hist(0, 1, &[3.0, 1.0], 0.0);
+        assert!(is_reset(&a, &b));
+        let c = hist(0, 1, &[2.0, 3.0], 0.0);
+        assert!(!is_reset(&a, &c));
+        assert!(is_reset(&c, &a));
+    }
+
+    #[test]
+    fn quantiles_interpolate_exponentially() {
+        // All 4 observations in (1, 2]: the median is at sqrt(2).
+        let h = hist(0, 1, &[4.0], 0.0);
+        assert!((quantile(0.5, &h) - 2f64.sqrt()).abs() < 1e-12);
+        assert_eq!(quantile(1.5, &h), f64::INFINITY);
+        assert!((fraction(f64::NEG_INFINITY, 2f64.sqrt(), &h) - 0.5).abs() < 1e-12);
+        assert_eq!(fraction(2.0, 1.0, &h), 0.0);
+    }
+}
