@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use promql_parser::label::MatchOp as PMatchOp;
 use promql_parser::parser::{Call, Expr};
-use signalbox_storage::Labels;
+use signalbox_storage::{Histogram, Labels};
 
 use super::aggregate::{kahan_sum, mean, quantile, variance};
 use super::error::{PromqlError, exec};
@@ -139,7 +139,14 @@ pub(crate) fn call(ev: &Ev<'_>, c: &Call) -> Result<Vec<Instant>, PromqlError> {
             .collect()),
         "scalar" => Ok(vectors(ev, arg(c, 0)?)?
             .into_iter()
-            .map(|v| Instant::Scalar(if v.len() == 1 { v[0].f } else { f64::NAN }))
+            .map(|v| {
+                // The one float sample; histograms do not count.
+                let mut floats = v.iter().filter(|s| s.h.is_none());
+                Instant::Scalar(match (floats.next(), floats.next()) {
+                    (Some(s), None) => s.f,
+                    _ => f64::NAN,
+                })
+            })
             .collect()),
         "abs" => map_vector(ev, c, |x, _| x.abs()),
         "ceil" => map_vector(ev, c, |x, _| x.ceil()),
@@ -220,6 +227,8 @@ pub(crate) fn call(ev: &Ev<'_>, c: &Call) -> Result<Vec<Instant>, PromqlError> {
             Ok(vectors(ev, arg(c, 0)?)?
                 .into_iter()
                 .map(|mut v| {
+                    // Histograms have no order: they are left out.
+                    v.retain(|s| s.h.is_none());
                     v.sort_by(|a, b| match (a.f.is_nan(), b.f.is_nan()) {
                         (true, true) => std::cmp::Ordering::Equal,
                         (true, false) => std::cmp::Ordering::Greater,
@@ -273,11 +282,7 @@ pub(crate) fn call(ev: &Ev<'_>, c: &Call) -> Result<Vec<Instant>, PromqlError> {
         "histogram_avg" => map_histograms(ev, arg(c, 0)?, |h, _| h.sum / h.count),
         "histogram_stdvar" => map_histograms(ev, arg(c, 0)?, |h, _| histogram::variance(h)),
         "histogram_stddev" => map_histograms(ev, arg(c, 0)?, |h, _| histogram::variance(h).sqrt()),
-        "histogram_fraction" => {
-            let lo = scalars(ev, arg(c, 0)?)?;
-            let hi = scalars(ev, arg(c, 1)?)?;
-            map_histograms(ev, arg(c, 2)?, |h, i| histogram::fraction(lo[i], hi[i], h))
-        }
+        "histogram_fraction" => histogram_fraction(ev, c),
         "rate"
         | "increase"
         | "delta"
@@ -743,7 +748,10 @@ fn absent_over_time(ev: &Ev<'_>, c: &Call) -> Result<Vec<Instant>, PromqlError> 
         .windows
         .iter()
         .map(|w| {
-            let any = input.series.iter().any(|s| !s.window(*w).is_empty());
+            let any = input
+                .series
+                .iter()
+                .any(|s| !s.window(*w).is_empty() || !s.hist_window(*w).is_empty());
             Instant::Vector(if any {
                 Vec::new()
             } else {
@@ -944,11 +952,18 @@ fn date_fn(ev: &Ev<'_>, c: &Call, name: &str) -> Result<Vec<Instant>, PromqlErro
     map_vector(ev, c, move |x, _| date_part(x, &n))
 }
 
-fn histogram_quantile(ev: &Ev<'_>, c: &Call) -> Result<Vec<Instant>, PromqlError> {
-    let qs = scalars(ev, arg(c, 0)?)?;
-    let vs = vectors(ev, arg(c, 1)?)?;
+/// A function of histograms (the vector argument `e`): `native` for each native
+/// histogram sample, `classic` for each group of classic `le` buckets (series that differ
+/// only in `le`), given as `(upper bound, cumulative count)`.
+fn histogram_fn(
+    ev: &Ev<'_>,
+    e: &Expr,
+    native: impl Fn(&Histogram, usize) -> f64,
+    classic: impl Fn(&mut [(f64, f64)], usize) -> f64,
+) -> Result<Vec<Instant>, PromqlError> {
+    let vs = vectors(ev, e)?;
     let mut out = Vec::with_capacity(vs.len());
-    for (q, v) in qs.into_iter().zip(vs) {
+    for (step, v) in vs.into_iter().enumerate() {
         let mut groups: std::collections::BTreeMap<Labels, Vec<(f64, f64)>> =
             std::collections::BTreeMap::new();
         let mut res = Vec::new();
@@ -956,7 +971,7 @@ fn histogram_quantile(ev: &Ev<'_>, c: &Call) -> Result<Vec<Instant>, PromqlError
             if let Some(h) = &s.h {
                 res.push(Sample {
                     labels: s.labels.clone(),
-                    f: histogram::quantile(q, h),
+                    f: native(h, step),
                     h: None,
                     drop_name: true,
                 });
@@ -973,13 +988,104 @@ fn histogram_quantile(ev: &Ev<'_>, c: &Call) -> Result<Vec<Instant>, PromqlError
             res.push(Sample {
                 h: None,
                 labels: Arc::new(labels),
-                f: bucket_quantile(q, &mut buckets),
+                f: classic(&mut buckets, step),
                 drop_name: false,
             });
         }
         out.push(Instant::Vector(res));
     }
     Ok(out)
+}
+
+fn histogram_quantile(ev: &Ev<'_>, c: &Call) -> Result<Vec<Instant>, PromqlError> {
+    let qs = scalars(ev, arg(c, 0)?)?;
+    histogram_fn(
+        ev,
+        arg(c, 1)?,
+        |h, i| histogram::quantile(qs[i], h),
+        |b, i| bucket_quantile(qs[i], b),
+    )
+}
+
+fn histogram_fraction(ev: &Ev<'_>, c: &Call) -> Result<Vec<Instant>, PromqlError> {
+    let lo = scalars(ev, arg(c, 0)?)?;
+    let hi = scalars(ev, arg(c, 1)?)?;
+    histogram_fn(
+        ev,
+        arg(c, 2)?,
+        |h, i| histogram::fraction(lo[i], hi[i], h),
+        |b, i| bucket_fraction(lo[i], hi[i], b),
+    )
+}
+
+/// Sorts classic buckets by bound and merges equal bounds. `None` without a `+Inf`
+/// bucket.
+fn sorted_buckets(buckets: &mut [(f64, f64)]) -> Option<Vec<(f64, f64)>> {
+    buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+    if buckets.last().is_none_or(|b| b.0 != f64::INFINITY) {
+        return None;
+    }
+    let mut merged: Vec<(f64, f64)> = Vec::with_capacity(buckets.len());
+    for &(ub, c) in buckets.iter() {
+        match merged.last_mut() {
+            Some(last) if last.0 == ub => last.1 += c,
+            _ => merged.push((ub, c)),
+        }
+    }
+    Some(merged)
+}
+
+/// The share of observations between `lower` and `upper` from classic cumulative
+/// buckets, interpolated linearly inside the buckets the bounds fall in.
+fn bucket_fraction(lower: f64, upper: f64, buckets: &mut [(f64, f64)]) -> f64 {
+    let Some(b) = sorted_buckets(buckets) else {
+        return f64::NAN;
+    };
+    let count = b[b.len() - 1].1;
+    if count == 0.0 || lower.is_nan() || upper.is_nan() {
+        return f64::NAN;
+    }
+    if lower >= upper {
+        return 0.0;
+    }
+    let (mut rank, mut lower_rank, mut upper_rank) = (0.0, None, None);
+    // Positive buckets only: the first bucket starts at 0.
+    let mut lb = if b[0].0 <= 0.0 {
+        f64::NEG_INFINITY
+    } else {
+        0.0
+    };
+    for (i, &(ub, c)) in b.iter().enumerate() {
+        if i > 0 {
+            lb = b[i - 1].0;
+        }
+        let at = |v: f64| {
+            if lb == f64::NEG_INFINITY {
+                c
+            } else {
+                rank + (c - rank) * (v - lb) / (ub - lb)
+            }
+        };
+        if lower_rank.is_none() && lb >= lower {
+            lower_rank = Some(rank);
+        }
+        if upper_rank.is_none() && lb >= upper {
+            upper_rank = Some(rank);
+        }
+        if lower_rank.is_none() && lb < lower && ub > lower {
+            lower_rank = Some(at(lower));
+        }
+        if upper_rank.is_none() && lb < upper && ub > upper {
+            upper_rank = Some(at(upper));
+        }
+        if lower_rank.is_some() && upper_rank.is_some() {
+            break;
+        }
+        rank = c;
+    }
+    let l = lower_rank.map_or(count, |r: f64| r.min(count));
+    let u = upper_rank.map_or(count, |r: f64| r.min(count));
+    (u - l) / count
 }
 
 fn parse_le(s: &str) -> Result<f64, ()> {
@@ -1001,18 +1107,10 @@ fn bucket_quantile(q: f64, buckets: &mut [(f64, f64)]) -> f64 {
     if q > 1.0 {
         return f64::INFINITY;
     }
-    buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
-    if buckets.last().is_none_or(|b| b.0 != f64::INFINITY) {
+    let Some(mut merged) = sorted_buckets(buckets) else {
         return f64::NAN;
-    }
-    // Coalesce equal bounds, then make counts monotonic.
-    let mut merged: Vec<(f64, f64)> = Vec::with_capacity(buckets.len());
-    for &(ub, c) in buckets.iter() {
-        match merged.last_mut() {
-            Some(last) if last.0 == ub => last.1 += c,
-            _ => merged.push((ub, c)),
-        }
-    }
+    };
+    // Make counts monotonic.
     let mut max = f64::NEG_INFINITY;
     for b in &mut merged {
         if b.1 > max {
