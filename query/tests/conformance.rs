@@ -43,6 +43,93 @@ async fn load(store: &MemStore, interval_ms: i64, series: &[SeriesLine]) -> Resu
     Ok(())
 }
 
+/// What `load_with_nhcb` adds: each classic histogram (`<name>_bucket{le}` series, with
+/// `<name>_sum` and `<name>_count` if present) also as a custom-bucket native histogram
+/// series `<name>`, at every slot where all its buckets have a value.
+fn nhcb_from_classic(series: &[SeriesLine]) -> Vec<SeriesLine> {
+    type Family = (Vec<(f64, usize)>, Option<usize>, Option<usize>);
+    let name_of = |s: &SeriesLine| {
+        s.labels
+            .iter()
+            .find(|l| l.0 == "__name__")
+            .map(|l| l.1.clone())
+            .unwrap_or_default()
+    };
+    let rest = |s: &SeriesLine| -> Vec<(String, String)> {
+        let mut l: Vec<_> = s
+            .labels
+            .iter()
+            .filter(|l| l.0 != "__name__" && l.0 != "le")
+            .cloned()
+            .collect();
+        l.sort();
+        l
+    };
+    let mut families: BTreeMap<(String, Vec<(String, String)>), Family> = BTreeMap::new();
+    for (i, s) in series.iter().enumerate() {
+        let name = name_of(s);
+        let key = |base: &str| (base.to_string(), rest(s));
+        if let Some(base) = name.strip_suffix("_bucket") {
+            let le = s.labels.iter().find(|l| l.0 == "le").map(|l| l.1.trim());
+            let bound = match le {
+                Some("+Inf" | "Inf" | "+inf") => Some(f64::INFINITY),
+                Some(v) => v.parse::<f64>().ok(),
+                None => None,
+            };
+            if let Some(b) = bound {
+                families.entry(key(base)).or_default().0.push((b, i));
+            }
+        } else if let Some(base) = name.strip_suffix("_sum") {
+            families.entry(key(base)).or_default().1 = Some(i);
+        } else if let Some(base) = name.strip_suffix("_count") {
+            families.entry(key(base)).or_default().2 = Some(i);
+        }
+    }
+    let float_at = |i: usize, k: usize| match series[i].values.get(k) {
+        Some(Some(Point::Float(f))) if f.to_bits() != STALE_NAN_BITS => Some(*f),
+        _ => None,
+    };
+    let mut out = Vec::new();
+    for ((base, labels), (mut buckets, sum, count)) in families {
+        buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+        if buckets.last().is_none_or(|b| b.0 != f64::INFINITY) {
+            continue;
+        }
+        let slots = buckets
+            .iter()
+            .map(|b| series[b.1].values.len())
+            .max()
+            .unwrap_or(0);
+        let values = (0..slots)
+            .map(|k| {
+                let cum: Vec<f64> = buckets
+                    .iter()
+                    .map(|b| float_at(b.1, k))
+                    .collect::<Option<_>>()?;
+                let counts: Vec<f64> = cum
+                    .iter()
+                    .enumerate()
+                    .map(|(j, c)| if j == 0 { *c } else { c - cum[j - 1] })
+                    .collect();
+                Some(Point::Histogram(HistogramLit {
+                    schema: CUSTOM_BUCKETS_SCHEMA,
+                    count: count
+                        .and_then(|c| float_at(c, k))
+                        .unwrap_or(cum[cum.len() - 1]),
+                    sum: sum.and_then(|c| float_at(c, k)).unwrap_or(0.0),
+                    positive: counts,
+                    custom_values: buckets[..buckets.len() - 1].iter().map(|b| b.0).collect(),
+                    ..HistogramLit::default()
+                }))
+            })
+            .collect();
+        let mut l = vec![("__name__".to_string(), base)];
+        l.extend(labels);
+        out.push(SeriesLine { labels: l, values });
+    }
+    out
+}
+
 fn has_histograms(series: &[SeriesLine]) -> bool {
     series.iter().any(|s| {
         s.values
@@ -128,9 +215,6 @@ fn same_buckets(a: &BTreeMap<i64, f64>, b: &BTreeMap<i64, f64>) -> bool {
 /// Histogram equality as the upstream harness checks it: schema, zero bucket, count,
 /// sum and the non-empty buckets.
 fn histogram_matches(want: &HistogramLit, got: &Histogram) -> Result<(), String> {
-    if want.schema == CUSTOM_BUCKETS_SCHEMA {
-        return Err("custom-bucket histograms are not supported yet".into());
-    }
     // Results carry no counter-reset hint: an expected one cannot be matched.
     if let Some(h) = &want.counter_reset_hint {
         return Err(format!(
@@ -138,6 +222,7 @@ fn histogram_matches(want: &HistogramLit, got: &Histogram) -> Result<(), String>
         ));
     }
     let ok = want.schema == got.schema
+        && (want.schema != CUSTOM_BUCKETS_SCHEMA || want.custom_values == got.custom_values)
         && almost_equal(want.count, got.count)
         && almost_equal(want.sum, got.sum)
         && almost_equal(want.zero_count, got.zero_count)
@@ -338,7 +423,12 @@ async fn promql_test_scripts() {
                     ..
                 } => {
                     histograms_loaded |= has_histograms(series) || *with_nhcb;
-                    if let Err(e) = load(&store, *interval_ms, series).await {
+                    let mut series = series.clone();
+                    if *with_nhcb {
+                        let converted = nhcb_from_classic(&series);
+                        series.extend(converted);
+                    }
+                    if let Err(e) = load(&store, *interval_ms, &series).await {
                         let _ = writeln!(report, "{name}: load failed: {e}");
                     }
                 }

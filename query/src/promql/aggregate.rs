@@ -169,11 +169,12 @@ pub(crate) fn eval(
                     }
                     let drop = g.samples.iter().any(|s| s.drop_name)
                         && g.labels.get(super::types::METRIC_NAME).is_some();
-                    let h = sum_histograms(&g.samples, op == "avg");
-                    out.push(Sample {
-                        h: Some(Arc::new(h)),
-                        ..one(g.labels, 0.0, drop)
-                    });
+                    if let Some(h) = sum_histograms(&g.samples, op == "avg", notes) {
+                        out.push(Sample {
+                            h: Some(Arc::new(h)),
+                            ..one(g.labels, 0.0, drop)
+                        });
+                    }
                     continue;
                 }
                 let vals: Vec<f64> = g.samples.iter().map(|s| s.f).collect();
@@ -209,17 +210,26 @@ pub(crate) fn eval(
     Ok(out)
 }
 
-/// The sum (or mean) of a group of histogram samples.
-fn sum_histograms(samples: &[Sample], mean: bool) -> Histogram {
-    let mut hs = samples.iter().filter_map(|s| s.h.as_deref());
-    let mut acc = hs.next().cloned().unwrap_or_default();
-    for h in hs {
-        acc = histogram::combine(&acc, h, false);
+/// The sum (or mean) of a group of histogram samples; `None` when exponential and
+/// custom-bucket histograms meet (the warning is added to `notes`).
+fn sum_histograms(samples: &[Sample], mean: bool, notes: &mut Vec<String>) -> Option<Histogram> {
+    let mut hs = samples.iter().filter_map(|s| Some((s, s.h.as_deref()?)));
+    let mut acc = hs.next()?.1.clone();
+    for (s, h) in hs {
+        let Some((sum, reconciled)) = histogram::combine(&acc, h, false) else {
+            let name = s.labels.get(super::types::METRIC_NAME).unwrap_or("");
+            notes.push(histogram::mixed_schemas_warning(name));
+            return None;
+        };
+        if reconciled {
+            notes.push(histogram::reconciled_info("aggregation"));
+        }
+        acc = sum;
     }
     if mean {
         acc = histogram::divide(&acc, samples.len() as f64);
     }
-    acc
+    Some(acc)
 }
 
 fn desc_nan_last(a: f64, b: f64) -> std::cmp::Ordering {

@@ -70,7 +70,20 @@ fn apply_operands(
         (Some(h), None) if op == "*" => Some((0.0, new(histogram::scale(h, rf)), true)),
         (Some(h), None) if op == "/" => Some((0.0, new(histogram::divide(h, rf)), true)),
         (Some(a), Some(b)) if op == "+" || op == "-" => {
-            Some((0.0, new(histogram::combine(a, b, op == "-")), true))
+            let Some((h, reconciled)) = histogram::combine(a, b, op == "-") else {
+                notes.push(format!(
+                    "PromQL warning: incompatible bucket layout encountered for binary operator {op}"
+                ));
+                return Ok(None);
+            };
+            if reconciled {
+                notes.push(histogram::reconciled_info(if op == "+" {
+                    "addition"
+                } else {
+                    "subtraction"
+                }));
+            }
+            Some((0.0, new(h), true))
         }
         (Some(a), Some(b)) if op == "==" || op == "!=" => Some((
             0.0,

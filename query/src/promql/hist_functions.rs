@@ -84,7 +84,7 @@ pub(crate) fn range_outcome(
                     metric_name(s)
                 ));
             }
-            match rate(hists, w, counter, name == "rate") {
+            match rate(ev, s, hists, w, counter, name == "rate") {
                 Some(h) => hist(h),
                 None => Outcome::Nothing,
             }
@@ -116,7 +116,10 @@ pub(crate) fn range_outcome(
                     let d = if rate && histogram::is_reset(prev, last) {
                         (**last).clone()
                     } else {
-                        histogram::combine(last, prev, true)
+                        let Some(d) = combine(ev, s, last, prev, true) else {
+                            return Outcome::Nothing;
+                        };
+                        d
                     };
                     if rate {
                         hist(histogram::scale(&d, 1000.0 / (lt - pt) as f64))
@@ -155,7 +158,10 @@ pub(crate) fn range_outcome(
             }
             let mut acc = (*hists[0].1).clone();
             for (_, h) in &hists[1..] {
-                acc = histogram::combine(&acc, h, false);
+                let Some(sum) = combine(ev, s, &acc, h, false) else {
+                    return Outcome::Nothing;
+                };
+                acc = sum;
             }
             if name == "avg_over_time" {
                 acc = histogram::scale(&acc, 1.0 / hists.len() as f64);
@@ -207,9 +213,34 @@ pub(crate) fn range_outcome(
     }
 }
 
+/// `a + b` (or `a - b`) of two histograms of series `s`, with the annotations of
+/// reconciled custom bounds; `None` (with a warning) for exponential against custom.
+fn combine(
+    ev: &Ev<'_>,
+    s: &RangeSeries,
+    a: &Histogram,
+    b: &Histogram,
+    sub: bool,
+) -> Option<Histogram> {
+    let Some((h, reconciled)) = histogram::combine(a, b, sub) else {
+        ev.warn(histogram::mixed_schemas_warning(metric_name(s)));
+        return None;
+    };
+    if reconciled {
+        ev.info(histogram::reconciled_info(if sub {
+            "subtraction"
+        } else {
+            "addition"
+        }));
+    }
+    Some(h)
+}
+
 /// `rate`, `increase` (`counter`) and `delta` over histogram points, extrapolated like
 /// floats. `None` with fewer than two points.
 fn rate(
+    ev: &Ev<'_>,
+    s: &RangeSeries,
     points: &[(i64, Arc<Histogram>)],
     w: (i64, i64),
     counter: bool,
@@ -226,6 +257,7 @@ fn rate(
     if counter && histogram::is_reset(first, &points[1].1) {
         empty = Histogram {
             schema: points[1].1.schema,
+            custom_values: points[1].1.custom_values.clone(),
             ..Histogram::default()
         };
         prev = &empty;
@@ -236,11 +268,11 @@ fn rate(
             schema = schema.min(h.schema);
         }
     }
-    let mut d = histogram::combine(&histogram::to_schema(last, schema), prev, true);
+    let mut d = combine(ev, s, &histogram::to_schema(last, schema), prev, true)?;
     if counter {
         for (_, curr) in &points[1..] {
             if histogram::is_reset(prev, curr) {
-                d = histogram::combine(&d, prev, false);
+                d = combine(ev, s, &d, prev, false)?;
             }
             prev = curr;
         }

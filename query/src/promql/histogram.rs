@@ -4,6 +4,19 @@
 
 use signalbox_storage::{Buckets, Histogram};
 
+/// Info added when custom bucket bounds had to be reconciled; `during` names the
+/// operation: addition, subtraction or aggregation.
+pub(crate) fn reconciled_info(during: &str) -> String {
+    format!("PromQL info: mismatched custom buckets were reconciled during {during}")
+}
+
+/// Warning for a mix of exponential and custom-bucket histograms of a metric.
+pub(crate) fn mixed_schemas_warning(metric: &str) -> String {
+    format!(
+        "PromQL warning: vector contains a mix of histograms with exponential and custom buckets schemas for metric name {metric:?}"
+    )
+}
+
 /// One bucket: bounds, count, and whether each bound belongs to it.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Bucket {
@@ -65,15 +78,52 @@ pub fn all_buckets(h: &Histogram) -> Vec<Bucket> {
     let pos = &h.positive;
     for (k, &count) in pos.counts.iter().enumerate() {
         let idx = i64::from(pos.offset) + k as i64;
+        let (lower, upper) = if h.uses_custom_buckets() {
+            (custom_bound(h, idx - 1), custom_bound(h, idx))
+        } else {
+            (upper_bound(idx - 1, h.schema), upper_bound(idx, h.schema))
+        };
         out.push(Bucket {
-            lower: upper_bound(idx - 1, h.schema),
-            upper: upper_bound(idx, h.schema),
+            lower,
+            upper,
             count,
-            lower_inclusive: false,
+            // The first custom bucket starts at -Inf, included.
+            lower_inclusive: lower == f64::NEG_INFINITY,
             upper_inclusive: true,
         });
     }
     out
+}
+
+/// Upper bound of custom bucket `idx`: `-Inf` below the first, `+Inf` for the last.
+fn custom_bound(h: &Histogram, idx: i64) -> f64 {
+    if idx < 0 {
+        return f64::NEG_INFINITY;
+    }
+    h.custom_values
+        .get(idx as usize)
+        .copied()
+        .unwrap_or(f64::INFINITY)
+}
+
+/// The custom bounds two histograms have in common.
+fn shared_bounds(a: &Histogram, b: &Histogram) -> Vec<f64> {
+    a.custom_values
+        .iter()
+        .filter(|v| b.custom_values.contains(v))
+        .copied()
+        .collect()
+}
+
+/// The counts of a custom-bucket histogram regrouped onto `bounds`, a subset of its own
+/// bounds: each bucket goes to the first bound at or above its upper bound (or +Inf).
+fn rebucket(h: &Histogram, bounds: &[f64]) -> Buckets {
+    let mut counts = vec![0.0; bounds.len() + 1];
+    for (k, &c) in h.positive.counts.iter().enumerate() {
+        let upper = custom_bound(h, i64::from(h.positive.offset) + k as i64);
+        counts[bounds.partition_point(|b| *b < upper)] += c;
+    }
+    Buckets { offset: 0, counts }
 }
 
 /// Adds (or subtracts) bucket list `b` (first index `bo`) to `a` (first index `ao`),
@@ -153,7 +203,7 @@ fn added(a: &Buckets, b: &Buckets, sub: bool) -> Buckets {
 
 /// `h` at a lower resolution `schema` (no change when it is not lower).
 pub fn to_schema(h: &Histogram, schema: i32) -> Histogram {
-    if schema >= h.schema {
+    if schema >= h.schema || h.uses_custom_buckets() {
         return h.clone();
     }
     let delta = (h.schema - schema) as u32;
@@ -182,9 +232,40 @@ fn with_zero_threshold(mut h: Histogram, thr: f64) -> Histogram {
     h
 }
 
-/// `a + b` (or `a - b`): both at the lower of the two schemas and the wider of the two
-/// zero buckets, added bucket by bucket.
-pub fn combine(a: &Histogram, b: &Histogram, sub: bool) -> Histogram {
+/// `a + b` (or `a - b`) with the flag whether custom bounds had to be reconciled; `None`
+/// when one has custom buckets and the other exponential ones.
+///
+/// Exponential histograms are added at the lower of the two schemas and the wider of the
+/// two zero buckets. Custom-bucket histograms with different bounds are added on the
+/// bounds they share.
+pub fn combine(a: &Histogram, b: &Histogram, sub: bool) -> Option<(Histogram, bool)> {
+    let op = |x: f64, y: f64| if sub { x - y } else { x + y };
+    match (a.uses_custom_buckets(), b.uses_custom_buckets()) {
+        (false, false) => Some((combine_exponential(a, b, sub), false)),
+        (true, true) => {
+            let (positive, custom_values, reconciled) = if a.custom_values == b.custom_values {
+                let positive = added(&a.positive, &b.positive, sub);
+                (positive, a.custom_values.clone(), false)
+            } else {
+                let shared = shared_bounds(a, b);
+                let positive = added(&rebucket(a, &shared), &rebucket(b, &shared), sub);
+                (positive, shared, true)
+            };
+            let h = Histogram {
+                schema: a.schema,
+                count: op(a.count, b.count),
+                sum: op(a.sum, b.sum),
+                positive,
+                custom_values,
+                ..Histogram::default()
+            };
+            Some((h, reconciled))
+        }
+        _ => None,
+    }
+}
+
+fn combine_exponential(a: &Histogram, b: &Histogram, sub: bool) -> Histogram {
     let schema = a.schema.min(b.schema);
     let thr = a.zero_threshold.max(b.zero_threshold);
     let a = with_zero_threshold(to_schema(a, schema), thr);
@@ -198,6 +279,7 @@ pub fn combine(a: &Histogram, b: &Histogram, sub: bool) -> Histogram {
         sum: op(a.sum, b.sum),
         positive: added(&a.positive, &b.positive, sub),
         negative: added(&a.negative, &b.negative, sub),
+        custom_values: Vec::new(),
     }
 }
 
@@ -215,6 +297,7 @@ fn map_counts(h: &Histogram, f: impl Fn(f64) -> f64) -> Histogram {
         sum: f(h.sum),
         positive: m(&h.positive),
         negative: m(&h.negative),
+        custom_values: h.custom_values.clone(),
     }
 }
 
@@ -252,6 +335,20 @@ pub fn equals(a: &Histogram, b: &Histogram) -> bool {
 /// Whether `curr` after `prev` is a counter reset: fewer observations, a finer schema,
 /// a narrower zero bucket, or any bucket (compared at the common schema) that went down.
 pub fn is_reset(prev: &Histogram, curr: &Histogram) -> bool {
+    if curr.count < prev.count {
+        return true;
+    }
+    if curr.uses_custom_buckets() {
+        if !prev.uses_custom_buckets() {
+            return true;
+        }
+        if curr.custom_values != prev.custom_values {
+            // Compared on the bounds both have.
+            let shared = shared_bounds(curr, prev);
+            let (p, c) = (rebucket(prev, &shared), rebucket(curr, &shared));
+            return c.counts.iter().zip(&p.counts).any(|(c, p)| c < p);
+        }
+    }
     if curr.count < prev.count
         || curr.schema > prev.schema
         || curr.zero_threshold < prev.zero_threshold
@@ -309,7 +406,17 @@ pub fn quantile(q: f64, h: &Histogram) -> f64 {
     let Some(mut b) = found else {
         return f64::NAN;
     };
-    if b.lower < 0.0 && b.upper > 0.0 {
+    let custom = h.uses_custom_buckets();
+    if custom {
+        if b.lower == f64::NEG_INFINITY {
+            if b.upper <= 0.0 {
+                return b.upper;
+            }
+            b.lower = 0.0;
+        } else if b.upper == f64::INFINITY {
+            return b.lower;
+        }
+    } else if b.lower < 0.0 && b.upper > 0.0 {
         if h.negative.counts.is_empty() && !h.positive.counts.is_empty() {
             b.lower = 0.0;
         } else if h.positive.counts.is_empty() && !h.negative.counts.is_empty() {
@@ -326,7 +433,7 @@ pub fn quantile(q: f64, h: &Histogram) -> f64 {
         rank = count - rank;
     }
     let fraction = rank / b.count;
-    if b.lower <= 0.0 && b.upper >= 0.0 {
+    if custom || b.lower <= 0.0 && b.upper >= 0.0 {
         return b.lower + (b.upper - b.lower) * fraction;
     }
     let (ll, lu) = (b.lower.abs().log2(), b.upper.abs().log2());
@@ -346,6 +453,10 @@ fn fraction_below(b: &Bucket, v: f64, linear: bool) -> f64 {
         return 1.0;
     }
     if linear || b.lower <= 0.0 && b.upper >= 0.0 {
+        if b.lower == f64::NEG_INFINITY {
+            // No interpolation in a bucket without a lower end: all of it counts.
+            return 1.0;
+        }
         return (v - b.lower) / (b.upper - b.lower);
     }
     if b.lower > 0.0 {
@@ -368,8 +479,9 @@ pub fn fraction(lower: f64, upper: f64, h: &Histogram) -> f64 {
         return 0.0;
     }
     let (mut rank, mut lower_rank, mut upper_rank) = (0.0, None, None);
+    let custom = h.uses_custom_buckets();
     for mut b in all_buckets(h) {
-        let zero_bucket = b.lower <= 0.0 && b.upper >= 0.0;
+        let zero_bucket = !custom && b.lower <= 0.0 && b.upper >= 0.0;
         if zero_bucket {
             if h.negative.counts.is_empty() && !h.positive.counts.is_empty() {
                 b.lower = 0.0;
@@ -377,7 +489,7 @@ pub fn fraction(lower: f64, upper: f64, h: &Histogram) -> f64 {
                 b.upper = 0.0;
             }
         }
-        let at = |v: f64| rank + b.count * fraction_below(&b, v, zero_bucket);
+        let at = |v: f64| rank + b.count * fraction_below(&b, v, custom || zero_bucket);
         if lower_rank.is_none() && b.lower >= lower {
             lower_rank = Some(rank);
         }
@@ -417,7 +529,9 @@ pub fn variance(h: &Histogram) -> f64 {
         if b.count == 0.0 {
             continue;
         }
-        let v = if b.lower <= 0.0 && b.upper >= 0.0 {
+        let v = if h.uses_custom_buckets() {
+            (b.lower + b.upper) / 2.0
+        } else if b.lower <= 0.0 && b.upper >= 0.0 {
             0.0
         } else if b.lower > 0.0 {
             (b.lower * b.upper).sqrt()
@@ -447,7 +561,48 @@ mod tests {
                 counts: counts.to_vec(),
             },
             negative: Buckets::default(),
+            custom_values: Vec::new(),
         }
+    }
+
+    fn custom(bounds: &[f64], counts: &[f64]) -> Histogram {
+        Histogram {
+            schema: signalbox_storage::CUSTOM_BUCKETS_SCHEMA,
+            count: counts.iter().sum(),
+            sum: 10.0,
+            positive: Buckets {
+                offset: 0,
+                counts: counts.to_vec(),
+            },
+            custom_values: bounds.to_vec(),
+            ..Histogram::default()
+        }
+    }
+
+    #[test]
+    fn custom_buckets_add_on_shared_bounds_and_interpolate_linearly() {
+        let a = custom(&[1.0, 2.0, 4.0], &[1.0, 1.0, 1.0, 1.0]);
+        let b = custom(&[2.0, 4.0], &[2.0, 2.0, 2.0]);
+        let (s, reconciled) = combine(&a, &b, false).unwrap();
+        assert!(reconciled);
+        assert_eq!(s.custom_values, vec![2.0, 4.0]);
+        // (-Inf, 2] gets a's first two buckets.
+        assert_eq!(s.positive.counts, vec![4.0, 3.0, 3.0]);
+        assert!(combine(&a, &hist(0, 1, &[1.0], 0.0), false).is_none());
+        let bs = all_buckets(&a);
+        assert_eq!(
+            (bs[0].lower, bs[0].upper, bs[0].boundary_rule()),
+            (f64::NEG_INFINITY, 1.0, 3)
+        );
+        assert_eq!(bs[3].upper, f64::INFINITY);
+        // Rank 2 of 4 is the end of (1, 2]; the first bucket counts from 0.
+        assert_eq!(quantile(0.5, &a), 2.0);
+        assert_eq!(quantile(0.25, &a), 1.0);
+        // The +Inf bucket answers its lower bound.
+        assert_eq!(quantile(0.99, &a), 4.0);
+        assert_eq!(fraction(1.0, 1.5, &a), 0.125);
+        assert!(is_reset(&a, &custom(&[2.0, 4.0], &[1.0, 1.0, 1.0])));
+        assert!(!is_reset(&custom(&[2.0, 4.0], &[1.0, 1.0, 1.0]), &a));
     }
 
     #[test]
@@ -468,12 +623,13 @@ mod tests {
         let a = hist(0, 1, &[1.0, 1.0], 0.0);
         // Schema 1 buckets 1..4 are (1, 1.41], (1.41, 2], (2, 2.83], (2.83, 4].
         let b = hist(1, 1, &[1.0, 2.0, 3.0, 4.0], 0.0);
-        let s = combine(&a, &b, false);
+        let (s, reconciled) = combine(&a, &b, false).unwrap();
+        assert!(!reconciled);
         assert_eq!(s.schema, 0);
         assert_eq!(s.positive.offset, 1);
         assert_eq!(s.positive.counts, vec![4.0, 8.0]);
         assert_eq!(s.count, 12.0);
-        let d = combine(&s, &a, true);
+        let (d, _) = combine(&s, &a, true).unwrap();
         assert_eq!(d.positive.counts, vec![3.0, 7.0]);
     }
 

@@ -8,8 +8,7 @@ use std::fmt::Display;
 pub use signalbox_storage::STALE_NAN_BITS;
 use signalbox_storage::{Buckets, Histogram, HistogramSample, Labels, Sample, SeriesPoints};
 
-/// Schema number of native histograms with custom buckets (NHCB).
-pub const CUSTOM_BUCKETS_SCHEMA: i32 = -53;
+pub use signalbox_storage::CUSTOM_BUCKETS_SCHEMA;
 
 /// Upper limit for one `xK` repetition count (protects against absurd input).
 const MAX_REPEAT: u64 = 1_000_000;
@@ -679,26 +678,25 @@ pub fn series_points(
         let t = start_ms + i as i64 * interval_ms;
         match v {
             Some(Point::Float(f)) => samples.push(Sample { t, v: *f }),
-            Some(Point::Histogram(h)) if h.schema != CUSTOM_BUCKETS_SCHEMA => {
-                histograms.push(HistogramSample {
-                    t,
-                    h: Histogram {
-                        schema: h.schema,
-                        zero_threshold: h.zero_threshold,
-                        zero_count: h.zero_count,
-                        count: h.count,
-                        sum: h.sum,
-                        positive: Buckets {
-                            offset: h.offset,
-                            counts: h.positive.clone(),
-                        },
-                        negative: Buckets {
-                            offset: h.n_offset,
-                            counts: h.negative.clone(),
-                        },
+            Some(Point::Histogram(h)) => histograms.push(HistogramSample {
+                t,
+                h: Histogram {
+                    schema: h.schema,
+                    zero_threshold: h.zero_threshold,
+                    zero_count: h.zero_count,
+                    count: h.count,
+                    sum: h.sum,
+                    positive: Buckets {
+                        offset: h.offset,
+                        counts: h.positive.clone(),
                     },
-                })
-            }
+                    negative: Buckets {
+                        offset: h.n_offset,
+                        counts: h.negative.clone(),
+                    },
+                    custom_values: h.custom_values.clone(),
+                },
+            }),
             _ => {}
         }
     }

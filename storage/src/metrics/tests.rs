@@ -1,6 +1,8 @@
 use super::part::{MetricsPart, encode_part, split_by_window};
 use super::*;
-use crate::model::{Buckets, Histogram, Matcher, MetricKind, MetricMetadata};
+use crate::model::{
+    Buckets, CUSTOM_BUCKETS_SCHEMA, Histogram, Matcher, MetricKind, MetricMetadata,
+};
 use crate::part::{PartStore, Publish};
 use crate::telemetry::Signal;
 
@@ -91,6 +93,25 @@ async fn part_roundtrip_selects_by_matchers_and_time() {
                     counts: vec![1.0, 2.0, 2.0],
                 },
                 negative: Buckets::default(),
+                custom_values: Vec::new(),
+            },
+        }],
+    });
+    all.push(Series {
+        labels: Labels::from_pairs([("__name__", "latency_custom")]),
+        samples: vec![],
+        histograms: vec![HistogramSample {
+            t: 1500,
+            h: Histogram {
+                schema: CUSTOM_BUCKETS_SCHEMA,
+                count: 7.0,
+                sum: 30.0,
+                positive: Buckets {
+                    offset: 0,
+                    counts: vec![1.0, 4.0, 2.0],
+                },
+                custom_values: vec![0.5, 5.0],
+                ..Histogram::default()
             },
         }],
     });
@@ -103,7 +124,7 @@ async fn part_roundtrip_selects_by_matchers_and_time() {
     }];
     let slices: Vec<_> = all.iter().map(super::part::SeriesSlice::of).collect();
     let data = encode_part(&slices, &md).unwrap();
-    assert_eq!(data.rows, 9);
+    assert_eq!(data.rows, 10);
     let meta = store
         .publish(Signal::Metrics, data, Publish::default())
         .await
@@ -150,13 +171,25 @@ async fn part_roundtrip_selects_by_matchers_and_time() {
         "whole and other floats come back bit for bit"
     );
     assert_eq!(got[0].histograms[0].h.positive.counts, vec![1.0, 2.0, 2.0]);
+    let custom = part
+        .select(&[Matcher::eq("__name__", "latency_custom")], 0, 10_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        custom[0],
+        all.iter()
+            .find(|s| s.labels.get("__name__") == Some("latency_custom"))
+            .unwrap()
+            .clone(),
+        "a custom-bucket histogram comes back with its bounds"
+    );
     assert!(
         part.select(&[Matcher::eq("job", "nope")], 0, 10_000)
             .await
             .unwrap()
             .is_empty()
     );
-    assert_eq!(part.read_all(&store).await.unwrap().len(), 4);
+    assert_eq!(part.read_all(&store).await.unwrap().len(), 5);
 }
 
 mod prop {

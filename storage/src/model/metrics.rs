@@ -28,7 +28,12 @@ pub struct Buckets {
     pub counts: Vec<f64>,
 }
 
-/// A native (exponential) histogram with absolute bucket counts.
+/// Schema of a native histogram with custom bucket bounds (Prometheus' NHCB).
+pub const CUSTOM_BUCKETS_SCHEMA: i32 = -53;
+
+/// A native histogram with absolute bucket counts: exponential buckets, or (schema
+/// `CUSTOM_BUCKETS_SCHEMA`) buckets with the upper bounds `custom_values` and a last
+/// bucket up to +Inf, held as positive buckets by index.
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct Histogram {
     pub schema: i32,
@@ -38,9 +43,18 @@ pub struct Histogram {
     pub sum: f64,
     pub positive: Buckets,
     pub negative: Buckets,
+    /// Upper bounds of the custom buckets; empty for exponential schemas.
+    pub custom_values: Vec<f64>,
 }
 
 impl Histogram {
+    pub fn uses_custom_buckets(&self) -> bool {
+        self.schema == CUSTOM_BUCKETS_SCHEMA
+    }
+
+    /// The encoding: schema, zero threshold, zero count, count, sum, then offset, length
+    /// and counts of the positive and the negative buckets; a custom-bucket histogram adds
+    /// the number of bounds and the bounds.
     pub(crate) fn encode(&self, e: &mut Enc) {
         e.ivarint(i64::from(self.schema));
         e.f64(self.zero_threshold);
@@ -52,6 +66,12 @@ impl Histogram {
             e.uvarint(b.counts.len() as u64);
             for c in &b.counts {
                 e.f64(*c);
+            }
+        }
+        if self.uses_custom_buckets() {
+            e.uvarint(self.custom_values.len() as u64);
+            for v in &self.custom_values {
+                e.f64(*v);
             }
         }
     }
@@ -71,6 +91,12 @@ impl Histogram {
             b.counts = (0..n).map(|_| d.f64()).collect::<Result<_>>()?;
         }
         let [positive, negative] = bs;
+        let custom_values = if schema == CUSTOM_BUCKETS_SCHEMA {
+            let n = d.count(8)?;
+            (0..n).map(|_| d.f64()).collect::<Result<_>>()?
+        } else {
+            Vec::new()
+        };
         Ok(Histogram {
             schema,
             zero_threshold,
@@ -79,6 +105,7 @@ impl Histogram {
             sum,
             positive,
             negative,
+            custom_values,
         })
     }
 
@@ -93,7 +120,7 @@ impl Histogram {
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {
-        (self.positive.counts.len() + self.negative.counts.len()) * 8
+        (self.positive.counts.len() + self.negative.counts.len() + self.custom_values.len()) * 8
     }
 }
 
@@ -184,8 +211,20 @@ mod tests {
         #[test]
         fn histogram_roundtrip(schema in -4i32..9, zc in 0f64..100.0, pos in proptest::collection::vec(0f64..1e6, 0..20), off in -50i32..50) {
             let h = Histogram { schema, zero_threshold: 1e-128, zero_count: zc, count: 10.0, sum: 3.5,
-                positive: Buckets { offset: off, counts: pos }, negative: Buckets::default() };
+                positive: Buckets { offset: off, counts: pos }, negative: Buckets::default(),
+                custom_values: Vec::new() };
             prop_assert_eq!(Histogram::from_bytes(&h.to_bytes()).unwrap(), h);
+        }
+
+        #[test]
+        fn custom_bucket_histogram_roundtrip(bounds in proptest::collection::vec(-1e6f64..1e6, 0..10), pos in proptest::collection::vec(0f64..1e6, 0..11)) {
+            let h = Histogram { schema: CUSTOM_BUCKETS_SCHEMA, count: pos.iter().sum(), sum: 1.5,
+                positive: Buckets { offset: 0, counts: pos }, custom_values: bounds, ..Histogram::default() };
+            // Followed by other data, as in a log record: the decoder stops at its end.
+            let mut b = h.to_bytes();
+            b.push(0xAB);
+            let mut d = Dec::new(&b, "histogram");
+            prop_assert_eq!(Histogram::decode(&mut d).unwrap(), h);
         }
     }
 }

@@ -582,6 +582,7 @@ fn native_histogram(p: &ExponentialHistogramDataPoint) -> Option<Histogram> {
         sum: p.sum.unwrap_or(0.0),
         positive: buckets(p.positive.as_ref()),
         negative: buckets(p.negative.as_ref()),
+        custom_values: Vec::new(),
     })
 }
 
@@ -636,6 +637,7 @@ fn add_native(a: &Histogram, b: &Histogram) -> Histogram {
         sum: a.sum + b.sum,
         positive: add(&a.positive, &b.positive),
         negative: add(&a.negative, &b.negative),
+        custom_values: Vec::new(),
     }
 }
 
