@@ -13,6 +13,7 @@ use axum::routing::get;
 use serde_json::{Value, json};
 use signalbox_storage::{Histogram, Labels, MetricsReader};
 
+use crate::promql::types::{format_exp, format_value};
 use crate::promql::{Engine, PromqlError, QueryResult, QueryValue, Value as PValue, histogram};
 
 /// What the Prometheus API needs: the metrics reader and the engine.
@@ -212,17 +213,13 @@ pub(crate) fn ts_json(t_ms: i64) -> Value {
     }
 }
 
+/// A sample value as Prometheus writes it in JSON: shortest round-trip digits, in
+/// exponent form below 1e-6 and from 1e21.
 pub(crate) fn value_string(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".into()
-    } else if v.is_infinite() {
-        if v > 0.0 {
-            "+Inf".into()
-        } else {
-            "-Inf".into()
-        }
+    if v.is_finite() && v != 0.0 && (v.abs() < 1e-6 || v.abs() >= 1e21) {
+        format_exp(v)
     } else {
-        format!("{v}")
+        format_value(v)
     }
 }
 
@@ -270,7 +267,7 @@ fn result_json(r: &QueryResult) -> Value {
 }
 
 /// A native histogram as Prometheus encodes it: count, sum, and the non-empty buckets
-/// as `[boundary rule, lower, upper, count]`.
+/// as `[boundary rule, lower, upper, count]` (left out when there are none).
 fn histogram_json(h: &Histogram) -> Value {
     let buckets: Vec<Value> = histogram::all_buckets(h)
         .iter()
@@ -284,7 +281,11 @@ fn histogram_json(h: &Histogram) -> Value {
             ])
         })
         .collect();
-    json!({"count": value_string(h.count), "sum": value_string(h.sum), "buckets": buckets})
+    let mut o = json!({"count": value_string(h.count), "sum": value_string(h.sum)});
+    if !buckets.is_empty() {
+        o["buckets"] = Value::Array(buckets);
+    }
+    o
 }
 
 async fn with_timeout<T>(

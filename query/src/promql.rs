@@ -15,6 +15,7 @@ pub(crate) mod functions;
 mod hist_functions;
 pub mod histogram;
 pub mod notation;
+mod quantiles;
 pub(crate) mod types;
 
 pub use error::PromqlError;

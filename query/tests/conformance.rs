@@ -46,6 +46,7 @@ async fn load(store: &MemStore, interval_ms: i64, series: &[SeriesLine]) -> Resu
 /// What `load_with_nhcb` adds: each classic histogram (`<name>_bucket{le}` series, with
 /// `<name>_sum` and `<name>_count` if present) also as a custom-bucket native histogram
 /// series `<name>`, at every slot where all its buckets have a value.
+/// The count is `_count`'s value, else the highest bucket's.
 fn nhcb_from_classic(series: &[SeriesLine]) -> Vec<SeriesLine> {
     type Family = (Vec<(f64, usize)>, Option<usize>, Option<usize>);
     let name_of = |s: &SeriesLine| {
@@ -92,9 +93,8 @@ fn nhcb_from_classic(series: &[SeriesLine]) -> Vec<SeriesLine> {
     let mut out = Vec::new();
     for ((base, labels), (mut buckets, sum, count)) in families {
         buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
-        if buckets.last().is_none_or(|b| b.0 != f64::INFINITY) {
-            continue;
-        }
+        // Without a +Inf bucket every bound is a custom bound.
+        let finite = buckets.iter().take_while(|b| b.0.is_finite()).count();
         let slots = buckets
             .iter()
             .map(|b| series[b.1].values.len())
@@ -118,7 +118,7 @@ fn nhcb_from_classic(series: &[SeriesLine]) -> Vec<SeriesLine> {
                         .unwrap_or(cum[cum.len() - 1]),
                     sum: sum.and_then(|c| float_at(c, k)).unwrap_or(0.0),
                     positive: counts,
-                    custom_values: buckets[..buckets.len() - 1].iter().map(|b| b.0).collect(),
+                    custom_values: buckets[..finite].iter().map(|b| b.0).collect(),
                     ..HistogramLit::default()
                 }))
             })
@@ -212,8 +212,9 @@ fn same_buckets(a: &BTreeMap<i64, f64>, b: &BTreeMap<i64, f64>) -> bool {
             .all(|(x, y)| x.0 == y.0 && almost_equal(*x.1, *y.1))
 }
 
-/// Histogram equality as the upstream harness checks it: schema, zero bucket, count,
-/// sum and the non-empty buckets.
+/// Histogram equality as the upstream harness checks it: after dropping empty buckets
+/// (its compaction), the same schema, custom bounds, zero threshold and bucket indices,
+/// and count, sum, zero count and bucket counts equal within the float tolerance.
 fn histogram_matches(want: &HistogramLit, got: &Histogram) -> Result<(), String> {
     // Results carry no counter-reset hint: an expected one cannot be matched.
     if let Some(h) = &want.counter_reset_hint {
@@ -226,7 +227,7 @@ fn histogram_matches(want: &HistogramLit, got: &Histogram) -> Result<(), String>
         && almost_equal(want.count, got.count)
         && almost_equal(want.sum, got.sum)
         && almost_equal(want.zero_count, got.zero_count)
-        && (want.zero_count == 0.0 || almost_equal(want.zero_threshold, got.zero_threshold))
+        && want.zero_threshold == got.zero_threshold
         && same_buckets(
             &bucket_map(want.offset, &want.positive),
             &bucket_map(got.positive.offset, &got.positive.counts),

@@ -222,3 +222,29 @@ async fn metadata_endpoints() {
     let (st, _) = call(&app, "GET", "/api/v1/nonexistent", None).await;
     assert_eq!(st, 404);
 }
+
+#[test]
+fn values_are_written_as_prometheus_writes_them() {
+    for (v, s) in [
+        (0.5, "0.5"),
+        (140.0, "140"),
+        (1e-7, "1e-07"),
+        (-2.5e-9, "-2.5e-09"),
+        (1.5e21, "1.5e+21"),
+        (123456789.0, "123456789"),
+        (f64::NAN, "NaN"),
+        (f64::NEG_INFINITY, "-Inf"),
+    ] {
+        assert_eq!(value_string(v), s);
+    }
+    // A histogram with nothing in its buckets has no bucket list.
+    let h = Histogram {
+        count: 0.0,
+        sum: 0.0,
+        ..Histogram::default()
+    };
+    assert_eq!(
+        histogram_json(&h),
+        serde_json::json!({"count": "0", "sum": "0"})
+    );
+}

@@ -75,7 +75,7 @@ pub(crate) fn eval(
     // These take float values only: native histograms are left out.
     if matches!(
         op,
-        "min" | "max" | "stddev" | "stdvar" | "quantile" | "topk" | "bottomk" | "count_values"
+        "min" | "max" | "stddev" | "stdvar" | "quantile" | "topk" | "bottomk"
     ) && input.iter().any(|s| s.h.is_some())
     {
         input.retain(|s| s.h.is_none());
@@ -99,7 +99,11 @@ pub(crate) fn eval(
     for s in input {
         let mut key = group_labels(&s, m);
         if let Some(l) = &count_values_label {
-            key = with_label(&key, l, &format_value(s.f));
+            let value = match &s.h {
+                Some(h) => histogram::to_text(h),
+                None => format_value(s.f),
+            };
+            key = with_label(&key, l, &value);
         }
         match index.get(&key) {
             Some(&i) => groups[i].samples.push(s),
@@ -195,6 +199,7 @@ pub(crate) fn eval(
                     "stdvar" => variance(&vals),
                     "quantile" => {
                         let q = scalar_param(op, param)?;
+                        notes.extend(super::quantiles::check_quantile(q));
                         let mut v = vals;
                         quantile(q, &mut v)
                     }
@@ -213,23 +218,19 @@ pub(crate) fn eval(
 /// The sum (or mean) of a group of histogram samples; `None` when exponential and
 /// custom-bucket histograms meet (the warning is added to `notes`).
 fn sum_histograms(samples: &[Sample], mean: bool, notes: &mut Vec<String>) -> Option<Histogram> {
-    let mut hs = samples.iter().filter_map(|s| Some((s, s.h.as_deref()?)));
-    let mut acc = hs.next()?.1.clone();
-    for (s, h) in hs {
-        let Some((sum, reconciled)) = histogram::combine(&acc, h, false) else {
-            let name = s.labels.get(super::types::METRIC_NAME).unwrap_or("");
-            notes.push(histogram::mixed_schemas_warning(name));
-            return None;
-        };
-        if reconciled {
-            notes.push(histogram::reconciled_info("aggregation"));
-        }
-        acc = sum;
+    let hs: Vec<&Histogram> = samples.iter().filter_map(|s| s.h.as_deref()).collect();
+    let Some((h, reconciled)) = histogram::sum_or_mean(&hs, mean) else {
+        let name = samples
+            .first()
+            .and_then(|s| s.labels.get(super::types::METRIC_NAME))
+            .unwrap_or("");
+        notes.push(histogram::mixed_schemas_warning(name));
+        return None;
+    };
+    if reconciled {
+        notes.push(histogram::reconciled_info("aggregation"));
     }
-    if mean {
-        acc = histogram::divide(&acc, samples.len() as f64);
-    }
-    Some(acc)
+    Some(h)
 }
 
 fn desc_nan_last(a: f64, b: f64) -> std::cmp::Ordering {

@@ -50,7 +50,7 @@ type Operand<'a> = (f64, Option<&'a Arc<Histogram>>);
 
 /// The result of `lhs op rhs`: float, histogram (if the result is one), and for
 /// comparisons whether it holds.
-type Outcome = (f64, Option<Arc<Histogram>>, bool);
+type Applied = (f64, Option<Arc<Histogram>>, bool);
 
 /// `lhs op rhs` for floats or native histograms. `None` when the operator does not
 /// apply to these sample types; the info annotation saying so is added to `notes`.
@@ -59,7 +59,7 @@ fn apply_operands(
     (lf, lh): Operand<'_>,
     (rf, rh): Operand<'_>,
     notes: &mut Vec<String>,
-) -> Result<Option<Outcome>, PromqlError> {
+) -> Result<Option<Applied>, PromqlError> {
     let new = |h: Histogram| Some(Arc::new(h));
     let r = match (lh, rh) {
         (None, None) => {

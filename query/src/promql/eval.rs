@@ -262,6 +262,17 @@ impl Engine {
     }
 }
 
+/// A series' native histogram samples for evaluation. One that evaluation cannot work
+/// with (an unknown schema, buckets past any float) is left out; ingestion rejects
+/// those.
+fn histogram_points(s: &signalbox_storage::Series) -> Vec<(i64, Arc<Histogram>)> {
+    s.histograms
+        .iter()
+        .filter(|x| x.h.is_valid())
+        .map(|x| (x.t, Arc::new(x.h.clone())))
+        .collect()
+}
+
 pub(crate) fn type_name(t: &ValueType) -> &'static str {
     match t {
         ValueType::Vector => "instant vector",
@@ -414,10 +425,7 @@ impl Ev<'_> {
     ) -> Result<Vec<Vec<(Sample, i64)>>, PromqlError> {
         let series = self.series_of(vs);
         let labels: Vec<Arc<Labels>> = series.iter().map(|s| Arc::new(s.labels.clone())).collect();
-        let hists: Vec<Vec<Arc<Histogram>>> = series
-            .iter()
-            .map(|s| s.histograms.iter().map(|h| Arc::new(h.h.clone())).collect())
-            .collect();
+        let hists: Vec<Vec<(i64, Arc<Histogram>)>> = series.iter().map(histogram_points).collect();
         let off = offset_ms(&vs.offset);
         let at = at_ms(&vs.at, self.query_start, self.query_end);
         let lookback = self.opts.lookback.as_millis() as i64;
@@ -428,8 +436,8 @@ impl Ev<'_> {
             for ((s, l), hs) in series.iter().zip(&labels).zip(&hists) {
                 let i = s.samples.partition_point(|x| x.t <= t);
                 let f = i.checked_sub(1).map(|i| s.samples[i]);
-                let j = s.histograms.partition_point(|h| h.t <= t);
-                let h = j.checked_sub(1).map(|j| (s.histograms[j].t, &hs[j]));
+                let j = hs.partition_point(|h| h.0 <= t);
+                let h = j.checked_sub(1).map(|j| (hs[j].0, &hs[j].1));
                 let picked = match (f, h) {
                     (Some(f), Some((ht, h))) if ht > f.t => Some((None, Some(h), ht)),
                     (Some(f), _) => Some((Some(f.v), None, f.t)),
@@ -477,11 +485,7 @@ impl Ev<'_> {
                             .filter(|x| !is_stale_nan(x.v))
                             .map(|x| (x.t, x.v))
                             .collect(),
-                        hists: s
-                            .histograms
-                            .iter()
-                            .map(|x| (x.t, Arc::new(x.h.clone())))
-                            .collect(),
+                        hists: histogram_points(s),
                         drop_name: false,
                     })
                     .collect();

@@ -5,16 +5,16 @@ use std::sync::Arc;
 
 use promql_parser::label::MatchOp as PMatchOp;
 use promql_parser::parser::{Call, Expr};
-use signalbox_storage::{Histogram, Labels};
+use signalbox_storage::Labels;
 
 use super::aggregate::{kahan_sum, mean, quantile, variance};
 use super::error::{PromqlError, exec};
 use super::eval::Ev;
 use super::hist_functions::{Outcome, map_histograms, range_outcome};
-use super::histogram;
-use super::types::{Instant, METRIC_NAME, Sample, remove, with_label, without_name};
+use super::types::{Instant, METRIC_NAME, Sample, remove, with_label};
+use super::{histogram, quantiles};
 
-fn arg(c: &Call, i: usize) -> Result<&Expr, PromqlError> {
+pub(crate) fn arg(c: &Call, i: usize) -> Result<&Expr, PromqlError> {
     c.args
         .args
         .get(i)
@@ -22,7 +22,7 @@ fn arg(c: &Call, i: usize) -> Result<&Expr, PromqlError> {
         .ok_or_else(|| PromqlError::Parse(format!("missing argument {} of {}", i + 1, c.func.name)))
 }
 
-fn scalars(ev: &Ev<'_>, e: &Expr) -> Result<Vec<f64>, PromqlError> {
+pub(crate) fn scalars(ev: &Ev<'_>, e: &Expr) -> Result<Vec<f64>, PromqlError> {
     ev.eval(e)?
         .into_iter()
         .map(|v| match v {
@@ -32,7 +32,7 @@ fn scalars(ev: &Ev<'_>, e: &Expr) -> Result<Vec<f64>, PromqlError> {
         .collect()
 }
 
-fn strings(ev: &Ev<'_>, e: &Expr) -> Result<String, PromqlError> {
+pub(crate) fn strings(ev: &Ev<'_>, e: &Expr) -> Result<String, PromqlError> {
     match ev.eval(e)?.into_iter().next() {
         Some(Instant::String(s)) => Ok(s),
         _ => Err(exec("expected a string argument")),
@@ -276,13 +276,14 @@ pub(crate) fn call(ev: &Ev<'_>, c: &Call) -> Result<Vec<Instant>, PromqlError> {
         "label_join" => label_join(ev, c),
         "day_of_month" | "day_of_week" | "day_of_year" | "days_in_month" | "hour" | "minute"
         | "month" | "year" => date_fn(ev, c, name),
-        "histogram_quantile" => histogram_quantile(ev, c),
+        "histogram_quantile" => quantiles::histogram_quantile(ev, c),
+        "histogram_quantiles" => quantiles::histogram_quantiles(ev, c),
         "histogram_count" => map_histograms(ev, arg(c, 0)?, |h, _| h.count),
         "histogram_sum" => map_histograms(ev, arg(c, 0)?, |h, _| h.sum),
         "histogram_avg" => map_histograms(ev, arg(c, 0)?, |h, _| h.sum / h.count),
         "histogram_stdvar" => map_histograms(ev, arg(c, 0)?, |h, _| histogram::variance(h)),
         "histogram_stddev" => map_histograms(ev, arg(c, 0)?, |h, _| histogram::variance(h).sqrt()),
-        "histogram_fraction" => histogram_fraction(ev, c),
+        "histogram_fraction" => quantiles::histogram_fraction(ev, c),
         "rate"
         | "increase"
         | "delta"
@@ -308,6 +309,9 @@ pub(crate) fn call(ev: &Ev<'_>, c: &Call) -> Result<Vec<Instant>, PromqlError> {
         | "ts_of_min_over_time" => range_fn(ev, c, name, arg(c, 0)?, &[]),
         "quantile_over_time" => {
             let q = scalars(ev, arg(c, 0)?)?;
+            q.iter()
+                .filter_map(|q| quantiles::check_quantile(*q))
+                .for_each(|w| ev.warn(w));
             range_fn(ev, c, name, arg(c, 1)?, &[q])
         }
         "predict_linear" => {
@@ -402,8 +406,13 @@ fn range_fn(
 ) -> Result<Vec<Instant>, PromqlError> {
     let _ = c;
     let input = ev.eval_range(range_arg)?;
-    if matches!(name, "rate" | "increase" | "irate") {
-        for s in &input.series {
+    if matches!(name, "rate" | "increase") {
+        // Said of float series; histograms are counters by their type.
+        for s in input
+            .series
+            .iter()
+            .filter(|s| input.windows.iter().any(|w| !s.window(*w).is_empty()))
+        {
             if let Some(n) = s.labels.get(METRIC_NAME)
                 && !["_total", "_sum", "_count", "_bucket"]
                     .iter()
@@ -824,9 +833,9 @@ pub(crate) fn replace_label(
         with_label(&s.labels, dst, &res)
     };
     Sample {
-        h: None,
         labels: Arc::new(labels),
         f: s.f,
+        h: s.h,
         drop_name: if dst == METRIC_NAME {
             false
         } else {
@@ -864,9 +873,9 @@ fn label_join(ev: &Ev<'_>, c: &Call) -> Result<Vec<Instant>, PromqlError> {
                             with_label(&s.labels, &dst, &joined)
                         };
                         Sample {
-                            h: None,
                             labels: Arc::new(labels),
                             f: s.f,
+                            h: s.h,
                             drop_name: if dst == METRIC_NAME {
                                 false
                             } else {
@@ -950,195 +959,4 @@ fn date_fn(ev: &Ev<'_>, c: &Call, name: &str) -> Result<Vec<Instant>, PromqlErro
     }
     let n = name.to_string();
     map_vector(ev, c, move |x, _| date_part(x, &n))
-}
-
-/// A function of histograms (the vector argument `e`): `native` for each native
-/// histogram sample, `classic` for each group of classic `le` buckets (series that differ
-/// only in `le`), given as `(upper bound, cumulative count)`.
-fn histogram_fn(
-    ev: &Ev<'_>,
-    e: &Expr,
-    native: impl Fn(&Histogram, usize) -> f64,
-    classic: impl Fn(&mut [(f64, f64)], usize) -> f64,
-) -> Result<Vec<Instant>, PromqlError> {
-    let vs = vectors(ev, e)?;
-    let mut out = Vec::with_capacity(vs.len());
-    for (step, v) in vs.into_iter().enumerate() {
-        let mut groups: std::collections::BTreeMap<Labels, Vec<(f64, f64)>> =
-            std::collections::BTreeMap::new();
-        let mut res = Vec::new();
-        for s in &v {
-            if let Some(h) = &s.h {
-                res.push(Sample {
-                    labels: s.labels.clone(),
-                    f: native(h, step),
-                    h: None,
-                    drop_name: true,
-                });
-                continue;
-            }
-            let Some(le) = s.labels.get("le") else {
-                continue;
-            };
-            let Ok(ub) = parse_le(le) else { continue };
-            let key = without_name(&remove(&s.labels, &["le".to_string()]));
-            groups.entry(key).or_default().push((ub, s.f));
-        }
-        for (labels, mut buckets) in groups {
-            res.push(Sample {
-                h: None,
-                labels: Arc::new(labels),
-                f: classic(&mut buckets, step),
-                drop_name: false,
-            });
-        }
-        out.push(Instant::Vector(res));
-    }
-    Ok(out)
-}
-
-fn histogram_quantile(ev: &Ev<'_>, c: &Call) -> Result<Vec<Instant>, PromqlError> {
-    let qs = scalars(ev, arg(c, 0)?)?;
-    histogram_fn(
-        ev,
-        arg(c, 1)?,
-        |h, i| histogram::quantile(qs[i], h),
-        |b, i| bucket_quantile(qs[i], b),
-    )
-}
-
-fn histogram_fraction(ev: &Ev<'_>, c: &Call) -> Result<Vec<Instant>, PromqlError> {
-    let lo = scalars(ev, arg(c, 0)?)?;
-    let hi = scalars(ev, arg(c, 1)?)?;
-    histogram_fn(
-        ev,
-        arg(c, 2)?,
-        |h, i| histogram::fraction(lo[i], hi[i], h),
-        |b, i| bucket_fraction(lo[i], hi[i], b),
-    )
-}
-
-/// Sorts classic buckets by bound and merges equal bounds. `None` without a `+Inf`
-/// bucket.
-fn sorted_buckets(buckets: &mut [(f64, f64)]) -> Option<Vec<(f64, f64)>> {
-    buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
-    if buckets.last().is_none_or(|b| b.0 != f64::INFINITY) {
-        return None;
-    }
-    let mut merged: Vec<(f64, f64)> = Vec::with_capacity(buckets.len());
-    for &(ub, c) in buckets.iter() {
-        match merged.last_mut() {
-            Some(last) if last.0 == ub => last.1 += c,
-            _ => merged.push((ub, c)),
-        }
-    }
-    Some(merged)
-}
-
-/// The share of observations between `lower` and `upper` from classic cumulative
-/// buckets, interpolated linearly inside the buckets the bounds fall in.
-fn bucket_fraction(lower: f64, upper: f64, buckets: &mut [(f64, f64)]) -> f64 {
-    let Some(b) = sorted_buckets(buckets) else {
-        return f64::NAN;
-    };
-    let count = b[b.len() - 1].1;
-    if count == 0.0 || lower.is_nan() || upper.is_nan() {
-        return f64::NAN;
-    }
-    if lower >= upper {
-        return 0.0;
-    }
-    let (mut rank, mut lower_rank, mut upper_rank) = (0.0, None, None);
-    // Positive buckets only: the first bucket starts at 0.
-    let mut lb = if b[0].0 <= 0.0 {
-        f64::NEG_INFINITY
-    } else {
-        0.0
-    };
-    for (i, &(ub, c)) in b.iter().enumerate() {
-        if i > 0 {
-            lb = b[i - 1].0;
-        }
-        let at = |v: f64| {
-            if lb == f64::NEG_INFINITY {
-                c
-            } else {
-                rank + (c - rank) * (v - lb) / (ub - lb)
-            }
-        };
-        if lower_rank.is_none() && lb >= lower {
-            lower_rank = Some(rank);
-        }
-        if upper_rank.is_none() && lb >= upper {
-            upper_rank = Some(rank);
-        }
-        if lower_rank.is_none() && lb < lower && ub > lower {
-            lower_rank = Some(at(lower));
-        }
-        if upper_rank.is_none() && lb < upper && ub > upper {
-            upper_rank = Some(at(upper));
-        }
-        if lower_rank.is_some() && upper_rank.is_some() {
-            break;
-        }
-        rank = c;
-    }
-    let l = lower_rank.map_or(count, |r: f64| r.min(count));
-    let u = upper_rank.map_or(count, |r: f64| r.min(count));
-    (u - l) / count
-}
-
-fn parse_le(s: &str) -> Result<f64, ()> {
-    match s.trim() {
-        "+Inf" | "Inf" | "+inf" | "inf" => Ok(f64::INFINITY),
-        "-Inf" | "-inf" => Ok(f64::NEG_INFINITY),
-        t => t.parse::<f64>().map_err(|_| ()),
-    }
-}
-
-/// Quantile from classic cumulative buckets `(upper bound, count)`.
-fn bucket_quantile(q: f64, buckets: &mut [(f64, f64)]) -> f64 {
-    if q.is_nan() {
-        return f64::NAN;
-    }
-    if q < 0.0 {
-        return f64::NEG_INFINITY;
-    }
-    if q > 1.0 {
-        return f64::INFINITY;
-    }
-    let Some(mut merged) = sorted_buckets(buckets) else {
-        return f64::NAN;
-    };
-    // Make counts monotonic.
-    let mut max = f64::NEG_INFINITY;
-    for b in &mut merged {
-        if b.1 > max {
-            max = b.1;
-        } else {
-            b.1 = max;
-        }
-    }
-    if merged.len() < 2 {
-        return f64::NAN;
-    }
-    let total = merged[merged.len() - 1].1;
-    if total == 0.0 || total.is_nan() {
-        return f64::NAN;
-    }
-    let mut rank = q * total;
-    let b = merged.partition_point(|x| x.1 < rank);
-    if b == merged.len() - 1 {
-        return merged[merged.len() - 2].0;
-    }
-    if b == 0 && merged[0].0 <= 0.0 {
-        return merged[0].0;
-    }
-    let (start, end) = (if b == 0 { 0.0 } else { merged[b - 1].0 }, merged[b].0);
-    let mut count = merged[b].1;
-    if b > 0 {
-        rank -= merged[b - 1].1;
-        count -= merged[b - 1].1;
-    }
-    start + (end - start) * (rank / count)
 }

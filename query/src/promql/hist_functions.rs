@@ -64,12 +64,8 @@ pub(crate) fn range_outcome(
     w: (i64, i64),
 ) -> Outcome {
     let mixed = !floats.is_empty();
-    let warn_mixed = || {
-        ev.warn(format!(
-            "PromQL warning: encountered a mix of histograms and floats for metric name {:?}",
-            metric_name(s)
-        ))
-    };
+    let warn_mixed = || ev.warn(histogram::mixed_floats_warning(metric_name(s)));
+    let warn_not_gauge = || ev.warn(histogram::not_gauge_warning(metric_name(s)));
     let hist = |h: Histogram| Outcome::Value(0.0, Some(Arc::new(h)));
     match name {
         "rate" | "increase" | "delta" => {
@@ -78,14 +74,14 @@ pub(crate) fn range_outcome(
                 return Outcome::Nothing;
             }
             let counter = name != "delta";
-            if !counter {
-                ev.warn(format!(
-                    "PromQL warning: this native histogram metric is not a gauge: {:?}",
-                    metric_name(s)
-                ));
-            }
             match rate(ev, s, hists, w, counter, name == "rate") {
-                Some(h) => hist(h),
+                Some(h) => {
+                    // Stored histograms carry no gauge hint: they are counters.
+                    if !counter {
+                        warn_not_gauge();
+                    }
+                    hist(h)
+                }
                 None => Outcome::Nothing,
             }
         }
@@ -108,10 +104,7 @@ pub(crate) fn range_outcome(
                 ((pt, Some(prev)), (lt, Some(last))) => {
                     let rate = name == "irate";
                     if !rate {
-                        ev.warn(format!(
-                            "PromQL warning: this native histogram metric is not a gauge: {:?}",
-                            metric_name(s)
-                        ));
+                        warn_not_gauge();
                     }
                     let d = if rate && histogram::is_reset(prev, last) {
                         (**last).clone()
@@ -156,15 +149,14 @@ pub(crate) fn range_outcome(
                 warn_mixed();
                 return Outcome::Nothing;
             }
-            let mut acc = (*hists[0].1).clone();
-            for (_, h) in &hists[1..] {
-                let Some(sum) = combine(ev, s, &acc, h, false) else {
-                    return Outcome::Nothing;
-                };
-                acc = sum;
-            }
-            if name == "avg_over_time" {
-                acc = histogram::scale(&acc, 1.0 / hists.len() as f64);
+            let hs: Vec<&Histogram> = hists.iter().map(|(_, h)| h.as_ref()).collect();
+            let Some((acc, reconciled)) = histogram::sum_or_mean(&hs, name == "avg_over_time")
+            else {
+                ev.warn(histogram::mixed_schemas_warning(metric_name(s)));
+                return Outcome::Nothing;
+            };
+            if reconciled {
+                ev.info(histogram::reconciled_info("aggregation"));
             }
             hist(acc)
         }
@@ -189,7 +181,7 @@ pub(crate) fn range_outcome(
                         if name == "resets" {
                             histogram::is_reset(a, b)
                         } else {
-                            a != b
+                            !histogram::equals(a, b)
                         }
                     }
                     // A switch between a float and a histogram.
@@ -262,12 +254,25 @@ fn rate(
         };
         prev = &empty;
     }
-    let mut schema = last.schema.min(prev.schema);
-    if counter {
-        for (_, h) in &points[1..points.len() - 1] {
-            schema = schema.min(h.schema);
-        }
+    // Exponential and custom buckets cannot be subtracted from one another.
+    let custom = prev.uses_custom_buckets();
+    let middle = if counter {
+        &points[1..points.len() - 1]
+    } else {
+        &[]
+    };
+    if last.uses_custom_buckets() != custom
+        || middle
+            .iter()
+            .any(|(_, h)| h.uses_custom_buckets() != custom)
+    {
+        ev.warn(histogram::mixed_schemas_warning(metric_name(s)));
+        return None;
     }
+    let schema = middle
+        .iter()
+        .map(|(_, h)| h.schema)
+        .fold(last.schema.min(prev.schema), i32::min);
     let mut d = combine(ev, s, &histogram::to_schema(last, schema), prev, true)?;
     if counter {
         for (_, curr) in &points[1..] {

@@ -1,8 +1,9 @@
-//! Native (exponential) histogram arithmetic for evaluation: sums and differences of
-//! histograms of different resolutions, scaling, counter-reset detection, the bucket
-//! list with bounds, and the statistics the `histogram_*` functions return.
+//! Native histogram arithmetic for evaluation, for exponential and custom-bucket
+//! histograms: sums and differences across resolutions, zero buckets and bounds,
+//! scaling, counter-reset detection, the bucket list with bounds, and the statistics the
+//! `histogram_*` functions return.
 
-use signalbox_storage::{Buckets, Histogram};
+use signalbox_storage::{Buckets, CUSTOM_BUCKETS_SCHEMA, Histogram};
 
 /// Info added when custom bucket bounds had to be reconciled; `during` names the
 /// operation: addition, subtraction or aggregation.
@@ -15,6 +16,20 @@ pub(crate) fn mixed_schemas_warning(metric: &str) -> String {
     format!(
         "PromQL warning: vector contains a mix of histograms with exponential and custom buckets schemas for metric name {metric:?}"
     )
+}
+
+/// Warning for a window (or step) holding both floats and histograms of a metric.
+pub(crate) fn mixed_floats_warning(metric: &str) -> String {
+    format!("PromQL warning: encountered a mix of histograms and floats for metric name {metric:?}")
+}
+
+/// Warning for a gauge function (`delta`, `idelta`) over counter histograms.
+pub(crate) fn not_gauge_warning(metric: &str) -> String {
+    format!("PromQL warning: this native histogram metric is not a gauge: {metric:?}")
+}
+
+fn add_or_sub(x: f64, y: f64, sub: bool) -> f64 {
+    if sub { x - y } else { x + y }
 }
 
 /// One bucket: bounds, count, and whether each bound belongs to it.
@@ -60,7 +75,8 @@ pub fn all_buckets(h: &Histogram) -> Vec<Bucket> {
         let idx = i64::from(neg.offset) + k as i64;
         out.push(Bucket {
             lower: -upper_bound(idx, h.schema),
-            upper: -upper_bound(idx - 1, h.schema),
+            // A bucket reaching into the zero bucket ends where that begins.
+            upper: (-upper_bound(idx - 1, h.schema)).min(-h.zero_threshold),
             count,
             lower_inclusive: true,
             upper_inclusive: false,
@@ -81,7 +97,8 @@ pub fn all_buckets(h: &Histogram) -> Vec<Bucket> {
         let (lower, upper) = if h.uses_custom_buckets() {
             (custom_bound(h, idx - 1), custom_bound(h, idx))
         } else {
-            (upper_bound(idx - 1, h.schema), upper_bound(idx, h.schema))
+            let lower = upper_bound(idx - 1, h.schema).max(h.zero_threshold);
+            (lower, upper_bound(idx, h.schema))
         };
         out.push(Bucket {
             lower,
@@ -129,12 +146,11 @@ fn rebucket(h: &Histogram, bounds: &[f64]) -> Buckets {
 /// Adds (or subtracts) bucket list `b` (first index `bo`) to `a` (first index `ao`),
 /// aligning them by absolute bucket index.
 pub(crate) fn add_buckets(ao: i32, a: &[f64], bo: i32, b: &[f64], sub: bool) -> (i32, Vec<f64>) {
-    let op = |x: f64, y: f64| if sub { x - y } else { x + y };
     if b.is_empty() {
         return (ao, a.to_vec());
     }
     if a.is_empty() {
-        return (bo, b.iter().map(|&v| op(0.0, v)).collect());
+        return (bo, b.iter().map(|&v| add_or_sub(0.0, v, sub)).collect());
     }
     let (ao64, bo64) = (i64::from(ao), i64::from(bo));
     let start = ao64.min(bo64);
@@ -147,7 +163,7 @@ pub(crate) fn add_buckets(ao: i32, a: &[f64], bo: i32, b: &[f64], sub: bool) -> 
     let b_base = (bo64 - start) as usize;
     for (k, &v) in b.iter().enumerate() {
         let slot = &mut out[b_base + k];
-        *slot = op(*slot, v);
+        *slot = add_or_sub(*slot, v, sub);
     }
     (start as i32, out)
 }
@@ -173,7 +189,8 @@ pub(crate) fn reduce_buckets(offset: i32, vals: &[f64], delta: u32) -> (i32, Vec
 }
 
 /// Moves the buckets of one sign whose upper bound is at most `thr` into the zero
-/// bucket (Prometheus widens the zero bucket this way when thresholds differ).
+/// bucket: the widening of the test notation's histogram sums, where thresholds fall on
+/// bucket bounds (evaluation uses `zero_count_for_threshold`).
 pub(crate) fn widen_zero(
     schema: i32,
     thr: f64,
@@ -203,7 +220,7 @@ fn added(a: &Buckets, b: &Buckets, sub: bool) -> Buckets {
 
 /// `h` at a lower resolution `schema` (no change when it is not lower).
 pub fn to_schema(h: &Histogram, schema: i32) -> Histogram {
-    if schema >= h.schema || h.uses_custom_buckets() {
+    if schema >= h.schema || h.uses_custom_buckets() || schema == CUSTOM_BUCKETS_SCHEMA {
         return h.clone();
     }
     let delta = (h.schema - schema) as u32;
@@ -215,21 +232,79 @@ pub fn to_schema(h: &Histogram, schema: i32) -> Histogram {
     }
 }
 
+/// Prometheus' widening of a zero bucket to at least `thr`: the zero count with every
+/// bucket whose lower end (in magnitude) is below the threshold, and the threshold
+/// reached, raised to the outer end of a populated bucket it would cut through.
+fn zero_count_for_threshold(h: &Histogram, mut thr: f64) -> (f64, f64) {
+    if thr <= h.zero_threshold {
+        return (h.zero_count, h.zero_threshold);
+    }
+    let bound = |offset: i32, k: usize| {
+        let idx = i64::from(offset) + k as i64;
+        (upper_bound(idx - 1, h.schema), upper_bound(idx, h.schema))
+    };
+    // Adds the buckets of one side lying in the zero bucket to `zc`; the threshold
+    // raised to the outer end of a populated bucket it cuts through, if it does.
+    let absorb = |b: &Buckets, zc: &mut f64, thr: f64| -> Option<f64> {
+        for (k, &c) in b.counts.iter().enumerate() {
+            let (inner, outer) = bound(b.offset, k);
+            if inner >= thr {
+                break;
+            }
+            *zc += c;
+            if outer > thr {
+                return (c != 0.0).then_some(outer);
+            }
+        }
+        None
+    };
+    loop {
+        let mut zc = h.zero_count;
+        if let Some(t) = absorb(&h.positive, &mut zc, thr) {
+            thr = t;
+        }
+        // A raise on the negative side means looking at the positive side again.
+        match absorb(&h.negative, &mut zc, thr) {
+            Some(t) => thr = t,
+            None => return (zc, thr),
+        }
+    }
+}
+
+/// `h` with its zero bucket widened to at least `thr` (see `zero_count_for_threshold`),
+/// without the buckets now inside it.
 fn with_zero_threshold(mut h: Histogram, thr: f64) -> Histogram {
-    if h.zero_threshold >= thr {
+    if h.zero_threshold >= thr || h.uses_custom_buckets() {
         return h;
     }
+    let (zc, thr) = zero_count_for_threshold(&h, thr);
     for b in [&mut h.positive, &mut h.negative] {
-        widen_zero(
-            h.schema,
-            thr,
-            &mut h.zero_count,
-            &mut b.offset,
-            &mut b.counts,
-        );
+        let inside = (0..b.counts.len())
+            .take_while(|k| upper_bound(i64::from(b.offset) + *k as i64 - 1, h.schema) < thr)
+            .count();
+        b.counts.drain(..inside);
+        b.offset += inside as i32;
     }
+    h.zero_count = zc;
     h.zero_threshold = thr;
     h
+}
+
+/// Exponential histograms with one zero threshold: the widest, raised further where it
+/// cuts a populated bucket of any of them.
+fn common_zero_threshold(mut hs: Vec<Histogram>) -> Vec<Histogram> {
+    // Each round can only raise the threshold to a bucket bound: a few rounds suffice.
+    for _ in 0..64 {
+        let thr = hs.iter().map(|h| h.zero_threshold).fold(0.0, f64::max);
+        if hs.iter().all(|h| h.zero_threshold == thr) {
+            break;
+        }
+        hs = hs
+            .into_iter()
+            .map(|h| with_zero_threshold(h, thr))
+            .collect();
+    }
+    hs
 }
 
 /// `a + b` (or `a - b`) with the flag whether custom bounds had to be reconciled; `None`
@@ -239,7 +314,7 @@ fn with_zero_threshold(mut h: Histogram, thr: f64) -> Histogram {
 /// two zero buckets. Custom-bucket histograms with different bounds are added on the
 /// bounds they share.
 pub fn combine(a: &Histogram, b: &Histogram, sub: bool) -> Option<(Histogram, bool)> {
-    let op = |x: f64, y: f64| if sub { x - y } else { x + y };
+    let op = |x: f64, y: f64| add_or_sub(x, y, sub);
     match (a.uses_custom_buckets(), b.uses_custom_buckets()) {
         (false, false) => Some((combine_exponential(a, b, sub), false)),
         (true, true) => {
@@ -267,13 +342,12 @@ pub fn combine(a: &Histogram, b: &Histogram, sub: bool) -> Option<(Histogram, bo
 
 fn combine_exponential(a: &Histogram, b: &Histogram, sub: bool) -> Histogram {
     let schema = a.schema.min(b.schema);
-    let thr = a.zero_threshold.max(b.zero_threshold);
-    let a = with_zero_threshold(to_schema(a, schema), thr);
-    let b = with_zero_threshold(to_schema(b, schema), thr);
-    let op = |x: f64, y: f64| if sub { x - y } else { x + y };
+    let hs = common_zero_threshold(vec![to_schema(a, schema), to_schema(b, schema)]);
+    let [a, b] = <[Histogram; 2]>::try_from(hs).unwrap_or_default();
+    let op = |x: f64, y: f64| add_or_sub(x, y, sub);
     Histogram {
         schema,
-        zero_threshold: thr,
+        zero_threshold: a.zero_threshold,
         zero_count: op(a.zero_count, b.zero_count),
         count: op(a.count, b.count),
         sum: op(a.sum, b.sum),
@@ -281,6 +355,89 @@ fn combine_exponential(a: &Histogram, b: &Histogram, sub: bool) -> Histogram {
         negative: added(&a.negative, &b.negative, sub),
         custom_values: Vec::new(),
     }
+}
+
+/// Histograms brought to one layout, for adding many: the lowest schema and the widest
+/// zero bucket, or the custom bounds all share (with the flag whether any bounds had to
+/// be dropped). `None` when exponential and custom-bucket histograms meet.
+fn align(hs: &[&Histogram]) -> Option<(Vec<Histogram>, bool)> {
+    let first = hs.first()?;
+    let custom = first.uses_custom_buckets();
+    if hs.iter().any(|h| h.uses_custom_buckets() != custom) {
+        return None;
+    }
+    if custom {
+        let mut bounds = first.custom_values.clone();
+        for h in &hs[1..] {
+            bounds.retain(|b| h.custom_values.contains(b));
+        }
+        let reconciled = hs.iter().any(|h| h.custom_values != bounds);
+        let out = hs
+            .iter()
+            .map(|h| Histogram {
+                positive: rebucket(h, &bounds),
+                custom_values: bounds.clone(),
+                ..(*h).clone()
+            })
+            .collect();
+        return Some((out, reconciled));
+    }
+    let schema = hs.iter().map(|h| h.schema).min().unwrap_or(0);
+    let out = common_zero_threshold(hs.iter().map(|h| to_schema(h, schema)).collect());
+    Some((out, false))
+}
+
+/// One histogram from aligned histograms, each count and the sum made by `f` from the
+/// values the histograms have there (0 for a bucket a histogram lacks).
+fn per_component(hs: &[Histogram], f: impl Fn(&[f64]) -> f64) -> Histogram {
+    let at = |b: &Buckets, idx: i64| {
+        usize::try_from(idx - i64::from(b.offset))
+            .ok()
+            .and_then(|k| b.counts.get(k).copied())
+            .unwrap_or(0.0)
+    };
+    let side = |sel: fn(&Histogram) -> &Buckets| -> Buckets {
+        let used = || hs.iter().map(sel).filter(|b| !b.counts.is_empty());
+        let (Some(lo), Some(hi)) = (
+            used().map(|b| i64::from(b.offset)).min(),
+            used()
+                .map(|b| i64::from(b.offset) + b.counts.len() as i64)
+                .max(),
+        ) else {
+            return Buckets::default();
+        };
+        let counts = (lo..hi)
+            .map(|idx| f(&hs.iter().map(|h| at(sel(h), idx)).collect::<Vec<_>>()))
+            .collect();
+        Buckets {
+            offset: lo as i32,
+            counts,
+        }
+    };
+    let of = |g: fn(&Histogram) -> f64| f(&hs.iter().map(g).collect::<Vec<_>>());
+    Histogram {
+        schema: hs[0].schema,
+        zero_threshold: hs[0].zero_threshold,
+        zero_count: of(|h| h.zero_count),
+        count: of(|h| h.count),
+        sum: of(|h| h.sum),
+        positive: side(|h| &h.positive),
+        negative: side(|h| &h.negative),
+        custom_values: hs[0].custom_values.clone(),
+    }
+}
+
+/// The sum (compensated, as Prometheus' Kahan summation) or the mean of histograms,
+/// with the flag whether custom bounds had to be reconciled; `None` for a mix of
+/// exponential and custom-bucket histograms or no histograms.
+pub fn sum_or_mean(hs: &[&Histogram], mean: bool) -> Option<(Histogram, bool)> {
+    let (aligned, reconciled) = align(hs)?;
+    let f = if mean {
+        super::aggregate::mean
+    } else {
+        super::aggregate::kahan_sum
+    };
+    Some((per_component(&aligned, f), reconciled))
 }
 
 /// `h` with every count and the sum passed through `f`.
@@ -307,9 +464,39 @@ pub fn scale(h: &Histogram, f: f64) -> Histogram {
     map_counts(h, |c| c * f)
 }
 
-/// Every count and the sum divided by `f`.
+/// Every count and the sum divided by `f`. Division by zero leaves no buckets (only the
+/// count, sum and zero count become infinite or NaN), as in Prometheus.
 pub fn divide(h: &Histogram, f: f64) -> Histogram {
-    map_counts(h, |c| c / f)
+    let mut d = map_counts(h, |c| c / f);
+    if f == 0.0 {
+        d.positive = Buckets::default();
+        d.negative = Buckets::default();
+    }
+    d
+}
+
+/// The histogram as Prometheus prints it (the label value `count_values` gives it):
+/// count, sum and every non-empty bucket with its bounds, in `%g` notation.
+pub fn to_text(h: &Histogram) -> String {
+    use super::types::format_g as g;
+    let mut s = format!("{{count:{}, sum:{}", g(h.count), g(h.sum));
+    for b in all_buckets(h) {
+        if b.count == 0.0 {
+            continue;
+        }
+        let (open, close) = (
+            if b.lower_inclusive { '[' } else { '(' },
+            if b.upper_inclusive { ']' } else { ')' },
+        );
+        s.push_str(&format!(
+            ", {open}{},{}{close}:{}",
+            g(b.lower),
+            g(b.upper),
+            g(b.count)
+        ));
+    }
+    s.push('}');
+    s
 }
 
 /// Whether two histograms are the same: schema, zero bucket, count, sum and the
@@ -324,6 +511,7 @@ pub fn equals(a: &Histogram, b: &Histogram) -> bool {
             .collect()
     };
     a.schema == b.schema
+        && a.custom_values == b.custom_values
         && a.zero_threshold == b.zero_threshold
         && a.zero_count.to_bits() == b.zero_count.to_bits()
         && a.count.to_bits() == b.count.to_bits()
@@ -338,46 +526,43 @@ pub fn is_reset(prev: &Histogram, curr: &Histogram) -> bool {
     if curr.count < prev.count {
         return true;
     }
-    if curr.uses_custom_buckets() {
-        if !prev.uses_custom_buckets() {
-            return true;
-        }
-        if curr.custom_values != prev.custom_values {
-            // Compared on the bounds both have.
-            let shared = shared_bounds(curr, prev);
-            let (p, c) = (rebucket(prev, &shared), rebucket(curr, &shared));
-            return c.counts.iter().zip(&p.counts).any(|(c, p)| c < p);
-        }
-    }
-    if curr.count < prev.count
-        || curr.schema > prev.schema
-        || curr.zero_threshold < prev.zero_threshold
-    {
-        return true;
-    }
-    let p = with_zero_threshold(to_schema(prev, curr.schema), curr.zero_threshold);
-    if curr.zero_count < p.zero_count {
-        return true;
-    }
     let went_down = |a: &Buckets, b: &Buckets| {
         let (_, d) = add_buckets(b.offset, &b.counts, a.offset, &a.counts, true);
         d.iter().any(|x| *x < 0.0)
     };
+    if curr.uses_custom_buckets() {
+        if !prev.uses_custom_buckets() {
+            return true;
+        }
+        // Compared on the bounds both have.
+        let shared = shared_bounds(curr, prev);
+        return went_down(&rebucket(prev, &shared), &rebucket(curr, &shared));
+    }
+    if curr.schema > prev.schema || curr.zero_threshold < prev.zero_threshold {
+        return true;
+    }
+    let p = to_schema(prev, curr.schema);
+    let (zc, thr) = zero_count_for_threshold(&p, curr.zero_threshold);
+    // The zero bucket would cut a populated bucket of the previous sample.
+    if thr != curr.zero_threshold || curr.zero_count < zc {
+        return true;
+    }
+    let p = with_zero_threshold(p, thr);
     went_down(&p.positive, &curr.positive) || went_down(&p.negative, &curr.negative)
 }
 
 /// `histogram_quantile(q, h)` for a native histogram: the bucket holding the rank,
 /// interpolated exponentially inside it (linearly in the zero bucket). NaN when the rank
 /// lies above every bucket because of NaN observations.
-pub fn quantile(q: f64, h: &Histogram) -> f64 {
+pub fn quantile(q: f64, h: &Histogram) -> (f64, Option<NanEffect>) {
     if q < 0.0 {
-        return f64::NEG_INFINITY;
+        return (f64::NEG_INFINITY, None);
     }
     if q > 1.0 {
-        return f64::INFINITY;
+        return (f64::INFINITY, None);
     }
     if h.count == 0.0 || q.is_nan() {
-        return f64::NAN;
+        return (f64::NAN, None);
     }
     let buckets = all_buckets(h);
     let forward = h.sum.is_nan() || q < 0.5;
@@ -404,17 +589,17 @@ pub fn quantile(q: f64, h: &Histogram) -> f64 {
         }
     }
     let Some(mut b) = found else {
-        return f64::NAN;
+        return (f64::NAN, None);
     };
     let custom = h.uses_custom_buckets();
     if custom {
         if b.lower == f64::NEG_INFINITY {
             if b.upper <= 0.0 {
-                return b.upper;
+                return (b.upper, None);
             }
             b.lower = 0.0;
         } else if b.upper == f64::INFINITY {
-            return b.lower;
+            return (b.lower, None);
         }
     } else if b.lower < 0.0 && b.upper > 0.0 {
         if h.negative.counts.is_empty() && !h.positive.counts.is_empty() {
@@ -425,23 +610,66 @@ pub fn quantile(q: f64, h: &Histogram) -> f64 {
     }
     count = count.min(h.count);
     if count < rank {
-        return if h.sum.is_nan() { f64::NAN } else { b.upper };
+        return if h.sum.is_nan() {
+            (f64::NAN, Some(NanEffect::ResultNaN))
+        } else {
+            (b.upper, None)
+        };
     }
     if forward {
         rank -= count - b.count;
     } else {
         rank = count - rank;
     }
+    // NaN observations count in `count` but in no bucket.
+    let effect = (h.sum.is_nan() && bucket_total(&buckets) < h.count).then_some(NanEffect::Skewed);
     let fraction = rank / b.count;
     if custom || b.lower <= 0.0 && b.upper >= 0.0 {
-        return b.lower + (b.upper - b.lower) * fraction;
+        return (b.lower + (b.upper - b.lower) * fraction, effect);
     }
     let (ll, lu) = (b.lower.abs().log2(), b.upper.abs().log2());
-    if b.lower > 0.0 {
+    let v = if b.lower > 0.0 {
         (ll + (lu - ll) * fraction).exp2()
     } else {
         -(lu + (ll - lu) * (1.0 - fraction)).exp2()
+    };
+    (v, effect)
+}
+
+/// What NaN observations did to a quantile.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum NanEffect {
+    /// The rank lies above every bucket: the result is NaN.
+    ResultNaN,
+    /// The result is taken as if the NaNs were above every bucket.
+    Skewed,
+}
+
+impl NanEffect {
+    /// Prometheus' info for a histogram of metric `name`.
+    pub fn info(self, name: &str) -> String {
+        let what = match self {
+            NanEffect::ResultNaN => "result is NaN",
+            NanEffect::Skewed => "result is skewed higher",
+        };
+        with_metric_name(
+            format!("PromQL info: input to histogram_quantile has NaN observations, {what}"),
+            name,
+        )
     }
+}
+
+/// ` for metric name "…"` added to a message when the name is known.
+pub(crate) fn with_metric_name(msg: String, name: &str) -> String {
+    if name.is_empty() {
+        msg
+    } else {
+        format!("{msg} for metric name {name:?}")
+    }
+}
+
+fn bucket_total(buckets: &[Bucket]) -> f64 {
+    buckets.iter().map(|b| b.count).sum()
 }
 
 /// The fraction of bucket `b` below `v`, linear or on a logarithmic scale.
@@ -454,7 +682,8 @@ fn fraction_below(b: &Bucket, v: f64, linear: bool) -> f64 {
     }
     if linear || b.lower <= 0.0 && b.upper >= 0.0 {
         if b.lower == f64::NEG_INFINITY {
-            // No interpolation in a bucket without a lower end: all of it counts.
+            // A bucket without a lower end is not interpolated: it counts whole (only the
+            // first bucket can be one, so this is all of the rank below it).
             return 1.0;
         }
         return (v - b.lower) / (b.upper - b.lower);
@@ -470,18 +699,21 @@ fn fraction_below(b: &Bucket, v: f64, linear: bool) -> f64 {
 }
 
 /// `histogram_fraction(lower, upper, h)`: the share of observations in `[lower, upper]`,
-/// interpolated inside the buckets the bounds fall in.
-pub fn fraction(lower: f64, upper: f64, h: &Histogram) -> f64 {
+/// interpolated inside the buckets the bounds fall in; and whether NaN observations were
+/// left out of it.
+pub fn fraction(lower: f64, upper: f64, h: &Histogram) -> (f64, bool) {
     if h.count == 0.0 || lower.is_nan() || upper.is_nan() {
-        return f64::NAN;
+        return (f64::NAN, false);
     }
     if lower >= upper {
-        return 0.0;
+        return (0.0, false);
     }
     let (mut rank, mut lower_rank, mut upper_rank) = (0.0, None, None);
     let custom = h.uses_custom_buckets();
-    for mut b in all_buckets(h) {
-        let zero_bucket = !custom && b.lower <= 0.0 && b.upper >= 0.0;
+    let buckets = all_buckets(h);
+    for &b in &buckets {
+        let mut b = b;
+        let zero_bucket = b.lower <= 0.0 && b.upper >= 0.0;
         if zero_bucket {
             if h.negative.counts.is_empty() && !h.positive.counts.is_empty() {
                 b.lower = 0.0;
@@ -508,13 +740,13 @@ pub fn fraction(lower: f64, upper: f64, h: &Histogram) -> f64 {
         rank += b.count;
     }
     let total = if h.sum.is_nan() {
-        all_buckets(h).iter().map(|b| b.count).sum()
+        bucket_total(&buckets)
     } else {
         h.count
     };
     let l = lower_rank.map_or(total, |r: f64| r.min(total));
     let u = upper_rank.map_or(total, |r: f64| r.min(total));
-    (u - l) / h.count
+    ((u - l) / h.count, total < h.count)
 }
 
 /// `histogram_stdvar(h)`: the variance of the observations, each bucket's observations
@@ -596,11 +828,13 @@ mod tests {
         );
         assert_eq!(bs[3].upper, f64::INFINITY);
         // Rank 2 of 4 is the end of (1, 2]; the first bucket counts from 0.
-        assert_eq!(quantile(0.5, &a), 2.0);
-        assert_eq!(quantile(0.25, &a), 1.0);
+        assert_eq!(quantile(0.5, &a).0, 2.0);
+        assert_eq!(quantile(0.25, &a).0, 1.0);
         // The +Inf bucket answers its lower bound.
-        assert_eq!(quantile(0.99, &a), 4.0);
-        assert_eq!(fraction(1.0, 1.5, &a), 0.125);
+        assert_eq!(quantile(0.99, &a).0, 4.0);
+        assert_eq!(fraction(1.0, 1.5, &a).0, 0.125);
+        // The first bucket counts from 0 when the bounds are positive.
+        assert_eq!(fraction(0.0, 0.5, &a).0, 0.125);
         assert!(is_reset(&a, &custom(&[2.0, 4.0], &[1.0, 1.0, 1.0])));
         assert!(!is_reset(&custom(&[2.0, 4.0], &[1.0, 1.0, 1.0]), &a));
     }
@@ -634,6 +868,32 @@ mod tests {
     }
 
     #[test]
+    fn a_wider_zero_bucket_takes_the_buckets_it_reaches() {
+        let a = hist(0, 1, &[1.0, 2.0], 0.0);
+        // A zero bucket of 1.5 cuts the populated (1, 2]: it widens to 2.
+        let b = Histogram {
+            zero_threshold: 1.5,
+            zero_count: 1.0,
+            count: 1.0,
+            ..Histogram::default()
+        };
+        let (s, _) = combine(&a, &b, false).unwrap();
+        assert_eq!(s.zero_threshold, 2.0);
+        assert_eq!(s.zero_count, 2.0);
+        assert_eq!(
+            (s.positive.offset, s.positive.counts.clone()),
+            (2, vec![2.0])
+        );
+        assert_eq!(s.count, 4.0);
+        // A later sample whose zero bucket cuts a populated bucket is a reset.
+        let wider = Histogram {
+            zero_threshold: 1.5,
+            ..a.clone()
+        };
+        assert!(is_reset(&a, &wider));
+    }
+
+    #[test]
     fn a_decrease_in_any_bucket_is_a_reset() {
         let a = hist(0, 1, &[2.0, 2.0], 0.0);
         let b = hist(0, 1, &[3.0, 1.0], 0.0);
@@ -647,9 +907,19 @@ mod tests {
     fn quantiles_interpolate_exponentially() {
         // All 4 observations in (1, 2]: the median is at sqrt(2).
         let h = hist(0, 1, &[4.0], 0.0);
-        assert!((quantile(0.5, &h) - 2f64.sqrt()).abs() < 1e-12);
-        assert_eq!(quantile(1.5, &h), f64::INFINITY);
-        assert!((fraction(f64::NEG_INFINITY, 2f64.sqrt(), &h) - 0.5).abs() < 1e-12);
-        assert_eq!(fraction(2.0, 1.0, &h), 0.0);
+        assert!((quantile(0.5, &h).0 - 2f64.sqrt()).abs() < 1e-12);
+        assert_eq!(quantile(1.5, &h).0, f64::INFINITY);
+        assert!((fraction(f64::NEG_INFINITY, 2f64.sqrt(), &h).0 - 0.5).abs() < 1e-12);
+        assert_eq!(fraction(2.0, 1.0, &h).0, 0.0);
+        // One NaN observation: in the count, in no bucket.
+        let nan = Histogram {
+            sum: f64::NAN,
+            count: 5.0,
+            ..h.clone()
+        };
+        assert_eq!(quantile(0.5, &nan).1, Some(NanEffect::Skewed));
+        assert_eq!(quantile(0.99, &nan).1, Some(NanEffect::ResultNaN));
+        assert!(quantile(0.99, &nan).0.is_nan());
+        assert_eq!(fraction(0.0, 10.0, &nan), (0.8, true));
     }
 }

@@ -189,3 +189,32 @@ pub(crate) fn format_value(v: f64) -> String {
         format!("{v}")
     }
 }
+
+/// Go's `strconv.FormatFloat(v, 'e', -1, 64)` for a finite `v`: the shortest digits and
+/// an exponent with its sign and at least two digits (`1.5e-07`).
+pub(crate) fn format_exp(v: f64) -> String {
+    let s = format!("{v:e}");
+    let (m, e) = s.split_once('e').unwrap_or((&s, "0"));
+    let (sign, digits) = match e.strip_prefix('-') {
+        Some(d) => ('-', d),
+        None => ('+', e),
+    };
+    format!("{m}e{sign}{digits:0>2}")
+}
+
+/// Go's `strconv.FormatFloat(v, 'g', -1, 64)` (and `%g`): exponent form below 1e-4 and
+/// from 1e6 (in shortest digits), plain decimal otherwise.
+pub(crate) fn format_g(v: f64) -> String {
+    if !v.is_finite() || v == 0.0 {
+        return format_value(v);
+    }
+    let exp = format!("{v:e}")
+        .split_once('e')
+        .and_then(|(_, e)| e.parse::<i32>().ok())
+        .unwrap_or(0);
+    if !(-4..6).contains(&exp) {
+        format_exp(v)
+    } else {
+        format_value(v)
+    }
+}

@@ -52,6 +52,29 @@ impl Histogram {
         self.schema == CUSTOM_BUCKETS_SCHEMA
     }
 
+    /// A schema Prometheus knows (-4 to 8, or custom buckets) and bucket indices that
+    /// stand for floats: within ±1100·2^schema for exponential buckets (2^±1024 and
+    /// a little more), within the bounds (and the +Inf bucket) for custom buckets.
+    pub fn is_valid(&self) -> bool {
+        let limit = if self.uses_custom_buckets() {
+            self.custom_values.len() as i64 + 1
+        } else if (-4..=8).contains(&self.schema) {
+            (1100i64 << (self.schema + 4)) >> 4
+        } else {
+            return false;
+        };
+        let in_range = |b: &Buckets| {
+            b.counts.is_empty()
+                || (i64::from(b.offset) >= -limit
+                    && i64::from(b.offset) + b.counts.len() as i64 <= limit + 1)
+        };
+        if self.uses_custom_buckets() {
+            // Custom buckets are positive buckets only.
+            return in_range(&self.positive) && self.negative.counts.is_empty();
+        }
+        in_range(&self.positive) && in_range(&self.negative)
+    }
+
     /// The encoding: schema, zero threshold, zero count, count, sum, then offset, length
     /// and counts of the positive and the negative buckets; a custom-bucket histogram adds
     /// the number of bounds and the bounds.

@@ -388,15 +388,12 @@ fn convert_metric(
                     cx.push(labels, t, stale());
                     continue;
                 }
-                let Some(mut hist) = native_histogram(p) else {
-                    cx.reject(
-                        1,
-                        format!(
-                            "exponential histogram {} has scale {} below {MIN_SCHEMA}",
-                            m.name, p.scale
-                        ),
-                    );
-                    continue;
+                let mut hist = match native_histogram(p) {
+                    Ok(h) => h,
+                    Err(why) => {
+                        cx.reject(1, format!("exponential histogram {}: {why}", m.name));
+                        continue;
+                    }
                 };
                 note(t);
                 if h.aggregation_temporality == delta {
@@ -556,9 +553,9 @@ fn classic_histogram(
 /// OTLP exponential histogram → native histogram. OTLP bucket `i` covers
 /// `(base^i, base^(i+1)]`, Prometheus bucket `i` covers `(base^(i-1), base^i]`, so the
 /// offset moves by one; scales above 8 are reduced by merging neighbouring buckets.
-fn native_histogram(p: &ExponentialHistogramDataPoint) -> Option<Histogram> {
+fn native_histogram(p: &ExponentialHistogramDataPoint) -> Result<Histogram, String> {
     if p.scale < MIN_SCHEMA {
-        return None;
+        return Err(format!("scale {} is below {MIN_SCHEMA}", p.scale));
     }
     let reduce = (p.scale - MAX_SCHEMA).max(0) as u32;
     let buckets = |b: Option<
@@ -570,7 +567,7 @@ fn native_histogram(p: &ExponentialHistogramDataPoint) -> Option<Histogram> {
         let counts: Vec<f64> = b.bucket_counts.iter().map(|&c| c as f64).collect();
         downscale(b.offset, &counts, reduce)
     };
-    Some(Histogram {
+    let h = Histogram {
         schema: p.scale.min(MAX_SCHEMA),
         zero_threshold: if p.zero_threshold > 0.0 {
             p.zero_threshold
@@ -583,7 +580,16 @@ fn native_histogram(p: &ExponentialHistogramDataPoint) -> Option<Histogram> {
         positive: buckets(p.positive.as_ref()),
         negative: buckets(p.negative.as_ref()),
         custom_values: Vec::new(),
-    })
+    };
+    if !h.is_valid() {
+        return Err(format!(
+            "bucket offsets {} and {} are beyond any float value at scale {}",
+            p.positive.as_ref().map_or(0, |b| b.offset),
+            p.negative.as_ref().map_or(0, |b| b.offset),
+            p.scale
+        ));
+    }
+    Ok(h)
 }
 
 /// Merges OTLP buckets `2^reduce` at a time and converts to Prometheus indexing.
@@ -592,9 +598,11 @@ fn downscale(offset: i32, counts: &[f64], reduce: u32) -> Buckets {
         return Buckets::default();
     }
     let mut out: Vec<f64> = Vec::new();
-    let first = offset >> reduce;
+    // In i64: an offset near the i32 limits must not overflow (such a histogram is then
+    // rejected as out of range).
+    let first = i64::from(offset) >> reduce;
     for (i, c) in counts.iter().enumerate() {
-        let idx = ((offset + i as i32) >> reduce) - first;
+        let idx = ((i64::from(offset) + i as i64) >> reduce) - first;
         let idx = idx as usize;
         if out.len() <= idx {
             out.resize(idx + 1, 0.0);
@@ -602,7 +610,7 @@ fn downscale(offset: i32, counts: &[f64], reduce: u32) -> Buckets {
         out[idx] += c;
     }
     Buckets {
-        offset: first + 1,
+        offset: i32::try_from(first + 1).unwrap_or(i32::MAX),
         counts: out,
     }
 }

@@ -265,6 +265,42 @@ fn exponential_histograms_map_to_native_histograms() {
 }
 
 #[test]
+fn exponential_histograms_with_buckets_past_any_float_are_rejected() {
+    let point = |scale: i32, offset: i32, t_ms: u64| ExponentialHistogramDataPoint {
+        time_unix_nano: t_ms * 1_000_000,
+        count: 2,
+        scale,
+        positive: Some(exponential_histogram_data_point::Buckets {
+            offset,
+            bucket_counts: vec![1, 1],
+        }),
+        ..Default::default()
+    };
+    let m = Metric {
+        name: "far".into(),
+        data: Some(metric::Data::ExponentialHistogram(ExponentialHistogram {
+            aggregation_temporality: AggregationTemporality::Cumulative as i32,
+            // At the i32 limit (scale 20 is reduced by merging), far past 2^1024 at
+            // scale 0, and one that is fine.
+            data_points: vec![
+                point(20, i32::MAX, 1),
+                point(0, 5_000_000, 2),
+                point(0, 3, 3),
+            ],
+        })),
+        ..Default::default()
+    };
+    let c = convert(&request(vec![m], vec![]), &DeltaState::default());
+    assert_eq!(c.rejected, 2);
+    assert!(
+        c.reasons.iter().all(|r| r.contains("beyond any float")),
+        "{:?}",
+        c.reasons
+    );
+    assert_eq!(find(&c.batch, "far")[0].histograms.len(), 1);
+}
+
+#[test]
 fn high_scales_are_reduced_by_merging_buckets() {
     // Scale 10 → 8 merges four neighbouring buckets.
     let b = downscale(-3, &[1.0, 1.0, 1.0, 1.0, 1.0, 1.0], 2);
