@@ -24,8 +24,8 @@ use serde_json::json;
 use crate::generate::{self, Clients, Rng, kv, resource, service_name};
 use crate::server::Server;
 
-const HOURS: u64 = 6;
-const STEP_S: u64 = 15;
+pub(crate) const HOURS: u64 = 6;
+pub(crate) const STEP_S: u64 = 15;
 const ROUTES: [&str; 10] = [
     "/",
     "/cart",
@@ -68,7 +68,12 @@ fn dashboard() -> serde_json::Value {
 
 /// One 15-second step of every series: cumulative request counters per service, route
 /// and status, a cumulative latency histogram per service, and a queue-depth gauge.
-fn metrics_at(services: usize, step: u64, t_ns: u64, rng: &mut Rng) -> ExportMetricsServiceRequest {
+pub(crate) fn metrics_at(
+    services: usize,
+    step: u64,
+    t_ns: u64,
+    rng: &mut Rng,
+) -> ExportMetricsServiceRequest {
     let resource_metrics = (0..services)
         .map(|s| {
             let point = |attributes, v: f64| NumberDataPoint {

@@ -11,6 +11,7 @@ mod dashbench;
 mod generate;
 mod logquery;
 mod procfs;
+mod promcompare;
 mod server;
 mod tracequery;
 
@@ -33,6 +34,9 @@ enum Signal {
     Traces,
     /// No load: six hours of backfilled data, then the time to render a dashboard.
     Dashboard,
+    /// No load: six hours of backfilled metrics in SignalBox and in Prometheus, then the
+    /// same PromQL queries timed against both.
+    Promql,
 }
 
 #[derive(Parser, Debug)]
@@ -44,6 +48,12 @@ struct Args {
     /// The server binary to start.
     #[arg(long, default_value = "target/release/signalbox")]
     server_bin: String,
+    /// Prometheus, for `--signal promql`.
+    #[arg(long, default_value = "prometheus")]
+    prometheus_bin: String,
+    /// promtool, for `--signal promql`.
+    #[arg(long, default_value = "promtool")]
+    promtool_bin: String,
     /// Seconds of load.
     #[arg(long, default_value_t = 60)]
     duration: u64,
@@ -87,6 +97,16 @@ async fn main() -> anyhow::Result<()> {
     if args.signal == Signal::Dashboard {
         return dashbench::run(&args.server_bin, args.services, args.keep).await;
     }
+    if args.signal == Signal::Promql {
+        return promcompare::run(
+            &args.server_bin,
+            &args.prometheus_bin,
+            &args.promtool_bin,
+            args.services,
+            args.keep,
+        )
+        .await;
+    }
     let dir = tempfile::Builder::new()
         .prefix("signalbox-bench")
         .tempdir()?;
@@ -126,7 +146,9 @@ async fn main() -> anyhow::Result<()> {
                 Gen::L(g)
             }
             Signal::Traces => Gen::T(TraceGen::new(w, args.services)),
-            Signal::Dashboard => anyhow::bail!("the dashboard benchmark sends no load"),
+            Signal::Dashboard | Signal::Promql => {
+                anyhow::bail!("this benchmark sends no load")
+            }
         };
         let (url, sent, acked, refused, log_bytes) = (
             url.clone(),
@@ -264,6 +286,7 @@ async fn main() -> anyhow::Result<()> {
         Signal::Logs => "logs",
         Signal::Traces => "traces",
         Signal::Dashboard => "dashboard",
+        Signal::Promql => "promql",
     };
     let part_bytes = procfs::dir_bytes(&dir.path().join("parts").join(sig));
     let parts = std::fs::read_dir(dir.path().join("parts").join(sig))

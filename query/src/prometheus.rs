@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use signalbox_storage::{Histogram, Labels, MetricsReader};
 
 use crate::promql::types::{format_exp, format_value};
-use crate::promql::{Engine, PromqlError, QueryResult, QueryValue, Value as PValue, histogram};
+use crate::promql::{Engine, PromqlError, QueryValue, Value as PValue, histogram};
 
 /// What the Prometheus API needs: the metrics reader and the engine.
 #[derive(Clone)]
@@ -82,15 +82,25 @@ impl IntoResponse for ApiError {
     }
 }
 
-fn success(data: Value, warnings: &[String], infos: &[String]) -> Response {
-    let mut body = json!({"status": "success", "data": data});
-    if !warnings.is_empty() {
-        body["warnings"] = json!(warnings);
-    }
-    if !infos.is_empty() {
-        body["infos"] = json!(infos);
-    }
-    axum::Json(body).into_response()
+/// The body of a successful answer: `status`, `data`, and the annotations if any.
+#[derive(serde::Serialize)]
+struct Success<'a, T> {
+    status: &'static str,
+    data: T,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    warnings: &'a [String],
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    infos: &'a [String],
+}
+
+fn success<T: serde::Serialize>(data: T, warnings: &[String], infos: &[String]) -> Response {
+    axum::Json(Success {
+        status: "success",
+        data,
+        warnings,
+        infos,
+    })
+    .into_response()
 }
 
 /// Parameters from the query string and, for form POSTs, the body.
@@ -231,8 +241,105 @@ pub(crate) fn labels_json(l: &Labels) -> Value {
     )
 }
 
-fn result_json(r: &QueryResult) -> Value {
-    match &r.value {
+/// A query's `data`: a matrix is written straight from its points (a range query's
+/// answer can hold millions), the other results through `serde_json::Value`.
+struct ResultJson<'a>(&'a QueryValue);
+
+impl serde::Serialize for ResultJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let QueryValue::Matrix(m) = self.0 else {
+            return result_json(self.0).serialize(s);
+        };
+        let mut map = s.serialize_map(Some(2))?;
+        map.serialize_entry("resultType", "matrix")?;
+        map.serialize_entry("result", &MatrixJson(m))?;
+        map.end()
+    }
+}
+
+struct MatrixJson<'a>(&'a [(Labels, Vec<(i64, PValue)>)]);
+
+impl serde::Serialize for MatrixJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
+        struct Floats<'a>(&'a [(i64, PValue)]);
+        impl serde::Serialize for Floats<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_seq(
+                    self.0
+                        .iter()
+                        .filter_map(|(t, v)| v.float().map(|f| (TsJson(*t), value_string(f)))),
+                )
+            }
+        }
+        struct Hists<'a>(&'a [(i64, PValue)]);
+        impl serde::Serialize for Hists<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_seq(self.0.iter().filter_map(|(t, v)| match v {
+                    PValue::Histogram(h) => Some((TsJson(*t), histogram_json(h))),
+                    PValue::Float(_) => None,
+                }))
+            }
+        }
+        let mut seq = s.serialize_seq(Some(self.0.len()))?;
+        for (l, pts) in self.0 {
+            let has_hists = pts.iter().any(|(_, v)| matches!(v, PValue::Histogram(_)));
+            let has_floats = pts.iter().any(|(_, v)| matches!(v, PValue::Float(_)));
+            struct Series<'a> {
+                labels: &'a Labels,
+                pts: &'a [(i64, PValue)],
+                floats: bool,
+                hists: bool,
+            }
+            impl serde::Serialize for Series<'_> {
+                fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                    let mut m = s.serialize_map(None)?;
+                    m.serialize_entry("metric", &LabelsJson(self.labels))?;
+                    if self.floats || !self.hists {
+                        m.serialize_entry("values", &Floats(self.pts))?;
+                    }
+                    if self.hists {
+                        m.serialize_entry("histograms", &Hists(self.pts))?;
+                    }
+                    m.end()
+                }
+            }
+            seq.serialize_element(&Series {
+                labels: l,
+                pts,
+                floats: has_floats,
+                hists: has_hists,
+            })?;
+        }
+        seq.end()
+    }
+}
+
+/// A label set as a JSON object (labels are sorted by name, as `labels_json` writes them).
+struct LabelsJson<'a>(&'a Labels);
+
+impl serde::Serialize for LabelsJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().map(|x| (x.name.as_str(), x.value.as_str())))
+    }
+}
+
+/// A timestamp as Prometheus writes it: seconds, with the milliseconds when not whole.
+struct TsJson(i64);
+
+impl serde::Serialize for TsJson {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if self.0 % 1000 == 0 {
+            s.serialize_i64(self.0 / 1000)
+        } else {
+            s.serialize_f64(self.0 as f64 / 1000.0)
+        }
+    }
+}
+
+fn result_json(v: &QueryValue) -> Value {
+    match v {
         QueryValue::Scalar { t, v } => {
             json!({"resultType": "scalar", "result": [ts_json(*t), value_string(*v)]})
         }
@@ -244,25 +351,9 @@ fn result_json(r: &QueryResult) -> Value {
                 PValue::Histogram(h) => json!({"metric": labels_json(l), "histogram": [ts_json(*t), histogram_json(h)]}),
             }).collect::<Vec<_>>(),
         }),
-        QueryValue::Matrix(m) => json!({
-            "resultType": "matrix",
-            "result": m.iter().map(|(l, pts)| {
-                let mut o = serde_json::Map::new();
-                o.insert("metric".into(), labels_json(l));
-                let floats: Vec<Value> = pts.iter().filter_map(|(t, v)| v.float().map(|f| json!([ts_json(*t), value_string(f)]))).collect();
-                let hists: Vec<Value> = pts.iter().filter_map(|(t, v)| match v {
-                    PValue::Histogram(h) => Some(json!([ts_json(*t), histogram_json(h)])),
-                    PValue::Float(_) => None,
-                }).collect();
-                if !floats.is_empty() || hists.is_empty() {
-                    o.insert("values".into(), Value::Array(floats));
-                }
-                if !hists.is_empty() {
-                    o.insert("histograms".into(), Value::Array(hists));
-                }
-                Value::Object(o)
-            }).collect::<Vec<_>>(),
-        }),
+        QueryValue::Matrix(m) => serde_json::to_value(MatrixJson(m))
+            .map(|result| json!({"resultType": "matrix", "result": result}))
+            .unwrap_or(Value::Null),
     }
 }
 
@@ -325,7 +416,7 @@ async fn query(
                 e
             }
         })?;
-    Ok(success(result_json(&r), &r.warnings, &r.infos))
+    Ok(success(ResultJson(&r.value), &r.warnings, &r.infos))
 }
 
 async fn query_range(
@@ -369,7 +460,7 @@ async fn query_range(
             e
         }
     })?;
-    Ok(success(result_json(&r), &r.warnings, &r.infos))
+    Ok(success(ResultJson(&r.value), &r.warnings, &r.infos))
 }
 
 /// `match[]` selectors as storage matchers (each selector is one set of matchers).

@@ -3,7 +3,7 @@
 //! range selectors and subqueries provide a window of points per step.
 
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant as Clock};
 
@@ -231,16 +231,39 @@ impl Engine {
             peak_samples: &peak,
         };
         let vals = ev.eval(&expr)?;
-        let mut series: BTreeMap<Labels, Vec<(i64, Value)>> = BTreeMap::new();
-        for (t, v) in times.iter().zip(vals) {
+        // Points go to their series by the address of the sample's label set (steps
+        // share one per input series): the labels are cut and compared once per label
+        // set, not once per point. Every step's samples stay alive until the end, so an
+        // address stands for one label set.
+        let mut series: Vec<(Labels, Vec<(i64, Value)>)> = Vec::new();
+        let mut by_labels: HashMap<Labels, usize> = HashMap::new();
+        let mut by_arc: HashMap<(usize, bool), usize> = HashMap::new();
+        let mut slot = |labels: Labels, series: &mut Vec<(Labels, Vec<(i64, Value)>)>| {
+            if let Some(&i) = by_labels.get(&labels) {
+                return i;
+            }
+            series.push((labels.clone(), Vec::new()));
+            by_labels.insert(labels, series.len() - 1);
+            series.len() - 1
+        };
+        for (t, v) in times.iter().zip(&vals) {
             match v {
-                Instant::Scalar(f) => series
-                    .entry(Labels::default())
-                    .or_default()
-                    .push((*t, Value::Float(f))),
+                Instant::Scalar(f) => {
+                    let i = slot(Labels::default(), &mut series);
+                    series[i].1.push((*t, Value::Float(*f)));
+                }
                 Instant::Vector(samples) => {
                     for s in samples {
-                        let pts = series.entry(final_labels(&s)).or_default();
+                        let key = (Arc::as_ptr(&s.labels) as usize, s.drop_name);
+                        let i = match by_arc.get(&key) {
+                            Some(&i) => i,
+                            None => {
+                                let i = slot(final_labels(s), &mut series);
+                                by_arc.insert(key, i);
+                                i
+                            }
+                        };
+                        let pts = &mut series[i].1;
                         if pts.last().is_some_and(|p| p.0 == *t) {
                             return Err(exec(
                                 "vector cannot contain metrics with the same labelset",
@@ -254,8 +277,9 @@ impl Engine {
                 }
             }
         }
+        series.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         Ok(QueryResult {
-            value: QueryValue::Matrix(series.into_iter().collect()),
+            value: QueryValue::Matrix(series),
             warnings: warnings.into_inner(),
             infos: infos.into_inner(),
         })
