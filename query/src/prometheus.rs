@@ -325,16 +325,13 @@ impl serde::Serialize for LabelsJson<'_> {
     }
 }
 
-/// A timestamp as Prometheus writes it: seconds, with the milliseconds when not whole.
+/// A timestamp as `ts_json` writes it, for serializing without building a `Value`
+/// around it.
 struct TsJson(i64);
 
 impl serde::Serialize for TsJson {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        if self.0 % 1000 == 0 {
-            s.serialize_i64(self.0 / 1000)
-        } else {
-            s.serialize_f64(self.0 as f64 / 1000.0)
-        }
+        ts_json(self.0).serialize(s)
     }
 }
 

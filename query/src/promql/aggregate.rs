@@ -215,22 +215,14 @@ pub(crate) fn eval(
     Ok(out)
 }
 
-/// The sum (or mean) of a group of histogram samples; `None` when exponential and
-/// custom-bucket histograms meet (the warning is added to `notes`).
+/// The sum (or mean) of a group of histogram samples (see `histogram::sum_or_mean`).
 fn sum_histograms(samples: &[Sample], mean: bool, notes: &mut Vec<String>) -> Option<Histogram> {
     let hs: Vec<&Histogram> = samples.iter().filter_map(|s| s.h.as_deref()).collect();
-    let Some((h, reconciled)) = histogram::sum_or_mean(&hs, mean) else {
-        let name = samples
-            .first()
-            .and_then(|s| s.labels.get(super::types::METRIC_NAME))
-            .unwrap_or("");
-        notes.push(histogram::mixed_schemas_warning(name));
-        return None;
-    };
-    if reconciled {
-        notes.push(histogram::reconciled_info("aggregation"));
-    }
-    Some(h)
+    let name = samples
+        .first()
+        .and_then(|s| s.labels.get(super::types::METRIC_NAME))
+        .unwrap_or("");
+    histogram::sum_or_mean(&hs, mean, name, notes)
 }
 
 fn desc_nan_last(a: f64, b: f64) -> std::cmp::Ordering {

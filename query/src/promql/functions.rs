@@ -309,9 +309,7 @@ pub(crate) fn call(ev: &Ev<'_>, c: &Call) -> Result<Vec<Instant>, PromqlError> {
         | "ts_of_min_over_time" => range_fn(ev, c, name, arg(c, 0)?, &[]),
         "quantile_over_time" => {
             let q = scalars(ev, arg(c, 0)?)?;
-            q.iter()
-                .filter_map(|q| quantiles::check_quantile(*q))
-                .for_each(|w| ev.warn(w));
+            quantiles::check_quantiles(ev, &q);
             range_fn(ev, c, name, arg(c, 1)?, &[q])
         }
         "predict_linear" => {

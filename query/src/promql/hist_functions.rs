@@ -150,15 +150,14 @@ pub(crate) fn range_outcome(
                 return Outcome::Nothing;
             }
             let hs: Vec<&Histogram> = hists.iter().map(|(_, h)| h.as_ref()).collect();
-            let Some((acc, reconciled)) = histogram::sum_or_mean(&hs, name == "avg_over_time")
-            else {
-                ev.warn(histogram::mixed_schemas_warning(metric_name(s)));
-                return Outcome::Nothing;
-            };
-            if reconciled {
-                ev.info(histogram::reconciled_info("aggregation"));
+            let mut notes = Vec::new();
+            let sum =
+                histogram::sum_or_mean(&hs, name == "avg_over_time", metric_name(s), &mut notes);
+            ev.annotate(notes);
+            match sum {
+                Some(acc) => hist(acc),
+                None => Outcome::Nothing,
             }
-            hist(acc)
         }
         "changes" | "resets" => {
             let mut all: Vec<(i64, Option<f64>, Option<&Histogram>)> = floats

@@ -145,7 +145,7 @@ fn rebucket(h: &Histogram, bounds: &[f64]) -> Buckets {
 
 /// Adds (or subtracts) bucket list `b` (first index `bo`) to `a` (first index `ao`),
 /// aligning them by absolute bucket index.
-pub(crate) fn add_buckets(ao: i32, a: &[f64], bo: i32, b: &[f64], sub: bool) -> (i32, Vec<f64>) {
+fn add_buckets(ao: i32, a: &[f64], bo: i32, b: &[f64], sub: bool) -> (i32, Vec<f64>) {
     if b.is_empty() {
         return (ao, a.to_vec());
     }
@@ -170,7 +170,7 @@ pub(crate) fn add_buckets(ao: i32, a: &[f64], bo: i32, b: &[f64], sub: bool) -> 
 
 /// Lowers the resolution of a bucket list by `delta` schema steps: bucket `i` goes to
 /// `((i - 1) >> delta) + 1`.
-pub(crate) fn reduce_buckets(offset: i32, vals: &[f64], delta: u32) -> (i32, Vec<f64>) {
+fn reduce_buckets(offset: i32, vals: &[f64], delta: u32) -> (i32, Vec<f64>) {
     if vals.is_empty() || delta == 0 {
         return (offset, vals.to_vec());
     }
@@ -186,26 +186,6 @@ pub(crate) fn reduce_buckets(offset: i32, vals: &[f64], delta: u32) -> (i32, Vec
         out[pos] += v;
     }
     (first as i32, out)
-}
-
-/// Moves the buckets of one sign whose upper bound is at most `thr` into the zero
-/// bucket: the widening of the test notation's histogram sums, where thresholds fall on
-/// bucket bounds (evaluation uses `zero_count_for_threshold`).
-pub(crate) fn widen_zero(
-    schema: i32,
-    thr: f64,
-    zero_count: &mut f64,
-    offset: &mut i32,
-    counts: &mut Vec<f64>,
-) {
-    let moved = counts
-        .iter()
-        .enumerate()
-        .take_while(|(k, _)| upper_bound(i64::from(*offset) + *k as i64, schema) <= thr)
-        .count();
-    *zero_count += counts[..moved].iter().sum::<f64>();
-    counts.drain(..moved);
-    *offset += moved as i32;
 }
 
 fn reduced(b: &Buckets, delta: u32) -> Buckets {
@@ -427,17 +407,31 @@ fn per_component(hs: &[Histogram], f: impl Fn(&[f64]) -> f64) -> Histogram {
     }
 }
 
-/// The sum (compensated, as Prometheus' Kahan summation) or the mean of histograms,
-/// with the flag whether custom bounds had to be reconciled; `None` for a mix of
-/// exponential and custom-bucket histograms or no histograms.
-pub fn sum_or_mean(hs: &[&Histogram], mean: bool) -> Option<(Histogram, bool)> {
-    let (aligned, reconciled) = align(hs)?;
+/// The sum (compensated, as Prometheus' Kahan summation) or the mean of histograms of
+/// metric `name`. `None` for a mix of exponential and custom-bucket histograms (with
+/// Prometheus' warning in `notes`) or no histograms; reconciled custom bounds add the
+/// info.
+pub(crate) fn sum_or_mean(
+    hs: &[&Histogram],
+    mean: bool,
+    name: &str,
+    notes: &mut Vec<String>,
+) -> Option<Histogram> {
+    let Some((aligned, reconciled)) = align(hs) else {
+        if !hs.is_empty() {
+            notes.push(mixed_schemas_warning(name));
+        }
+        return None;
+    };
+    if reconciled {
+        notes.push(reconciled_info("aggregation"));
+    }
     let f = if mean {
         super::aggregate::mean
     } else {
         super::aggregate::kahan_sum
     };
-    Some((per_component(&aligned, f), reconciled))
+    Some(per_component(&aligned, f))
 }
 
 /// `h` with every count and the sum passed through `f`.

@@ -6,7 +6,7 @@
 use std::fmt::Display;
 
 pub use signalbox_storage::STALE_NAN_BITS;
-use signalbox_storage::{Buckets, Histogram, HistogramSample, Labels, Sample, SeriesPoints};
+use signalbox_storage::{HistogramSample, Labels, Sample, SeriesPoints};
 
 pub use signalbox_storage::CUSTOM_BUCKETS_SCHEMA;
 
@@ -664,8 +664,7 @@ mod histogram;
 use histogram::combine_histograms;
 
 /// A parsed value sequence as storage points: slot `k` at `start_ms + k·interval_ms`,
-/// omitted slots skipped. Custom-bucket histograms (schema -53) have no place in the
-/// storage model and are left out.
+/// omitted slots skipped.
 pub fn series_points(
     labels: &[(String, String)],
     values: &[Option<Point>],
@@ -680,22 +679,7 @@ pub fn series_points(
             Some(Point::Float(f)) => samples.push(Sample { t, v: *f }),
             Some(Point::Histogram(h)) => histograms.push(HistogramSample {
                 t,
-                h: Histogram {
-                    schema: h.schema,
-                    zero_threshold: h.zero_threshold,
-                    zero_count: h.zero_count,
-                    count: h.count,
-                    sum: h.sum,
-                    positive: Buckets {
-                        offset: h.offset,
-                        counts: h.positive.clone(),
-                    },
-                    negative: Buckets {
-                        offset: h.n_offset,
-                        counts: h.negative.clone(),
-                    },
-                    custom_values: h.custom_values.clone(),
-                },
+                h: h.to_histogram(),
             }),
             _ => {}
         }

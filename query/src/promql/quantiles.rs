@@ -110,6 +110,13 @@ pub(crate) fn check_quantile(q: f64) -> Option<String> {
     })
 }
 
+/// Warns (once) of every quantile outside [0, 1].
+pub(crate) fn check_quantiles(ev: &Ev<'_>, qs: &[f64]) {
+    qs.iter()
+        .filter_map(|q| check_quantile(*q))
+        .for_each(|w| ev.warn(w));
+}
+
 /// A native histogram's quantile, with the info when NaN observations affect it.
 fn native_quantile(ev: &Ev<'_>, labels: &Labels, q: f64, h: &Histogram) -> f64 {
     let (v, nan) = histogram::quantile(q, h);
@@ -134,9 +141,7 @@ fn classic_quantile(ev: &Ev<'_>, labels: &Labels, q: f64, b: &mut [(f64, f64)]) 
 
 pub(crate) fn histogram_quantile(ev: &Ev<'_>, c: &Call) -> Result<Vec<Instant>, PromqlError> {
     let qs = scalars(ev, arg(c, 0)?)?;
-    qs.iter()
-        .filter_map(|q| check_quantile(*q))
-        .for_each(|w| ev.warn(w));
+    check_quantiles(ev, &qs);
     histogram_fn(
         ev,
         arg(c, 1)?,
@@ -152,9 +157,7 @@ pub(crate) fn histogram_quantiles(ev: &Ev<'_>, c: &Call) -> Result<Vec<Instant>,
     let mut qs = Vec::new();
     for i in 2..c.args.args.len() {
         let q = scalars(ev, arg(c, i)?)?;
-        q.iter()
-            .filter_map(|q| check_quantile(*q))
-            .for_each(|w| ev.warn(w));
+        check_quantiles(ev, &q);
         qs.push(q);
     }
     let with = |i: usize, f: &mut dyn FnMut(f64) -> f64| {

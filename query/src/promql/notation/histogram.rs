@@ -1,71 +1,76 @@
-//! Histogram literal arithmetic of the test scripts (`{{…}}+{{…}}xN` sequences),
-//! like Prometheus' `FloatHistogram.Add/Sub`.
+//! Histogram literal arithmetic of the test scripts (`{{…}}+{{…}}xN` sequences): the
+//! engine's histogram addition, with the literal's counter-reset hint.
+
+use signalbox_storage::{Buckets, Histogram};
 
 use super::{CUSTOM_BUCKETS_SCHEMA, HistogramLit};
-use crate::promql::histogram::{add_buckets, reduce_buckets, widen_zero};
+use crate::promql::histogram::combine;
 
-fn op(x: f64, y: f64, sub: bool) -> f64 {
-    if sub { x - y } else { x + y }
+impl HistogramLit {
+    /// The literal as a stored histogram (without its counter-reset hint).
+    pub fn to_histogram(&self) -> Histogram {
+        Histogram {
+            schema: self.schema,
+            zero_threshold: self.zero_threshold,
+            zero_count: self.zero_count,
+            count: self.count,
+            sum: self.sum,
+            positive: Buckets {
+                offset: self.offset,
+                counts: self.positive.clone(),
+            },
+            negative: Buckets {
+                offset: self.n_offset,
+                counts: self.negative.clone(),
+            },
+            custom_values: self.custom_values.clone(),
+        }
+    }
+
+    fn from_histogram(h: Histogram, counter_reset_hint: Option<String>) -> HistogramLit {
+        HistogramLit {
+            schema: h.schema,
+            sum: h.sum,
+            count: h.count,
+            zero_count: h.zero_count,
+            zero_threshold: h.zero_threshold,
+            positive: h.positive.counts,
+            offset: h.positive.offset,
+            negative: h.negative.counts,
+            n_offset: h.negative.offset,
+            custom_values: h.custom_values,
+            counter_reset_hint,
+        }
+    }
 }
 
-/// `a + b` (or `a - b`) bucket-wise, like Prometheus' `FloatHistogram.Add/Sub`.
-/// `b` is reduced to `a`'s schema (its schema must not be lower).
+/// `a + b` (or `a - b`), like Prometheus' `FloatHistogram.Add/Sub`. `b`'s schema must
+/// not be lower than `a`'s, and custom bounds must be the same.
 pub(super) fn combine_histograms(
     a: &HistogramLit,
     b: &HistogramLit,
     sub: bool,
 ) -> Result<HistogramLit, String> {
-    let a_custom = a.schema == CUSTOM_BUCKETS_SCHEMA;
-    let b_custom = b.schema == CUSTOM_BUCKETS_SCHEMA;
-    if a_custom != b_custom {
-        return Err("cannot combine a custom-bucket histogram with an exponential one".to_string());
+    let exponential = a.schema != CUSTOM_BUCKETS_SCHEMA && b.schema != CUSTOM_BUCKETS_SCHEMA;
+    if exponential && a.schema > b.schema {
+        return Err(format!(
+            "cannot merge from schema {} to {}",
+            b.schema, a.schema
+        ));
     }
-    let mut a = a.clone();
-    let mut b = b.clone();
-    if a_custom {
-        if a.custom_values != b.custom_values {
-            return Err(
-                "cannot combine custom-bucket histograms with different bounds".to_string(),
-            );
+    match combine(&a.to_histogram(), &b.to_histogram(), sub) {
+        None => Err("cannot combine a custom-bucket histogram with an exponential one".into()),
+        Some((_, true)) => {
+            Err("cannot combine custom-bucket histograms with different bounds".into())
         }
-    } else {
-        if a.schema > b.schema {
-            return Err(format!(
-                "cannot merge from schema {} to {}",
-                b.schema, a.schema
-            ));
-        }
-        if b.schema > a.schema {
-            let delta = (b.schema - a.schema) as u32;
-            (b.offset, b.positive) = reduce_buckets(b.offset, &b.positive, delta);
-            (b.n_offset, b.negative) = reduce_buckets(b.n_offset, &b.negative, delta);
-            b.schema = a.schema;
-        }
-        if a.zero_threshold != b.zero_threshold {
-            let thr = a.zero_threshold.max(b.zero_threshold);
-            widen_zero_bucket(&mut a, thr);
-            widen_zero_bucket(&mut b, thr);
-        }
+        Some((h, false)) => Ok(HistogramLit::from_histogram(
+            h,
+            combine_hints(
+                a.counter_reset_hint.as_deref(),
+                b.counter_reset_hint.as_deref(),
+            ),
+        )),
     }
-    let (offset, positive) = add_buckets(a.offset, &a.positive, b.offset, &b.positive, sub);
-    let (n_offset, negative) = add_buckets(a.n_offset, &a.negative, b.n_offset, &b.negative, sub);
-    let counter_reset_hint = combine_hints(
-        a.counter_reset_hint.as_deref(),
-        b.counter_reset_hint.as_deref(),
-    );
-    Ok(HistogramLit {
-        schema: a.schema,
-        sum: op(a.sum, b.sum, sub),
-        count: op(a.count, b.count, sub),
-        zero_count: op(a.zero_count, b.zero_count, sub),
-        zero_threshold: a.zero_threshold,
-        positive,
-        offset,
-        negative,
-        n_offset,
-        custom_values: a.custom_values,
-        counter_reset_hint,
-    })
 }
 
 /// Counter-reset hint of a sum, following Prometheus' rules (absent = unknown).
@@ -79,27 +84,4 @@ fn combine_hints(a: Option<&str>, b: Option<&str>) -> Option<String> {
         return Some("gauge".to_string());
     }
     Some("unknown".to_string())
-}
-
-/// Raises the zero threshold to `thr`, moving buckets whose upper bound is at most
-/// `thr` into the zero bucket.
-fn widen_zero_bucket(h: &mut HistogramLit, thr: f64) {
-    if h.zero_threshold >= thr {
-        return;
-    }
-    widen_zero(
-        h.schema,
-        thr,
-        &mut h.zero_count,
-        &mut h.offset,
-        &mut h.positive,
-    );
-    widen_zero(
-        h.schema,
-        thr,
-        &mut h.zero_count,
-        &mut h.n_offset,
-        &mut h.negative,
-    );
-    h.zero_threshold = thr;
 }
