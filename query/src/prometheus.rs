@@ -13,7 +13,7 @@ use axum::routing::get;
 use serde_json::{Value, json};
 use signalbox_storage::{Histogram, Labels, MetricsReader};
 
-use crate::promql::types::{format_exp, format_value};
+use crate::promql::types::{Layout, NumText};
 use crate::promql::{Engine, PromqlError, QueryValue, Value as PValue, histogram};
 
 /// What the Prometheus API needs: the metrics reader and the engine.
@@ -94,13 +94,42 @@ struct Success<'a, T> {
 }
 
 fn success<T: serde::Serialize>(data: T, warnings: &[String], infos: &[String]) -> Response {
-    axum::Json(Success {
+    success_sized(data, warnings, infos, 128)
+}
+
+/// `success` with the body written into a buffer of `capacity` bytes to start with (a
+/// large result then is not copied over and over as the buffer grows).
+fn success_sized<T: serde::Serialize>(
+    data: T,
+    warnings: &[String],
+    infos: &[String],
+    capacity: usize,
+) -> Response {
+    let body = Success {
         status: "success",
         data,
         warnings,
         infos,
-    })
-    .into_response()
+    };
+    let mut buf = Vec::with_capacity(capacity);
+    match serde_json::to_writer(&mut buf, &body) {
+        Ok(()) => ([(header::CONTENT_TYPE, "application/json")], buf).into_response(),
+        Err(e) => ApiError {
+            kind: "internal",
+            msg: format!("cannot write the answer: {e}"),
+        }
+        .into_response(),
+    }
+}
+
+/// A starting size for a result's JSON body: about 32 bytes per point and 200 per series.
+fn size_hint(v: &QueryValue) -> usize {
+    match v {
+        QueryValue::Matrix(m) => m.iter().map(|(_, p)| 200 + 32 * p.len()).sum(),
+        QueryValue::Vector(v) => 256 * v.len(),
+        _ => 128,
+    }
+    .clamp(128, 64 << 20)
 }
 
 /// Parameters from the query string and, for form POSTs, the body.
@@ -215,21 +244,32 @@ pub(crate) fn promql_duration(s: &str) -> Option<i64> {
     Some(total)
 }
 
+/// A timestamp as `TsJson` writes it.
 pub(crate) fn ts_json(t_ms: i64) -> Value {
-    if t_ms % 1000 == 0 {
-        json!(t_ms / 1000)
-    } else {
-        json!(t_ms as f64 / 1000.0)
-    }
+    serde_json::to_value(TsJson(t_ms)).unwrap_or(Value::Null)
 }
 
 /// A sample value as Prometheus writes it in JSON: shortest round-trip digits, in
 /// exponent form below 1e-6 and from 1e21.
 pub(crate) fn value_string(v: f64) -> String {
-    if v.is_finite() && v != 0.0 && (v.abs() < 1e-6 || v.abs() >= 1e21) {
-        format_exp(v)
+    value_text(v).as_str().to_string()
+}
+
+fn value_text(v: f64) -> NumText {
+    let layout = if v.is_finite() && v != 0.0 && (v.abs() < 1e-6 || v.abs() >= 1e21) {
+        Layout::Exponent
     } else {
-        format_value(v)
+        Layout::Decimal
+    };
+    NumText::new(v, layout)
+}
+
+/// A sample value as `value_string` writes it, serialized without a `String`.
+struct ValueJson(f64);
+
+impl serde::Serialize for ValueJson {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(value_text(self.0).as_str())
     }
 }
 
@@ -241,20 +281,31 @@ pub(crate) fn labels_json(l: &Labels) -> Value {
     )
 }
 
-/// A query's `data`: a matrix is written straight from its points (a range query's
-/// answer can hold millions), the other results through `serde_json::Value`.
+/// A query's `data`, written straight from the result (a range query's answer can hold
+/// millions of points) rather than through `serde_json::Value`.
 struct ResultJson<'a>(&'a QueryValue);
 
-impl serde::Serialize for ResultJson<'_> {
+struct VectorJson<'a>(&'a [(Labels, i64, PValue)]);
+
+impl serde::Serialize for VectorJson<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
-        let QueryValue::Matrix(m) = self.0 else {
-            return result_json(self.0).serialize(s);
-        };
-        let mut map = s.serialize_map(Some(2))?;
-        map.serialize_entry("resultType", "matrix")?;
-        map.serialize_entry("result", &MatrixJson(m))?;
-        map.end()
+        struct One<'a>(&'a (Labels, i64, PValue));
+        impl serde::Serialize for One<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let (l, t, v) = self.0;
+                let mut m = s.serialize_map(Some(2))?;
+                m.serialize_entry("metric", &LabelsJson(l))?;
+                match v {
+                    PValue::Float(f) => m.serialize_entry("value", &(TsJson(*t), ValueJson(*f)))?,
+                    PValue::Histogram(h) => {
+                        m.serialize_entry("histogram", &(TsJson(*t), histogram_json(h)))?
+                    }
+                }
+                m.end()
+            }
+        }
+        s.collect_seq(self.0.iter().map(One))
     }
 }
 
@@ -269,7 +320,7 @@ impl serde::Serialize for MatrixJson<'_> {
                 s.collect_seq(
                     self.0
                         .iter()
-                        .filter_map(|(t, v)| v.float().map(|f| (TsJson(*t), value_string(f)))),
+                        .filter_map(|(t, v)| v.float().map(|f| (TsJson(*t), ValueJson(f)))),
                 )
             }
         }
@@ -325,32 +376,42 @@ impl serde::Serialize for LabelsJson<'_> {
     }
 }
 
-/// A timestamp as `ts_json` writes it, for serializing without building a `Value`
-/// around it.
+/// A timestamp in seconds: a whole number when it is one, else with its milliseconds.
 struct TsJson(i64);
 
 impl serde::Serialize for TsJson {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        ts_json(self.0).serialize(s)
+        if self.0 % 1000 == 0 {
+            s.serialize_i64(self.0 / 1000)
+        } else {
+            s.serialize_f64(self.0 as f64 / 1000.0)
+        }
     }
 }
 
-fn result_json(v: &QueryValue) -> Value {
-    match v {
-        QueryValue::Scalar { t, v } => {
-            json!({"resultType": "scalar", "result": [ts_json(*t), value_string(*v)]})
+impl serde::Serialize for ResultJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(2))?;
+        match self.0 {
+            QueryValue::Matrix(m) => {
+                map.serialize_entry("resultType", "matrix")?;
+                map.serialize_entry("result", &MatrixJson(m))?;
+            }
+            QueryValue::Vector(v) => {
+                map.serialize_entry("resultType", "vector")?;
+                map.serialize_entry("result", &VectorJson(v))?;
+            }
+            QueryValue::Scalar { t, v } => {
+                map.serialize_entry("resultType", "scalar")?;
+                map.serialize_entry("result", &(TsJson(*t), ValueJson(*v)))?;
+            }
+            QueryValue::String { t, v } => {
+                map.serialize_entry("resultType", "string")?;
+                map.serialize_entry("result", &(TsJson(*t), v))?;
+            }
         }
-        QueryValue::String { t, v } => json!({"resultType": "string", "result": [ts_json(*t), v]}),
-        QueryValue::Vector(v) => json!({
-            "resultType": "vector",
-            "result": v.iter().map(|(l, t, v)| match v {
-                PValue::Float(f) => json!({"metric": labels_json(l), "value": [ts_json(*t), value_string(*f)]}),
-                PValue::Histogram(h) => json!({"metric": labels_json(l), "histogram": [ts_json(*t), histogram_json(h)]}),
-            }).collect::<Vec<_>>(),
-        }),
-        QueryValue::Matrix(m) => serde_json::to_value(MatrixJson(m))
-            .map(|result| json!({"resultType": "matrix", "result": result}))
-            .unwrap_or(Value::Null),
+        map.end()
     }
 }
 
@@ -413,7 +474,12 @@ async fn query(
                 e
             }
         })?;
-    Ok(success(ResultJson(&r.value), &r.warnings, &r.infos))
+    Ok(success_sized(
+        ResultJson(&r.value),
+        &r.warnings,
+        &r.infos,
+        size_hint(&r.value),
+    ))
 }
 
 async fn query_range(
@@ -457,7 +523,12 @@ async fn query_range(
             e
         }
     })?;
-    Ok(success(ResultJson(&r.value), &r.warnings, &r.infos))
+    Ok(success_sized(
+        ResultJson(&r.value),
+        &r.warnings,
+        &r.infos,
+        size_hint(&r.value),
+    ))
 }
 
 /// `match[]` selectors as storage matchers (each selector is one set of matchers).

@@ -504,6 +504,7 @@ fn eval_with(
                 }
             });
             let param = v.param.map(Instant::Scalar);
+            let mut keys = aggregate::GroupKeys::default();
             inner
                 .into_iter()
                 .map(|s| {
@@ -512,6 +513,7 @@ fn eval_with(
                         modifier.as_ref(),
                         param.as_ref(),
                         s,
+                        &mut keys,
                         &mut Vec::new(),
                     )
                     .map(Instant::Vector)

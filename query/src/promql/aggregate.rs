@@ -1,10 +1,10 @@
 //! Aggregation operators over an instant vector, grouped `by` or `without` labels.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use promql_parser::parser::LabelModifier;
 use promql_parser::parser::token::TokenType;
+use rustc_hash::FxHashMap;
 use signalbox_storage::{Histogram, Labels};
 
 use super::error::{PromqlError, exec};
@@ -38,20 +38,51 @@ pub(crate) fn quantile(q: f64, values: &mut [f64]) -> f64 {
 }
 
 struct Group {
-    labels: Labels,
+    labels: Arc<Labels>,
     samples: Vec<Sample>,
 }
 
-fn group_labels(s: &Sample, m: Option<&LabelModifier>) -> Labels {
-    match m {
-        // The name is grouped on even when it is due to be dropped (delayed name removal).
-        Some(LabelModifier::Include(l)) => keep_only(&s.labels, &l.labels),
-        Some(LabelModifier::Exclude(l)) => {
-            let mut n = l.labels.clone();
-            n.extend(NAME_LABELS.iter().map(|x| x.to_string()));
-            remove(&s.labels, &n)
+/// The group label sets of one aggregation, kept across its steps. A series' samples
+/// share one label set (`Arc`) over all steps, so its group is found by that address and
+/// the labels are cut once per series, not once per sample; equal group label sets are
+/// one `Arc`, so groups are told apart by address and the aggregation's output shares
+/// its label sets across steps as well.
+#[derive(Default)]
+pub(crate) struct GroupKeys {
+    /// By the address of an input label set: that label set (held, so the address is
+    /// not reused) and its group's.
+    by_input: FxHashMap<usize, (Arc<Labels>, Arc<Labels>)>,
+    interned: FxHashMap<Labels, Arc<Labels>>,
+}
+
+impl GroupKeys {
+    fn intern(&mut self, l: Labels) -> Arc<Labels> {
+        if let Some(a) = self.interned.get(&l) {
+            return a.clone();
         }
-        None => Labels::default(),
+        let a = Arc::new(l.clone());
+        self.interned.insert(l, a.clone());
+        a
+    }
+
+    fn group_of(&mut self, s: &Sample, m: Option<&LabelModifier>) -> Arc<Labels> {
+        let addr = Arc::as_ptr(&s.labels) as usize;
+        if let Some((_, g)) = self.by_input.get(&addr) {
+            return g.clone();
+        }
+        let g = match m {
+            // The name is grouped on even when it is due to be dropped (delayed name removal).
+            Some(LabelModifier::Include(l)) => keep_only(&s.labels, &l.labels),
+            Some(LabelModifier::Exclude(l)) => {
+                let mut n = l.labels.clone();
+                n.extend(NAME_LABELS.iter().map(|x| x.to_string()));
+                remove(&s.labels, &n)
+            }
+            None => Labels::default(),
+        };
+        let g = self.intern(g);
+        self.by_input.insert(addr, (s.labels.clone(), g.clone()));
+        g
     }
 }
 
@@ -68,6 +99,7 @@ pub(crate) fn eval(
     m: Option<&LabelModifier>,
     param: Option<&Instant>,
     mut input: Vec<Sample>,
+    keys: &mut GroupKeys,
     notes: &mut Vec<String>,
 ) -> Result<Vec<Sample>, PromqlError> {
     let op_s = op.to_string();
@@ -84,7 +116,7 @@ pub(crate) fn eval(
         ));
     }
     // Groups in order of first appearance.
-    let mut index: HashMap<Labels, usize> = HashMap::new();
+    let mut index: FxHashMap<usize, usize> = FxHashMap::default();
     let mut groups: Vec<Group> = Vec::new();
     let count_values_label = match (op, param) {
         ("count_values", Some(Instant::String(s))) => {
@@ -97,18 +129,18 @@ pub(crate) fn eval(
         _ => None,
     };
     for s in input {
-        let mut key = group_labels(&s, m);
+        let mut key = keys.group_of(&s, m);
         if let Some(l) = &count_values_label {
             let value = match &s.h {
                 Some(h) => histogram::to_text(h),
                 None => format_value(s.f),
             };
-            key = with_label(&key, l, &value);
+            key = keys.intern(with_label(&key, l, &value));
         }
-        match index.get(&key) {
+        match index.get(&(Arc::as_ptr(&key) as usize)) {
             Some(&i) => groups[i].samples.push(s),
             None => {
-                index.insert(key.clone(), groups.len());
+                index.insert(Arc::as_ptr(&key) as usize, groups.len());
                 groups.push(Group {
                     labels: key,
                     samples: vec![s],
@@ -116,9 +148,9 @@ pub(crate) fn eval(
             }
         }
     }
-    let one = |labels: Labels, f: f64, drop_name: bool| Sample {
+    let one = |labels: Arc<Labels>, f: f64, drop_name: bool| Sample {
         h: None,
-        labels: Arc::new(labels),
+        labels,
         f,
         drop_name,
     };

@@ -3,18 +3,18 @@
 //! range selectors and subqueries provide a window of points per step.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant as Clock};
 
 use promql_parser::parser::value::ValueType;
 use promql_parser::parser::{Expr, VectorSelector};
+use rustc_hash::FxHashMap;
 use signalbox_storage::{Histogram, Labels, MetricsReader, is_stale_nan};
 
 use super::error::{PromqlError, exec};
 use super::fetch::{self, Ctx, Fetched, at_ms, offset_ms};
 use super::types::{
-    Instant, QueryResult, QueryValue, RangeInput, RangeSeries, Sample, Value, final_labels,
+    Cursor, Instant, QueryResult, QueryValue, RangeInput, RangeSeries, Sample, Value, final_labels,
 };
 use super::{aggregate, binary, functions, histogram};
 
@@ -236,8 +236,8 @@ impl Engine {
         // set, not once per point. Every step's samples stay alive until the end, so an
         // address stands for one label set.
         let mut series: Vec<(Labels, Vec<(i64, Value)>)> = Vec::new();
-        let mut by_labels: HashMap<Labels, usize> = HashMap::new();
-        let mut by_arc: HashMap<(usize, bool), usize> = HashMap::new();
+        let mut by_labels: FxHashMap<Labels, usize> = FxHashMap::default();
+        let mut by_arc: FxHashMap<(usize, bool), usize> = FxHashMap::default();
         let mut slot = |labels: Labels, series: &mut Vec<(Labels, Vec<(i64, Value)>)>| {
             if let Some(&i) = by_labels.get(&labels) {
                 return i;
@@ -401,6 +401,7 @@ impl Ev<'_> {
                     None => None,
                 };
                 let mut notes = Vec::new();
+                let mut keys = aggregate::GroupKeys::default();
                 let out = input
                     .into_iter()
                     .enumerate()
@@ -409,8 +410,15 @@ impl Ev<'_> {
                             return Err(exec("aggregation over a non-vector"));
                         };
                         let p = param.as_ref().map(|p| &p[i]);
-                        aggregate::eval(&a.op, a.modifier.as_ref(), p, samples, &mut notes)
-                            .map(Instant::Vector)
+                        aggregate::eval(
+                            &a.op,
+                            a.modifier.as_ref(),
+                            p,
+                            samples,
+                            &mut keys,
+                            &mut notes,
+                        )
+                        .map(Instant::Vector)
                     })
                     .collect();
                 self.annotate(notes);
@@ -453,14 +461,16 @@ impl Ev<'_> {
         let off = offset_ms(&vs.offset);
         let at = at_ms(&vs.at, self.query_start, self.query_end);
         let lookback = self.opts.lookback.as_millis() as i64;
+        let mut cursors = vec![(Cursor::default(), Cursor::default()); series.len()];
         let mut out = Vec::with_capacity(self.steps());
         for &ts in &self.times {
             let t = at.unwrap_or(ts) - off;
             let mut v = Vec::new();
-            for ((s, l), hs) in series.iter().zip(&labels).zip(&hists) {
-                let i = s.samples.partition_point(|x| x.t <= t);
+            for (((s, l), hs), (cf, ch)) in series.iter().zip(&labels).zip(&hists).zip(&mut cursors)
+            {
+                let i = cf.upto(&s.samples, |x| x.t, t);
                 let f = i.checked_sub(1).map(|i| s.samples[i]);
-                let j = hs.partition_point(|h| h.0 <= t);
+                let j = ch.upto(hs, |h| h.0, t);
                 let h = j.checked_sub(1).map(|j| (hs[j].0, &hs[j].1));
                 let picked = match (f, h) {
                     (Some(f), Some((ht, h))) if ht > f.t => Some((None, Some(h), ht)),
@@ -567,38 +577,58 @@ impl Ev<'_> {
                     peak_samples: self.peak_samples,
                 };
                 let vals = inner.eval(&sq.expr)?;
-                type Points = (Vec<(i64, f64)>, Vec<(i64, Arc<Histogram>)>);
-                let mut by_labels: BTreeMap<(Labels, bool), Points> = BTreeMap::new();
+                // Points go to their series by the address of their label set first (as
+                // in `Engine::range`), by the labels only for a new address.
+                let mut series: Vec<RangeSeries> = Vec::new();
+                let mut by_labels: FxHashMap<(Labels, bool), usize> = FxHashMap::default();
+                let mut by_arc: FxHashMap<(usize, bool), usize> = FxHashMap::default();
+                let mut slot = |labels: &Arc<Labels>, drop_name: bool| {
+                    let key = (Arc::as_ptr(labels) as usize, drop_name);
+                    if let Some(&i) = by_arc.get(&key) {
+                        return i;
+                    }
+                    let i = *by_labels
+                        .entry(((**labels).clone(), drop_name))
+                        .or_insert_with(|| {
+                            series.push(RangeSeries {
+                                labels: labels.clone(),
+                                points: Vec::new(),
+                                hists: Vec::new(),
+                                drop_name,
+                            });
+                            series.len() - 1
+                        });
+                    by_arc.insert(key, i);
+                    i
+                };
+                let scalar = Arc::new(Labels::default());
+                let mut placed: Vec<(usize, i64, Sample)> = Vec::new();
                 for (t, v) in times.iter().zip(vals) {
                     match v {
-                        Instant::Scalar(f) => by_labels
-                            .entry((Labels::default(), false))
-                            .or_default()
-                            .0
-                            .push((*t, f)),
+                        Instant::Scalar(f) => {
+                            let x = Sample {
+                                labels: scalar.clone(),
+                                f,
+                                h: None,
+                                drop_name: false,
+                            };
+                            placed.push((slot(&scalar, false), *t, x));
+                        }
                         Instant::Vector(s) => {
                             for x in s {
-                                let e = by_labels
-                                    .entry(((*x.labels).clone(), x.drop_name))
-                                    .or_default();
-                                match x.h {
-                                    Some(h) => e.1.push((*t, h)),
-                                    None => e.0.push((*t, x.f)),
-                                }
+                                placed.push((slot(&x.labels, x.drop_name), *t, x));
                             }
                         }
                         Instant::String(_) => return Err(exec("subquery over a string")),
                     }
                 }
-                let series = by_labels
-                    .into_iter()
-                    .map(|((labels, drop_name), (points, hists))| RangeSeries {
-                        labels: Arc::new(labels),
-                        points,
-                        hists,
-                        drop_name,
-                    })
-                    .collect();
+                for (i, t, x) in placed {
+                    match x.h {
+                        Some(h) => series[i].hists.push((t, h)),
+                        None => series[i].points.push((t, x.f)),
+                    }
+                }
+                series.sort_by(|a, b| (&a.labels, a.drop_name).cmp(&(&b.labels, b.drop_name)));
                 let windows = self
                     .times
                     .iter()

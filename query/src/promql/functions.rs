@@ -11,7 +11,7 @@ use super::aggregate::{kahan_sum, mean, quantile, variance};
 use super::error::{PromqlError, exec};
 use super::eval::Ev;
 use super::hist_functions::{Outcome, map_histograms, range_outcome};
-use super::types::{Instant, METRIC_NAME, Sample, remove, with_label};
+use super::types::{Cursor, Instant, METRIC_NAME, Sample, remove, with_label};
 use super::{histogram, quantiles};
 
 pub(crate) fn arg(c: &Call, i: usize) -> Result<&Expr, PromqlError> {
@@ -423,11 +423,12 @@ fn range_fn(
         }
     }
     let mut out = Vec::with_capacity(ev.steps());
+    let mut cursors = vec![(Cursor::default(), Cursor::default()); input.series.len()];
     for (step, w) in input.windows.iter().enumerate() {
         let mut v = Vec::new();
-        for s in &input.series {
-            let pts = s.window(*w);
-            let hpts = s.hist_window(*w);
+        for (s, (cf, ch)) in input.series.iter().zip(&mut cursors) {
+            let pts = cf.window(&s.points, *w);
+            let hpts = ch.window(&s.hists, *w);
             if !hpts.is_empty() {
                 match range_outcome(ev, name, s, pts, hpts, *w) {
                     Outcome::Value(f, h) => {
