@@ -46,6 +46,41 @@ pub(crate) fn merge_series(sources: Vec<Vec<Series>>) -> Vec<Series> {
                     histograms,
                 };
             }
+            // Sources that follow one another in time (parts of successive windows) are
+            // put one after the other; only overlapping ones are merged sample by sample.
+            // Each source's first and last time, floats and histograms together.
+            let span = |ss: &[Sample], hs: &[HistogramSample]| {
+                let first = ss
+                    .first()
+                    .map(|x| x.t)
+                    .into_iter()
+                    .chain(hs.first().map(|h| h.t));
+                let last = ss
+                    .last()
+                    .map(|x| x.t)
+                    .into_iter()
+                    .chain(hs.last().map(|h| h.t));
+                (first.min(), last.max())
+            };
+            parts.sort_by_key(|(rank, ss, hs)| (span(ss, hs).0, *rank));
+            let disjoint = parts.windows(2).all(|w| {
+                match (span(&w[0].1, &w[0].2).1, span(&w[1].1, &w[1].2).0) {
+                    (Some(last), Some(next)) => last < next,
+                    _ => false,
+                }
+            });
+            if disjoint {
+                let mut out = Series {
+                    labels,
+                    samples: Vec::with_capacity(parts.iter().map(|p| p.1.len()).sum()),
+                    histograms: Vec::new(),
+                };
+                for (_, ss, hs) in parts {
+                    out.samples.extend(ss);
+                    out.histograms.extend(hs);
+                }
+                return out;
+            }
             let mut samples: Vec<(i64, usize, f64)> = Vec::new();
             let mut hists: Vec<(i64, usize, HistogramSample)> = Vec::new();
             for (rank, ss, hs) in parts {

@@ -283,6 +283,50 @@ pub(crate) fn split_by_window(series: Vec<Series>, window_ms: i64) -> BTreeMap<i
     out
 }
 
+/// The rows `from..to` of one series (counted from its first row) to read.
+struct Span {
+    series: usize,
+    from: usize,
+    to: usize,
+}
+
+impl Span {
+    fn whole(idx: &PartIndex, series: usize) -> Span {
+        Span {
+            series,
+            from: 0,
+            to: idx.rows[series] as usize,
+        }
+    }
+
+    /// Where the rows in `[start, end]` are if the series' samples are evenly spaced in
+    /// time, widened by a margin.
+    fn guess(idx: &PartIndex, series: usize, start: i64, end: i64) -> Span {
+        let n = idx.rows[series] as usize;
+        let (lo, hi) = (idx.min_t[series], idx.max_t[series]);
+        if n < 64 || hi <= lo || (start <= lo && end >= hi) {
+            return Span::whole(idx, series);
+        }
+        let margin = 8 + n / 32;
+        let row_at = |t: i64| ((t - lo) as f64 / (hi - lo) as f64 * (n - 1) as f64) as usize;
+        let from = if start <= lo {
+            0
+        } else {
+            row_at(start).saturating_sub(margin)
+        };
+        let to = if end >= hi {
+            n
+        } else {
+            (row_at(end) + 1 + margin).min(n)
+        };
+        Span {
+            series,
+            from: from.min(to),
+            to,
+        }
+    }
+}
+
 /// The series table of a part, loaded on first use.
 struct PartIndex {
     labels: Vec<Labels>,
@@ -370,31 +414,66 @@ impl MetricsPart {
         if chosen.is_empty() {
             return Ok(Vec::new());
         }
-        let ranges = chosen.iter().map(|&i| {
-            let s = idx.first_row[i as usize] as usize;
-            s..s + idx.rows[i as usize] as usize
+        // A series' rows are in time order. Its rows in `[start, end]` are looked for
+        // where its first and last time put them if its samples were evenly spaced, with
+        // a margin; a guess that proves too narrow (its first row read is not before
+        // `start`, or its last not after `end`) is read again whole.
+        let guesses: Vec<Span> = chosen
+            .iter()
+            .map(|&i| Span::guess(&idx, i as usize, start, end))
+            .collect();
+        let mut out = Vec::with_capacity(chosen.len());
+        let missed = self
+            .read_spans(&idx, &guesses, start, end, &mut out)
+            .await?;
+        if !missed.is_empty() {
+            let whole: Vec<Span> = missed.iter().map(|&i| Span::whole(&idx, i)).collect();
+            self.read_spans(&idx, &whole, start, end, &mut out).await?;
+        }
+        Ok(out)
+    }
+
+    /// Reads the rows of `spans` and adds each series' samples in `[start, end]` to
+    /// `out`; gives back the series whose span may have left out some of them.
+    async fn read_spans(
+        &self,
+        idx: &PartIndex,
+        spans: &[Span],
+        start: i64,
+        end: i64,
+        out: &mut Vec<Series>,
+    ) -> Result<Vec<usize>> {
+        let ranges = spans.iter().map(|sp| {
+            let first = idx.first_row[sp.series] as usize;
+            first + sp.from..first + sp.to
         });
         let selection = RowSelection::from_consecutive_ranges(ranges, self.meta.rows as usize);
         let batches = self
             .samples_file
             .read(&["t", "v", "vi", "h"], None, Some(selection))
             .await?;
-        let mut out = Vec::with_capacity(chosen.len());
+        let mut missed = Vec::new();
         let mut rows = RowCursor::new(&self.meta.id, &batches)?;
-        for &i in &chosen {
-            let n = idx.rows[i as usize] as usize;
+        for sp in spans {
             let mut s = Series {
-                labels: idx.labels[i as usize].clone(),
+                labels: idx.labels[sp.series].clone(),
                 ..Default::default()
             };
-            rows.take(n, &mut s, start, end)?;
-            if !s.is_empty() {
+            let all = idx.rows[sp.series] as usize;
+            let Some((first_t, last_t)) = rows.take(sp.to - sp.from, &mut s, start, end)? else {
+                if sp.from > 0 || sp.to < all {
+                    missed.push(sp.series);
+                }
+                continue;
+            };
+            if (sp.from > 0 && first_t >= start) || (sp.to < all && last_t <= end) {
+                missed.push(sp.series);
+            } else if !s.is_empty() {
                 out.push(s);
             }
         }
-        Ok(out)
+        Ok(missed)
     }
-
     /// Label sets of matching series with data in `[start, end]`.
     pub(crate) async fn series_labels(
         &self,
@@ -508,7 +587,17 @@ impl<'a> RowCursor<'a> {
         })
     }
 
-    fn take(&mut self, mut n: usize, s: &mut Series, start: i64, end: i64) -> Result<()> {
+    /// Adds the samples in `[start, end]` of the next `n` rows to `s`; gives the times
+    /// of the first and the last of those rows.
+    fn take(
+        &mut self,
+        mut n: usize,
+        s: &mut Series,
+        start: i64,
+        end: i64,
+    ) -> Result<Option<(i64, i64)>> {
+        let mut seen: Option<(i64, i64)> = None;
+        s.samples.reserve(n);
         while n > 0 {
             let Some((t, v, vi, h)) = self.cols.get(self.batch) else {
                 return Err(StorageError::part(
@@ -524,6 +613,7 @@ impl<'a> RowCursor<'a> {
             }
             let r = self.row;
             let ts = t.value(r);
+            seen = Some((seen.map_or(ts, |x| x.0), ts));
             if ts >= start && ts <= end {
                 if v.is_valid(r) {
                     s.samples.push(Sample {
@@ -545,7 +635,7 @@ impl<'a> RowCursor<'a> {
             self.row += 1;
             n -= 1;
         }
-        Ok(())
+        Ok(seen)
     }
 }
 

@@ -35,6 +35,34 @@ fn merge_prefers_later_sources_on_equal_timestamps() {
 }
 
 #[test]
+fn merge_puts_sources_of_successive_times_in_time_order() {
+    let late = vec![series("m", "a", &[(10, 10.0), (11, 11.0)])];
+    let early = vec![series("m", "a", &[(1, 1.0), (2, 2.0)])];
+    let middle = vec![series("m", "a", &[(5, 5.0)])];
+    let out = merge_series(vec![late, early, middle]);
+    let ts: Vec<(i64, f64)> = out[0].samples.iter().map(|s| (s.t, s.v)).collect();
+    assert_eq!(
+        ts,
+        vec![(1, 1.0), (2, 2.0), (5, 5.0), (10, 10.0), (11, 11.0)]
+    );
+    // Touching at one time: merged, the later source's value kept.
+    let a = vec![series("m", "a", &[(1, 1.0), (5, 5.0)])];
+    let b = vec![series("m", "a", &[(5, 50.0), (6, 6.0)])];
+    let ts: Vec<(i64, f64)> = merge_series(vec![b.clone(), a.clone()])[0]
+        .samples
+        .iter()
+        .map(|s| (s.t, s.v))
+        .collect();
+    assert_eq!(ts, vec![(1, 1.0), (5, 5.0), (6, 6.0)]);
+    let ts: Vec<(i64, f64)> = merge_series(vec![a, b])[0]
+        .samples
+        .iter()
+        .map(|s| (s.t, s.v))
+        .collect();
+    assert_eq!(ts, vec![(1, 1.0), (5, 50.0), (6, 6.0)]);
+}
+
+#[test]
 fn insert_sorted_handles_out_of_order_and_duplicates() {
     let mut v: Vec<Sample> = Vec::new();
     for (t, x) in [(5, 1.0), (3, 2.0), (5, 3.0), (9, 4.0), (1, 5.0)] {
@@ -206,37 +234,88 @@ mod prop {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(32))]
-        /// Whatever series go into a part come out of it bit for bit.
-        #[test]
-        fn part_roundtrip(input in proptest::collection::btree_map(
-            ("[a-c]{1,2}", "[x-z]{0,2}"),
-            proptest::collection::btree_map(-10_000i64..10_000, value(), 1..20),
-            1..12,
-        )) {
-            let series: Vec<Series> = input
-                .into_iter()
-                .map(|((name, job), pts)| Series {
-                    labels: Labels::from_pairs([("__name__", name), ("job", job)]),
-                    samples: pts.into_iter().map(|(t, v)| Sample { t, v }).collect(),
-                    histograms: vec![],
-                })
-                .collect();
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            let got = rt.block_on(async {
-                let staging = tempfile::tempdir().unwrap();
-                let store = PartStore::in_memory(staging.path().to_path_buf());
-                let slices: Vec<_> = series.iter().map(super::super::part::SeriesSlice::of).collect();
-                let meta = store.publish(Signal::Metrics, encode_part(&slices, &[]).unwrap(), Publish::default()).await.unwrap();
-                let part = MetricsPart::open(meta, &store).unwrap();
-                part.read_all(&store).await.unwrap()
-            });
-            let key = |s: &Series| (s.labels.clone(), s.samples.iter().map(|x| (x.t, x.v.to_bits())).collect::<Vec<_>>());
-            let mut want: Vec<_> = series.iter().map(key).collect();
-            let mut have: Vec<_> = got.iter().map(key).collect();
-            want.sort();
-            have.sort();
-            prop_assert_eq!(have, want);
-        }
+            #![proptest_config(ProptestConfig::with_cases(32))]
+            /// Whatever series go into a part come out of it bit for bit.
+            #[test]
+            fn part_roundtrip(input in proptest::collection::btree_map(
+                ("[a-c]{1,2}", "[x-z]{0,2}"),
+                proptest::collection::btree_map(-10_000i64..10_000, value(), 1..20),
+                1..12,
+            )) {
+                let series: Vec<Series> = input
+                    .into_iter()
+                    .map(|((name, job), pts)| Series {
+                        labels: Labels::from_pairs([("__name__", name), ("job", job)]),
+                        samples: pts.into_iter().map(|(t, v)| Sample { t, v }).collect(),
+                        histograms: vec![],
+                    })
+                    .collect();
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                let got = rt.block_on(async {
+                    let staging = tempfile::tempdir().unwrap();
+                    let store = PartStore::in_memory(staging.path().to_path_buf());
+                    let slices: Vec<_> = series.iter().map(super::super::part::SeriesSlice::of).collect();
+                    let meta = store.publish(Signal::Metrics, encode_part(&slices, &[]).unwrap(), Publish::default()).await.unwrap();
+                    let part = MetricsPart::open(meta, &store).unwrap();
+                    part.read_all(&store).await.unwrap()
+                });
+                let key = |s: &Series| (s.labels.clone(), s.samples.iter().map(|x| (x.t, x.v.to_bits())).collect::<Vec<_>>());
+                let mut want: Vec<_> = series.iter().map(key).collect();
+                let mut have: Vec<_> = got.iter().map(key).collect();
+                want.sort();
+                have.sort();
+                prop_assert_eq!(have, want);
+            }
+
+            /// A part gives exactly the samples of each window of time asked for, however
+            /// unevenly a series' samples are spaced (where a time's rows are is guessed as
+            /// if they were even).
+            #[test]
+            fn select_by_time(
+                input in proptest::collection::vec(
+                    (
+                        proptest::collection::btree_set(0i64..1_000, 0..300),
+                        proptest::collection::btree_set(0i64..100_000, 1..150),
+                    ),
+                    1..6,
+                ),
+                windows in proptest::collection::vec((-1_000i64..101_000, 0i64..60_000), 1..8),
+            ) {
+                let series: Vec<Series> = input
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, (burst, spread))| Series {
+                        labels: Labels::from_pairs([("__name__", "m".to_string()), ("i", format!("{i:02}"))]),
+                        samples: burst
+                            .union(&spread)
+                            .map(|&t| Sample { t, v: t as f64 })
+                            .collect(),
+                        histograms: vec![],
+                    })
+                    .collect();
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                rt.block_on(async {
+                    let staging = tempfile::tempdir().unwrap();
+                    let store = PartStore::in_memory(staging.path().to_path_buf());
+                    let slices: Vec<_> = series.iter().map(super::super::part::SeriesSlice::of).collect();
+                    let meta = store.publish(Signal::Metrics, encode_part(&slices, &[]).unwrap(), Publish::default()).await.unwrap();
+                    let part = MetricsPart::open(meta, &store).unwrap();
+                    for (start, len) in windows {
+                        let end = start + len;
+                        let mut got = part.select(&[Matcher::eq("__name__", "m")], start, end).await.unwrap();
+                        got.sort_by(|a, b| a.labels.cmp(&b.labels));
+                        let want: Vec<Series> = series
+                            .iter()
+                            .map(|s| Series {
+                                labels: s.labels.clone(),
+                                samples: s.samples.iter().copied().filter(|x| x.t >= start && x.t <= end).collect(),
+                                histograms: vec![],
+                            })
+                            .filter(|s| !s.samples.is_empty())
+                            .collect();
+                        assert_eq!(got, want, "window [{start}, {end}]");
+                    }
+                });
+            }
     }
 }
