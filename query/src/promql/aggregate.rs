@@ -1,5 +1,6 @@
 //! Aggregation operators over an instant vector, grouped `by` or `without` labels.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use promql_parser::parser::LabelModifier;
@@ -52,7 +53,8 @@ pub(crate) struct GroupKeys {
     /// By the address of an input label set: that label set (held, so the address is
     /// not reused) and its group's.
     by_input: FxHashMap<usize, (Arc<Labels>, Arc<Labels>)>,
-    interned: FxHashMap<Labels, Arc<Labels>>,
+    /// Label values come from outside: hashed with the standard (keyed) hasher.
+    interned: HashSet<Arc<Labels>>,
 }
 
 impl GroupKeys {
@@ -60,8 +62,8 @@ impl GroupKeys {
         if let Some(a) = self.interned.get(&l) {
             return a.clone();
         }
-        let a = Arc::new(l.clone());
-        self.interned.insert(l, a.clone());
+        let a = Arc::new(l);
+        self.interned.insert(a.clone());
         a
     }
 
@@ -81,7 +83,11 @@ impl GroupKeys {
             None => Labels::default(),
         };
         let g = self.intern(g);
-        self.by_input.insert(addr, (s.labels.clone(), g.clone()));
+        // A label set held by this sample alone (a binary operation's result, say) is
+        // not shared with other steps: remembering it would only keep it alive.
+        if Arc::strong_count(&s.labels) > 1 {
+            self.by_input.insert(addr, (s.labels.clone(), g.clone()));
+        }
         g
     }
 }
@@ -339,4 +345,62 @@ pub(crate) fn variance(v: &[f64]) -> f64 {
 pub(crate) fn valid_label_name(s: &str) -> bool {
     // Invalid UTF-8 in the query arrives as replacement characters.
     !s.is_empty() && !s.contains('\u{fffd}')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use promql_parser::label::Labels as NameList;
+    use promql_parser::parser::token;
+
+    fn sample(labels: &Arc<Labels>, f: f64) -> Sample {
+        Sample {
+            labels: labels.clone(),
+            f,
+            h: None,
+            drop_name: false,
+        }
+    }
+
+    /// Series shared across steps are grouped once and their group label sets are shared
+    /// by the output of every step; label sets made anew at each step (a binary
+    /// operation's result) are not remembered.
+    #[test]
+    fn group_keys_are_kept_only_for_label_sets_shared_across_steps() {
+        let by = LabelModifier::Include(NameList::new(vec!["job"]));
+        let sum = TokenType::new(token::T_SUM);
+        let a = Arc::new(Labels::from_pairs([
+            ("__name__", "x"),
+            ("job", "a"),
+            ("i", "1"),
+        ]));
+        let b = Arc::new(Labels::from_pairs([
+            ("__name__", "x"),
+            ("job", "a"),
+            ("i", "2"),
+        ]));
+        let mut keys = GroupKeys::default();
+        let mut outs = Vec::new();
+        for step in 0..3 {
+            let input = vec![sample(&a, 1.0), sample(&b, step as f64)];
+            let out = eval(&sum, Some(&by), None, input, &mut keys, &mut Vec::new()).unwrap();
+            assert_eq!(out.len(), 1);
+            assert_eq!(out[0].f, 1.0 + step as f64);
+            assert_eq!(*out[0].labels, Labels::from_pairs([("job", "a")]));
+            outs.push(out[0].labels.clone());
+        }
+        assert_eq!(keys.by_input.len(), 2);
+        assert!(outs.iter().all(|l| Arc::ptr_eq(l, &outs[0])));
+
+        let mut keys = GroupKeys::default();
+        for step in 0..3 {
+            let fresh = Arc::new(Labels::from_pairs([("job", "b"), ("step", "s")]));
+            let input = vec![sample(&fresh, step as f64)];
+            drop(fresh);
+            let out = eval(&sum, Some(&by), None, input, &mut keys, &mut Vec::new()).unwrap();
+            assert_eq!(out[0].f, step as f64);
+        }
+        assert!(keys.by_input.is_empty());
+        assert_eq!(keys.interned.len(), 1);
+    }
 }

@@ -3,6 +3,7 @@
 //! range selectors and subqueries provide a window of points per step.
 
 use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant as Clock};
 
@@ -231,38 +232,24 @@ impl Engine {
             peak_samples: &peak,
         };
         let vals = ev.eval(&expr)?;
-        // Points go to their series by the address of the sample's label set (steps
-        // share one per input series): the labels are cut and compared once per label
-        // set, not once per point. Every step's samples stay alive until the end, so an
-        // address stands for one label set.
         let mut series: Vec<(Labels, Vec<(i64, Value)>)> = Vec::new();
-        let mut by_labels: FxHashMap<Labels, usize> = FxHashMap::default();
-        let mut by_arc: FxHashMap<(usize, bool), usize> = FxHashMap::default();
-        let mut slot = |labels: Labels, series: &mut Vec<(Labels, Vec<(i64, Value)>)>| {
-            if let Some(&i) = by_labels.get(&labels) {
-                return i;
-            }
-            series.push((labels.clone(), Vec::new()));
-            by_labels.insert(labels, series.len() - 1);
-            series.len() - 1
-        };
+        let mut slots = SeriesSlots::default();
+        let scalar = Arc::new(Labels::default());
         for (t, v) in times.iter().zip(&vals) {
             match v {
                 Instant::Scalar(f) => {
-                    let i = slot(Labels::default(), &mut series);
+                    let (i, new) = slots.slot(&scalar, false, Labels::default);
+                    if let Some(l) = new {
+                        series.push((l, Vec::new()));
+                    }
                     series[i].1.push((*t, Value::Float(*f)));
                 }
                 Instant::Vector(samples) => {
                     for s in samples {
-                        let key = (Arc::as_ptr(&s.labels) as usize, s.drop_name);
-                        let i = match by_arc.get(&key) {
-                            Some(&i) => i,
-                            None => {
-                                let i = slot(final_labels(s), &mut series);
-                                by_arc.insert(key, i);
-                                i
-                            }
-                        };
+                        let (i, new) = slots.slot(&s.labels, s.drop_name, || final_labels(s));
+                        if let Some(l) = new {
+                            series.push((l, Vec::new()));
+                        }
                         let pts = &mut series[i].1;
                         if pts.last().is_some_and(|p| p.0 == *t) {
                             return Err(exec(
@@ -283,6 +270,53 @@ impl Engine {
             warnings: warnings.into_inner(),
             infos: infos.into_inner(),
         })
+    }
+}
+
+/// Puts the samples of successive steps into output series: by the address of a
+/// sample's label set first (steps share one per input series, so labels are cut and
+/// compared once per label set, not once per point), by its key only for an address not
+/// seen before. The samples must stay alive while it is used, so that an address stands
+/// for one label set.
+struct SeriesSlots<K> {
+    by_addr: FxHashMap<(usize, bool), usize>,
+    /// Label values come from outside: hashed with the standard (keyed) hasher.
+    by_key: HashMap<K, usize>,
+}
+
+impl<K> Default for SeriesSlots<K> {
+    fn default() -> Self {
+        SeriesSlots {
+            by_addr: FxHashMap::default(),
+            by_key: HashMap::new(),
+        }
+    }
+}
+
+impl<K: std::hash::Hash + Eq + Clone> SeriesSlots<K> {
+    /// The slot of a sample, and its key when the slot is new (slots are numbered from
+    /// 0 in the order they are made).
+    fn slot(
+        &mut self,
+        labels: &Arc<Labels>,
+        drop_name: bool,
+        key: impl FnOnce() -> K,
+    ) -> (usize, Option<K>) {
+        let addr = (Arc::as_ptr(labels) as usize, drop_name);
+        if let Some(&i) = self.by_addr.get(&addr) {
+            return (i, None);
+        }
+        let k = key();
+        let (i, new) = match self.by_key.get(&k) {
+            Some(&i) => (i, None),
+            None => {
+                let i = self.by_key.len();
+                self.by_key.insert(k.clone(), i);
+                (i, Some(k))
+            }
+        };
+        self.by_addr.insert(addr, i);
+        (i, new)
     }
 }
 
@@ -577,55 +611,37 @@ impl Ev<'_> {
                     peak_samples: self.peak_samples,
                 };
                 let vals = inner.eval(&sq.expr)?;
-                // Points go to their series by the address of their label set first (as
-                // in `Engine::range`), by the labels only for a new address.
                 let mut series: Vec<RangeSeries> = Vec::new();
-                let mut by_labels: FxHashMap<(Labels, bool), usize> = FxHashMap::default();
-                let mut by_arc: FxHashMap<(usize, bool), usize> = FxHashMap::default();
-                let mut slot = |labels: &Arc<Labels>, drop_name: bool| {
-                    let key = (Arc::as_ptr(labels) as usize, drop_name);
-                    if let Some(&i) = by_arc.get(&key) {
-                        return i;
-                    }
-                    let i = *by_labels
-                        .entry(((**labels).clone(), drop_name))
-                        .or_insert_with(|| {
+                let mut slots = SeriesSlots::default();
+                let scalar = Arc::new(Labels::default());
+                for (t, v) in times.iter().zip(&vals) {
+                    let mut put = |labels: &Arc<Labels>,
+                                   drop_name: bool,
+                                   f: f64,
+                                   h: &Option<Arc<Histogram>>| {
+                        let (i, new) =
+                            slots.slot(labels, drop_name, || ((**labels).clone(), drop_name));
+                        if new.is_some() {
                             series.push(RangeSeries {
                                 labels: labels.clone(),
                                 points: Vec::new(),
                                 hists: Vec::new(),
                                 drop_name,
                             });
-                            series.len() - 1
-                        });
-                    by_arc.insert(key, i);
-                    i
-                };
-                let scalar = Arc::new(Labels::default());
-                let mut placed: Vec<(usize, i64, Sample)> = Vec::new();
-                for (t, v) in times.iter().zip(vals) {
-                    match v {
-                        Instant::Scalar(f) => {
-                            let x = Sample {
-                                labels: scalar.clone(),
-                                f,
-                                h: None,
-                                drop_name: false,
-                            };
-                            placed.push((slot(&scalar, false), *t, x));
                         }
+                        match h {
+                            Some(h) => series[i].hists.push((*t, h.clone())),
+                            None => series[i].points.push((*t, f)),
+                        }
+                    };
+                    match v {
+                        Instant::Scalar(f) => put(&scalar, false, *f, &None),
                         Instant::Vector(s) => {
                             for x in s {
-                                placed.push((slot(&x.labels, x.drop_name), *t, x));
+                                put(&x.labels, x.drop_name, x.f, &x.h);
                             }
                         }
                         Instant::String(_) => return Err(exec("subquery over a string")),
-                    }
-                }
-                for (i, t, x) in placed {
-                    match x.h {
-                        Some(h) => series[i].hists.push((t, h)),
-                        None => series[i].points.push((t, x.f)),
                     }
                 }
                 series.sort_by(|a, b| (&a.labels, a.drop_name).cmp(&(&b.labels, b.drop_name)));

@@ -497,5 +497,8 @@ mod tests {
         assert_eq!(format_exp(1.5e-7), "1.5e-07");
         assert_eq!(format_exp(-2e300), "-2e+300");
         assert_eq!(format_exp(0.0), "0e+00");
+        assert_eq!(format_exp(1.0), "1e+00");
+        assert_eq!(format_exp(1e21), "1e+21");
+        assert_eq!(format_exp(-1.25e-100), "-1.25e-100");
     }
 }

@@ -308,7 +308,11 @@ impl Span {
             return Span::whole(idx, series);
         }
         let margin = 8 + n / 32;
-        let row_at = |t: i64| ((t - lo) as f64 / (hi - lo) as f64 * (n - 1) as f64) as usize;
+        // In floats: a series may span more than an i64 of milliseconds.
+        let row_at = |t: i64| {
+            let f = (t as f64 - lo as f64) / (hi as f64 - lo as f64);
+            ((f * (n - 1) as f64) as usize).min(n - 1)
+        };
         let from = if start <= lo {
             0
         } else {
