@@ -273,17 +273,40 @@ impl serde::Serialize for ValueJson {
     }
 }
 
+/// A label set as `LabelsJson` writes it.
 pub(crate) fn labels_json(l: &Labels) -> Value {
-    Value::Object(
-        l.iter()
-            .map(|x| (x.name.clone(), Value::String(x.value.clone())))
-            .collect(),
-    )
+    serde_json::to_value(LabelsJson(l)).unwrap_or(Value::Null)
 }
 
 /// A query's `data`, written straight from the result (a range query's answer can hold
 /// millions of points) rather than through `serde_json::Value`.
 struct ResultJson<'a>(&'a QueryValue);
+
+impl serde::Serialize for ResultJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(2))?;
+        match self.0 {
+            QueryValue::Matrix(m) => {
+                map.serialize_entry("resultType", "matrix")?;
+                map.serialize_entry("result", &MatrixJson(m))?;
+            }
+            QueryValue::Vector(v) => {
+                map.serialize_entry("resultType", "vector")?;
+                map.serialize_entry("result", &VectorJson(v))?;
+            }
+            QueryValue::Scalar { t, v } => {
+                map.serialize_entry("resultType", "scalar")?;
+                map.serialize_entry("result", &(TsJson(*t), ValueJson(*v)))?;
+            }
+            QueryValue::String { t, v } => {
+                map.serialize_entry("resultType", "string")?;
+                map.serialize_entry("result", &(TsJson(*t), v))?;
+            }
+        }
+        map.end()
+    }
+}
 
 struct VectorJson<'a>(&'a [(Labels, i64, PValue)]);
 
@@ -367,7 +390,7 @@ impl serde::Serialize for MatrixJson<'_> {
     }
 }
 
-/// A label set as a JSON object (labels are sorted by name, as `labels_json` writes them).
+/// A label set as a JSON object (labels sorted by name).
 struct LabelsJson<'a>(&'a Labels);
 
 impl serde::Serialize for LabelsJson<'_> {
@@ -386,32 +409,6 @@ impl serde::Serialize for TsJson {
         } else {
             s.serialize_f64(self.0 as f64 / 1000.0)
         }
-    }
-}
-
-impl serde::Serialize for ResultJson<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let mut map = s.serialize_map(Some(2))?;
-        match self.0 {
-            QueryValue::Matrix(m) => {
-                map.serialize_entry("resultType", "matrix")?;
-                map.serialize_entry("result", &MatrixJson(m))?;
-            }
-            QueryValue::Vector(v) => {
-                map.serialize_entry("resultType", "vector")?;
-                map.serialize_entry("result", &VectorJson(v))?;
-            }
-            QueryValue::Scalar { t, v } => {
-                map.serialize_entry("resultType", "scalar")?;
-                map.serialize_entry("result", &(TsJson(*t), ValueJson(*v)))?;
-            }
-            QueryValue::String { t, v } => {
-                map.serialize_entry("resultType", "string")?;
-                map.serialize_entry("result", &(TsJson(*t), v))?;
-            }
-        }
-        map.end()
     }
 }
 

@@ -375,10 +375,8 @@ pub(crate) fn format_g(v: f64) -> String {
     if !v.is_finite() || v == 0.0 {
         return format_value(v);
     }
-    let exp = format!("{v:e}")
-        .split_once('e')
-        .and_then(|(_, e)| e.parse::<i32>().ok())
-        .unwrap_or(0);
+    let (_, _, point) = decimal_digits(ryu::Buffer::new().format_finite(v.abs()));
+    let exp = point - 1;
     if !(-4..6).contains(&exp) {
         format_exp(v)
     } else {
