@@ -118,11 +118,25 @@ rustup target add x86_64-unknown-linux-musl >/dev/null 2>&1 || true
 # A static build with the dev profile: the image's layout, static linking, health check
 # and shutdown are what is checked here, and a release build for a second target would
 # take CI most of its time (the Dockerfile's own build stage compiles with --release).
-cargo build --locked --target x86_64-unknown-linux-musl -p signalbox
+# Without debug information and symbols the binary is about a quarter of its size (the
+# image builder's layer copy has failed on the 400 MB one).
+CARGO_PROFILE_DEV_DEBUG=false CARGO_PROFILE_DEV_STRIP=true \
+  cargo build --locked --target x86_64-unknown-linux-musl -p signalbox
 BIN=target/x86_64-unknown-linux-musl/debug/signalbox
 if file "$BIN" 2>/dev/null | grep -q dynamically; then echo "$BIN is not static"; exit 1; fi
+ls -l "$BIN"
 B=(buildah --storage-driver vfs --root "$TOOLS/containers" --runroot "$TOOLS/containers-run")
-"${B[@]}" bud --quiet --format docker --build-arg BINARY_FROM=prebuilt --build-arg PREBUILT="$BIN" -f deploy/Dockerfile -t localhost/signalbox:verify . > /dev/null
+build_image() {
+  "${B[@]}" bud --quiet --format docker --build-arg BINARY_FROM=prebuilt --build-arg PREBUILT="$BIN" \
+    -f deploy/Dockerfile -t localhost/signalbox:verify . > /dev/null
+}
+# The vfs driver copies whole layers through a pipe, which now and then breaks on large
+# files ("read/write on closed pipe"): one more try on fresh storage before failing.
+if ! build_image; then
+  echo "image build failed; trying once more on fresh storage"
+  rm -rf "$TOOLS/containers" "$TOOLS/containers-run"
+  build_image
+fi
 "${B[@]}" inspect --type image localhost/signalbox:verify > "$TOOLS/image.json"
 "$PY" - "$TOOLS/image.json" <<'PYEOF'
 import json, sys
