@@ -64,6 +64,33 @@ async fn otlp_in_graceful_stop_and_data_on_disk() {
     assert_eq!(code, 200);
     assert!(body.contains("\"s19\""), "{body}");
 
+    // Resource attributes other than the service's are on `target_info`; info() adds
+    // them to the resource's series.
+    let mut req = gauge_request("e2e-host", "cpu.temp", &["die0".to_string()], t, 51.0);
+    let res = req.resource_metrics[0].resource.as_mut().unwrap();
+    res.attributes.push(kv("service.instance.id", "web-1"));
+    res.attributes.push(kv("host.name", "rack7"));
+    MetricsServiceClient::connect(url.clone())
+        .await
+        .unwrap()
+        .export(req)
+        .await
+        .unwrap();
+    let v = get_json(srv.http, "/api/v1/query?query=info(cpu_temp)");
+    assert_eq!(
+        v["data"]["result"][0]["metric"],
+        serde_json::json!({
+            "__name__": "cpu_temp", "job": "e2e-host", "instance": "web-1",
+            "series": "die0", "host_name": "rack7"
+        }),
+        "{v}"
+    );
+    let v = get_json(
+        srv.http,
+        "/api/v1/query?query=info(cpu_temp,%7Bhost_name%3D%22rack8%22%7D)",
+    );
+    assert_eq!(v["data"]["result"], serde_json::json!([]), "{v}");
+
     // An OTLP exponential histogram is a native histogram to PromQL.
     MetricsServiceClient::connect(url.clone())
         .await
@@ -161,7 +188,7 @@ async fn otlp_in_graceful_stop_and_data_on_disk() {
         "signalbox_ingest_requests_total{signal=\"logs\",protocol=\"grpc\"} 1",
         "signalbox_ingest_requests_total{signal=\"logs\",protocol=\"http\"} 1",
         "signalbox_stored_items_total{signal=\"logs\"} 16",
-        "signalbox_stored_items_total{signal=\"metrics\"} 21",
+        "signalbox_stored_items_total{signal=\"metrics\"} 23",
         "signalbox_stored_items_total{signal=\"traces\"} 3",
         "signalbox_wal_fsync_seconds_count{signal=\"logs\"}",
         "signalbox_head_bytes{signal=\"metrics\"}",

@@ -14,6 +14,7 @@ mod fetch;
 pub(crate) mod functions;
 mod hist_functions;
 pub mod histogram;
+pub(crate) mod info;
 pub mod notation;
 mod quantiles;
 pub(crate) mod types;

@@ -88,6 +88,7 @@ const PROMQL_FUNCTIONS: &[&str] = &[
     "hour",
     "idelta",
     "increase",
+    "info",
     "irate",
     "label_join",
     "label_replace",

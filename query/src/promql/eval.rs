@@ -489,11 +489,24 @@ impl Ev<'_> {
         &self,
         vs: &VectorSelector,
     ) -> Result<Vec<Vec<(Sample, i64)>>, PromqlError> {
-        let series = self.series_of(vs);
-        let labels: Vec<Arc<Labels>> = series.iter().map(|s| Arc::new(s.labels.clone())).collect();
-        let hists: Vec<Vec<(i64, Arc<Histogram>)>> = series.iter().map(histogram_points).collect();
         let off = offset_ms(&vs.offset);
         let at = at_ms(&vs.at, self.query_start, self.query_end);
+        self.newest_samples(self.series_of(vs), at, off)
+    }
+
+    /// Per step, each series' newest sample within the lookback window before the step
+    /// (or before `at`, when set), moved back by `off`, with its timestamp. The samples
+    /// of one series share one label set across steps.
+    pub(crate) fn newest_samples<S: std::borrow::Borrow<signalbox_storage::Series>>(
+        &self,
+        series: &[S],
+        at: Option<i64>,
+        off: i64,
+    ) -> Result<Vec<Vec<(Sample, i64)>>, PromqlError> {
+        let series: Vec<&signalbox_storage::Series> = series.iter().map(|s| s.borrow()).collect();
+        let labels: Vec<Arc<Labels>> = series.iter().map(|s| Arc::new(s.labels.clone())).collect();
+        let hists: Vec<Vec<(i64, Arc<Histogram>)>> =
+            series.iter().map(|s| histogram_points(s)).collect();
         let lookback = self.opts.lookback.as_millis() as i64;
         let mut cursors = vec![(Cursor::default(), Cursor::default()); series.len()];
         let mut out = Vec::with_capacity(self.steps());

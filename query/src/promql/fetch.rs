@@ -111,6 +111,14 @@ pub(crate) fn collect(
             collect(&b.rhs, s, e, cx, out)?;
         }
         Expr::Paren(p) => collect(&p.expr, s, e, cx, out)?,
+        // The second argument of info() is a label selector for the info series, not
+        // a selector of its own; the info series are fetched under the call's key.
+        Expr::Call(c) if c.func.name == "info" => {
+            if let Some(a) = c.args.args.first() {
+                collect(a, s, e, cx, out)?;
+            }
+            out.push(super::info::need(c, s, e, cx)?);
+        }
         Expr::Call(c) => {
             for a in &c.args.args {
                 collect(a, s, e, cx, out)?;

@@ -333,6 +333,7 @@ pub(crate) fn call(ev: &Ev<'_>, c: &Call) -> Result<Vec<Instant>, PromqlError> {
             }
             range_fn(ev, c, name, arg(c, 0)?, &[sf, tf])
         }
+        "info" => super::info::eval(ev, c),
         other => Err(exec(format!("function {other:?} is not supported yet"))),
     }
 }
