@@ -11,7 +11,7 @@ use signalbox_storage::{Histogram, Labels};
 
 use super::error::{PromqlError, exec};
 use super::histogram;
-use super::types::{Instant, NAME_LABELS, Sample, keep_only, remove, with_label, without_name};
+use super::types::{Instant, METRIC_NAME, Sample, keep_only, remove, with_label, without_name};
 
 fn names(l: &PLabels) -> Vec<String> {
     l.labels.clone()
@@ -188,8 +188,10 @@ fn signature(l: &Labels, on: bool, names: &[String]) -> Labels {
     if on {
         keep_only(l, names)
     } else {
+        // Only the metric name is left out: series of another type or unit
+        // (`__type__`, `__unit__`) do not match.
         let mut n = names.to_vec();
-        n.extend(NAME_LABELS.iter().map(|x| x.to_string()));
+        n.push(METRIC_NAME.to_string());
         remove(l, &n)
     }
 }
@@ -243,8 +245,12 @@ fn vector_vector(
     let mut matched_one: HashSet<usize> = HashSet::new();
     let mut one_to_one_seen: HashSet<Labels> = HashSet::new();
     let mut result_seen: HashSet<Labels> = HashSet::new();
-    let mut emit = |ms: &Sample,
-                    os: Option<&Sample>,
+    // `base` gives the result its labels, `one_labels` the `group_x` labels. A fill value
+    // stands in for a missing sample with the other sample's matching labels, as
+    // Prometheus does.
+    let mut emit = |base: &Labels,
+                    base_drop: bool,
+                    one_labels: &Labels,
                     vm: Operand<'_>,
                     vo: Operand<'_>,
                     out: &mut Vec<Sample>|
@@ -265,16 +271,13 @@ fn vector_vector(
         } else {
             (val, h)
         };
-        let base: &Labels = &ms.labels;
         let mut labels = if grouping {
-            let mut lb = (*base).clone();
-            if let Some(os) = os {
-                for n in &include {
-                    lb = match os.labels.get(n) {
-                        Some(v) => with_label(&lb, n, v),
-                        None => remove(&lb, std::slice::from_ref(n)),
-                    };
-                }
+            let mut lb = base.clone();
+            for n in &include {
+                lb = match one_labels.get(n) {
+                    Some(v) => with_label(&lb, n, v),
+                    None => remove(&lb, std::slice::from_ref(n)),
+                };
             }
             lb
         } else if on {
@@ -300,7 +303,7 @@ fn vector_vector(
             labels: Arc::new(labels),
             f: value,
             h,
-            drop_name: drop_name || ms.drop_name,
+            drop_name: drop_name || base_drop,
         });
         Ok(())
     };
@@ -316,29 +319,44 @@ fn vector_vector(
                 matched_one.insert(j);
                 let o = &one[j];
                 emit(
-                    ms,
-                    Some(o),
+                    &ms.labels,
+                    ms.drop_name,
+                    &o.labels,
                     (ms.f, ms.h.as_ref()),
                     (o.f, o.h.as_ref()),
                     &mut out,
                 )?;
             }
+            // A missing "one" side takes the right fill value, also with group_right
+            // (Prometheus swaps the sides, not the fill values).
             None => {
-                // fill: a missing "one" side takes the fill value of that side.
-                let fv = if swapped { fill.lhs } else { fill.rhs };
-                if let Some(fv) = fv {
-                    emit(ms, None, (ms.f, ms.h.as_ref()), (fv, None), &mut out)?;
+                if let Some(fv) = fill.rhs {
+                    emit(
+                        &ms.labels,
+                        ms.drop_name,
+                        &sig,
+                        (ms.f, ms.h.as_ref()),
+                        (fv, None),
+                        &mut out,
+                    )?;
                 }
             }
         }
     }
-    let fv_many = if swapped { fill.rhs } else { fill.lhs };
-    if let Some(fv) = fv_many {
+    // An unmatched "one" side sample meets the left fill value.
+    if let Some(fv) = fill.lhs {
         for (j, os) in one.iter().enumerate() {
             if matched_one.contains(&j) {
                 continue;
             }
-            emit(os, None, (fv, None), (os.f, os.h.as_ref()), &mut out)?;
+            emit(
+                &signature(&os.labels, on, &match_names),
+                false,
+                &os.labels,
+                (fv, None),
+                (os.f, os.h.as_ref()),
+                &mut out,
+            )?;
         }
     }
     Ok(out)
