@@ -16,6 +16,7 @@ mod hist_functions;
 pub mod histogram;
 pub(crate) mod info;
 pub mod notation;
+mod position;
 mod quantiles;
 pub(crate) mod types;
 

@@ -188,6 +188,14 @@ pub(crate) fn eval(
             if r.is_nan() {
                 return Err(exec("Ratio value is NaN"));
             }
+            for (over, to) in [(r > 1.0, 1), (r < -1.0, -1)] {
+                if over {
+                    notes.push(format!(
+                        "PromQL warning: ratio value should be between -1 and 1, got {}, capping to {to}",
+                        super::types::format_g(r)
+                    ));
+                }
+            }
             let r = r.clamp(-1.0, 1.0);
             for g in groups {
                 for s in g.samples {
@@ -279,6 +287,16 @@ fn asc_nan_last(a: f64, b: f64) -> std::cmp::Ordering {
         (false, true) => std::cmp::Ordering::Less,
         _ => a.total_cmp(&b),
     }
+}
+
+/// Whether an aggregation's warning is about its parameter (and points at it).
+pub(crate) fn is_about_param(note: &str) -> bool {
+    ["quantile value should be", "ratio value should be"]
+        .iter()
+        .any(|w| {
+            note.strip_prefix("PromQL warning: ")
+                .is_some_and(|n| n.starts_with(w))
+        })
 }
 
 /// A stable number in [0, 1) per label set, for `limit_ratio`.

@@ -14,6 +14,7 @@ use signalbox_storage::{Histogram, Labels, MetricsReader, is_stale_nan};
 
 use super::error::{PromqlError, exec};
 use super::fetch::{self, Ctx, Fetched, at_ms, offset_ms};
+use super::position::{Positions, node_key};
 use super::types::{
     Cursor, Instant, QueryResult, QueryValue, RangeInput, RangeSeries, Sample, Value, final_labels,
 };
@@ -62,6 +63,9 @@ pub(crate) struct Ev<'a> {
     pub(crate) warnings: &'a RefCell<Vec<String>>,
     pub(crate) infos: &'a RefCell<Vec<String>>,
     pub(crate) peak_samples: &'a Cell<usize>,
+    pub(crate) positions: &'a Positions,
+    /// The node whose position annotations get, while one is being evaluated.
+    pub(crate) note_at: Cell<Option<usize>>,
 }
 
 fn parse(q: &str) -> Result<Expr, PromqlError> {
@@ -109,6 +113,7 @@ impl Engine {
         t: i64,
     ) -> Result<QueryResult, PromqlError> {
         let expr = parse(query)?;
+        let positions = Positions::of(query, &expr);
         let data = self.prepare(reader, &expr, t, t).await?;
         let (warnings, infos, peak) = (
             RefCell::new(Vec::new()),
@@ -126,6 +131,8 @@ impl Engine {
             warnings: &warnings,
             infos: &infos,
             peak_samples: &peak,
+            positions: &positions,
+            note_at: Cell::new(None),
         };
         let value = match unwrap_parens(&expr) {
             e @ (Expr::MatrixSelector(_) | Expr::Subquery(_)) => {
@@ -209,6 +216,7 @@ impl Engine {
                 )));
             }
         }
+        let positions = Positions::of(query, &expr);
         let data = self.prepare(reader, &expr, start, end).await?;
         let times: Vec<i64> = (0..)
             .map(|i| start + i * step)
@@ -230,6 +238,8 @@ impl Engine {
             warnings: &warnings,
             infos: &infos,
             peak_samples: &peak,
+            positions: &positions,
+            note_at: Cell::new(None),
         };
         let vals = ev.eval(&expr)?;
         let mut series: Vec<(Labels, Vec<(i64, Value)>)> = Vec::new();
@@ -371,17 +381,37 @@ impl Ev<'_> {
     }
 
     pub(crate) fn warn(&self, msg: String) {
-        let mut w = self.warnings.borrow_mut();
-        if !w.contains(&msg) {
-            w.push(msg);
-        }
+        self.note(self.warnings, msg);
     }
 
     pub(crate) fn info(&self, msg: String) {
-        let mut i = self.infos.borrow_mut();
-        if !i.contains(&msg) {
-            i.push(msg);
+        self.note(self.infos, msg);
+    }
+
+    /// Adds an annotation once per message, with the position of the node being
+    /// evaluated, as Prometheus does (the first position a message was given keeps it).
+    fn note(&self, to: &RefCell<Vec<String>>, msg: String) {
+        let mut all = to.borrow_mut();
+        let known = all.iter().any(|x| {
+            x.strip_prefix(msg.as_str())
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with(" ("))
+        });
+        if !known {
+            let at = self
+                .note_at
+                .get()
+                .map(|k| self.positions.suffix(k))
+                .unwrap_or_default();
+            all.push(msg + &at);
         }
+    }
+
+    /// Runs `f` with annotations placed at the node `key`.
+    pub(crate) fn noting_at<T>(&self, key: usize, f: impl FnOnce() -> T) -> T {
+        let before = self.note_at.replace(Some(key));
+        let out = f();
+        self.note_at.set(before);
+        out
     }
 
     pub(crate) fn steps(&self) -> usize {
@@ -425,7 +455,7 @@ impl Ev<'_> {
                     .zip(rhs)
                     .map(|(l, r)| binary::eval(&b.op, b.modifier.as_ref(), l, r, &mut notes))
                     .collect();
-                self.annotate(notes);
+                self.noting_at(node_key(e), || self.annotate(notes));
                 out
             }
             Expr::Aggregate(a) => {
@@ -455,10 +485,19 @@ impl Ev<'_> {
                         .map(Instant::Vector)
                     })
                     .collect();
-                self.annotate(notes);
+                // A warning about the parameter points at it, others at the input.
+                for n in notes {
+                    let at = match &a.param {
+                        Some(p) if aggregate::is_about_param(&n) => node_key(p),
+                        _ => node_key(&a.expr),
+                    };
+                    self.noting_at(at, || self.annotate(vec![n]));
+                }
                 out
             }
-            Expr::Call(c) => functions::call(self, c),
+            Expr::Call(c) => {
+                self.noting_at(functions::annotated_node(e, c), || functions::call(self, c))
+            }
             Expr::MatrixSelector(_) | Expr::Subquery(_) => Err(PromqlError::Parse(
                 "range vector cannot be evaluated as an instant value here".into(),
             )),
@@ -622,6 +661,8 @@ impl Ev<'_> {
                     warnings: self.warnings,
                     infos: self.infos,
                     peak_samples: self.peak_samples,
+                    positions: self.positions,
+                    note_at: Cell::new(None),
                 };
                 let vals = inner.eval(&sq.expr)?;
                 let mut series: Vec<RangeSeries> = Vec::new();

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use promql_parser::label::MatchOp as PMatchOp;
+use promql_parser::parser::value::ValueType;
 use promql_parser::parser::{Call, Expr};
 use signalbox_storage::Labels;
 
@@ -11,6 +12,7 @@ use super::aggregate::{kahan_sum, mean, quantile, variance};
 use super::error::{PromqlError, exec};
 use super::eval::Ev;
 use super::hist_functions::{Outcome, map_histograms, range_outcome};
+use super::position::node_key;
 use super::types::{Cursor, Instant, METRIC_NAME, Sample, remove, with_label};
 use super::{histogram, quantiles};
 
@@ -85,8 +87,29 @@ fn optional_scalars(
     }
 }
 
+/// The node a function's annotations point at: its first vector or range argument,
+/// or the call itself when it has none and for the sort functions (whose warning is
+/// about the call).
+pub(crate) fn annotated_node(call: &Expr, c: &Call) -> usize {
+    let series_arg = c
+        .args
+        .args
+        .iter()
+        .find(|a| matches!(a.value_type(), ValueType::Vector | ValueType::Matrix));
+    match series_arg {
+        Some(a) if !c.func.name.starts_with("sort") => node_key(a),
+        _ => node_key(call),
+    }
+}
+
 pub(crate) fn call(ev: &Ev<'_>, c: &Call) -> Result<Vec<Instant>, PromqlError> {
     let name = c.func.name;
+    if name.starts_with("sort") && ev.times.first() != ev.times.last() {
+        ev.warn(
+            "PromQL warning: sort is ineffective for range queries since results are always ordered by labels"
+                .to_string(),
+        );
+    }
     match name {
         "time" => Ok(ev
             .times
