@@ -188,14 +188,6 @@ pub(crate) fn eval(
             if r.is_nan() {
                 return Err(exec("Ratio value is NaN"));
             }
-            for (over, to) in [(r > 1.0, 1), (r < -1.0, -1)] {
-                if over {
-                    notes.push(format!(
-                        "PromQL warning: ratio value should be between -1 and 1, got {}, capping to {to}",
-                        super::types::format_g(r)
-                    ));
-                }
-            }
             let r = r.clamp(-1.0, 1.0);
             for g in groups {
                 for s in g.samples {
@@ -245,7 +237,6 @@ pub(crate) fn eval(
                     "stdvar" => variance(&vals),
                     "quantile" => {
                         let q = scalar_param(op, param)?;
-                        notes.extend(super::quantiles::check_quantile(q));
                         let mut v = vals;
                         quantile(q, &mut v)
                     }
@@ -289,14 +280,38 @@ fn asc_nan_last(a: f64, b: f64) -> std::cmp::Ordering {
     }
 }
 
-/// Whether an aggregation's warning is about its parameter (and points at it).
-pub(crate) fn is_about_param(note: &str) -> bool {
-    ["quantile value should be", "ratio value should be"]
-        .iter()
-        .any(|w| {
-            note.strip_prefix("PromQL warning: ")
-                .is_some_and(|n| n.starts_with(w))
-        })
+/// Warnings about an aggregation's parameter over all steps, once per query as
+/// Prometheus gives them: a quantile that is NaN, above 1 (the largest) or below 0 (the
+/// smallest); a ratio above 1 or below -1, which is capped.
+pub(crate) fn param_warnings(op: &str, params: &[f64]) -> Vec<String> {
+    let max = params.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let min = params.iter().copied().fold(f64::INFINITY, f64::min);
+    let mut out = Vec::new();
+    match op {
+        "quantile" => {
+            if params.iter().any(|q| q.is_nan()) {
+                out.extend(super::quantiles::check_quantile(f64::NAN));
+            }
+            for (outside, q) in [(max > 1.0, max), (min < 0.0, min)] {
+                if outside {
+                    out.extend(super::quantiles::check_quantile(q));
+                }
+            }
+        }
+        "limit_ratio" => {
+            for (outside, r, to) in [(max > 1.0, max, 1), (min < -1.0, min, -1)] {
+                if outside {
+                    out.push(format!(
+                        "PromQL warning: ratio value should be between -1 and 1, got {}, capping to {to}",
+                        super::types::format_g(r)
+                    ));
+                }
+            }
+        }
+        _ => {}
+    }
+    out.dedup();
+    out
 }
 
 /// A stable number in [0, 1) per label set, for `limit_ratio`.
@@ -420,5 +435,33 @@ mod tests {
         }
         assert!(keys.by_input.is_empty());
         assert_eq!(keys.interned.len(), 1);
+    }
+
+    /// A parameter that changes over the steps of a range query is reported once: its
+    /// largest value above the range and its smallest below it, as Prometheus does.
+    #[test]
+    fn parameter_warnings_name_the_extremes_once() {
+        let w = |op, ps: &[f64]| param_warnings(op, ps);
+        assert_eq!(
+            w("limit_ratio", &[1.1, 1.5, 0.5, -2.0]),
+            [
+                "PromQL warning: ratio value should be between -1 and 1, got 1.5, capping to 1",
+                "PromQL warning: ratio value should be between -1 and 1, got -2, capping to -1",
+            ]
+        );
+        assert_eq!(
+            w("limit_ratio", &[-1.5]),
+            ["PromQL warning: ratio value should be between -1 and 1, got -1.5, capping to -1"]
+        );
+        assert!(w("limit_ratio", &[1.0, -1.0, 0.0]).is_empty());
+        assert_eq!(
+            w("quantile", &[-0.5, f64::NAN, -0.1]),
+            [
+                "PromQL warning: quantile value should be between 0 and 1, got NaN",
+                "PromQL warning: quantile value should be between 0 and 1, got -0.5",
+            ]
+        );
+        assert!(w("quantile", &[0.0, 1.0]).is_empty());
+        assert!(w("topk", &[5.0]).is_empty());
     }
 }

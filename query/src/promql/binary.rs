@@ -331,6 +331,11 @@ fn vector_vector(
             // (Prometheus swaps the sides, not the fill values).
             None => {
                 if let Some(fv) = fill.rhs {
+                    if !grouping && !one_to_one_seen.insert(sig.clone()) {
+                        return Err(exec(
+                            "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)",
+                        ));
+                    }
                     emit(
                         &ms.labels,
                         ms.drop_name,
@@ -388,5 +393,55 @@ fn set_op(op: &str, on: bool, names: &[String], lhs: Vec<Sample>, rhs: Vec<Sampl
             );
             out
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use promql_parser::parser::Expr;
+
+    fn vector(series: &[(&str, &str, f64)]) -> Instant {
+        Instant::Vector(
+            series
+                .iter()
+                .map(|(job, instance, f)| Sample {
+                    labels: Arc::new(Labels::from_pairs([("job", *job), ("instance", *instance)])),
+                    f: *f,
+                    h: None,
+                    drop_name: false,
+                })
+                .collect(),
+        )
+    }
+
+    fn binary(q: &str, lhs: Instant, rhs: Instant) -> Result<Instant, PromqlError> {
+        let Expr::Binary(b) = promql_parser::parser::parse(q).unwrap() else {
+            panic!("not a binary operation: {q}");
+        };
+        eval(&b.op, b.modifier.as_ref(), lhs, rhs, &mut Vec::new())
+    }
+
+    /// Two left series that meet the same (filled) right side are a many-to-one match
+    /// that one-to-one matching refuses, with or without a right series present.
+    #[test]
+    fn a_fill_value_is_matched_once_in_one_to_one_matching() {
+        let left = || vector(&[("a", "1", 1.0), ("a", "2", 2.0)]);
+        for right in [vector(&[]), vector(&[("a", "9", 5.0)])] {
+            let err = binary("x + on(job) fill_right(0) y", left(), right).unwrap_err();
+            assert!(
+                err.to_string().contains("multiple matches for labels"),
+                "{err}"
+            );
+        }
+        let Instant::Vector(out) = binary(
+            "x + on(job) group_left fill_right(7) y",
+            left(),
+            vector(&[]),
+        )
+        .unwrap() else {
+            panic!("not a vector");
+        };
+        assert_eq!(out.iter().map(|s| s.f).collect::<Vec<_>>(), [8.0, 9.0]);
     }
 }

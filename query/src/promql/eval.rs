@@ -389,20 +389,21 @@ impl Ev<'_> {
     }
 
     /// Adds an annotation once per message, with the position of the node being
-    /// evaluated, as Prometheus does (the first position a message was given keeps it).
+    /// evaluated; a message given again takes the later position, as in Prometheus.
     fn note(&self, to: &RefCell<Vec<String>>, msg: String) {
+        let at = self
+            .note_at
+            .get()
+            .map(|k| self.positions.suffix(k))
+            .unwrap_or_default();
         let mut all = to.borrow_mut();
-        let known = all.iter().any(|x| {
+        let known = all.iter().position(|x| {
             x.strip_prefix(msg.as_str())
-                .is_some_and(|rest| rest.is_empty() || rest.starts_with(" ("))
+                .is_some_and(|rest| rest.is_empty() || self.positions.is_suffix(rest))
         });
-        if !known {
-            let at = self
-                .note_at
-                .get()
-                .map(|k| self.positions.suffix(k))
-                .unwrap_or_default();
-            all.push(msg + &at);
+        match known {
+            Some(i) => all[i] = msg + &at,
+            None => all.push(msg + &at),
         }
     }
 
@@ -485,14 +486,21 @@ impl Ev<'_> {
                         .map(Instant::Vector)
                     })
                     .collect();
-                // A warning about the parameter points at it, others at the input.
-                for n in notes {
-                    let at = match &a.param {
-                        Some(p) if aggregate::is_about_param(&n) => node_key(p),
-                        _ => node_key(&a.expr),
-                    };
-                    self.noting_at(at, || self.annotate(vec![n]));
+                // Warnings about the parameter point at it, others at the input.
+                if let (Some(p), Some(values)) = (&a.param, &param) {
+                    let params: Vec<f64> = values
+                        .iter()
+                        .filter_map(|v| match v {
+                            Instant::Scalar(f) => Some(*f),
+                            _ => None,
+                        })
+                        .collect();
+                    let op = a.op.to_string();
+                    self.noting_at(node_key(p), || {
+                        self.annotate(aggregate::param_warnings(&op, &params))
+                    });
                 }
+                self.noting_at(node_key(&a.expr), || self.annotate(notes));
                 out
             }
             Expr::Call(c) => {

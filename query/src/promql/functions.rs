@@ -87,17 +87,19 @@ fn optional_scalars(
     }
 }
 
-/// The node a function's annotations point at: its first vector or range argument,
-/// or the call itself when it has none and for the sort functions (whose warning is
-/// about the call).
+/// The node a function's annotations point at, as in Prometheus: its first vector or
+/// range argument; the quantile for `quantile_over_time`; the call itself for the sort
+/// functions (whose warning is about the call) and for one without such an argument.
+/// (`histogram_quantile(s)` point their quantile warnings at the quantiles.)
 pub(crate) fn annotated_node(call: &Expr, c: &Call) -> usize {
     let series_arg = c
         .args
         .args
         .iter()
         .find(|a| matches!(a.value_type(), ValueType::Vector | ValueType::Matrix));
-    match series_arg {
-        Some(a) if !c.func.name.starts_with("sort") => node_key(a),
+    match (c.func.name, series_arg, c.args.args.first()) {
+        ("quantile_over_time", _, Some(q)) => node_key(q),
+        (name, Some(a), _) if !name.starts_with("sort") => node_key(a),
         _ => node_key(call),
     }
 }

@@ -139,10 +139,16 @@ pub(crate) fn eval(ev: &Ev<'_>, c: &Call) -> Result<Vec<Instant>, PromqlError> {
     let (at, off) = anchor(first, ev.query_start, ev.query_end);
     let base = ev.eval(first)?;
     let names = effective_names(&sel.names)?;
-    // Info series themselves are passed through as they are.
-    let is_info = |l: &Labels| {
+    // Info series themselves are passed through as they are (matched once per name).
+    let mut by_name: HashMap<String, bool> = HashMap::new();
+    let mut is_info = |l: &Labels| {
         let name = l.get(METRIC_NAME).unwrap_or("");
-        names.iter().all(|m| m.matches(name))
+        if let Some(known) = by_name.get(name) {
+            return *known;
+        }
+        let yes = names.iter().all(|m| m.matches(name));
+        by_name.insert(name.to_string(), yes);
+        yes
     };
     // Info series are joined only if their identifying labels are among the values
     // the other series have.
@@ -191,6 +197,10 @@ pub(crate) fn eval(ev: &Ev<'_>, c: &Call) -> Result<Vec<Instant>, PromqlError> {
         let Instant::Vector(samples) = step else {
             continue;
         };
+        if samples.is_empty() {
+            out.push(Instant::Vector(Vec::new()));
+            continue;
+        }
         // The newest info sample per signature.
         let mut by_sig: HashMap<Signature<'_>, (&Sample, i64)> = HashMap::new();
         for (s, t) in infos {

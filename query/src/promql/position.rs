@@ -38,6 +38,18 @@ impl Positions {
         }
     }
 
+    /// Whether `text` is a suffix as `suffix` writes them.
+    pub(crate) fn is_suffix(&self, text: &str) -> bool {
+        text.strip_prefix(" (")
+            .and_then(|t| t.strip_suffix(')'))
+            .and_then(|t| t.split_once(':'))
+            .is_some_and(|(l, c)| {
+                !l.is_empty()
+                    && !c.is_empty()
+                    && l.bytes().chain(c.bytes()).all(|b| b.is_ascii_digit())
+            })
+    }
+
     /// ` (line:col)` for the node at `key`, as Prometheus writes it (line and column
     /// from 1, the column in bytes); empty when unknown.
     pub(crate) fn suffix(&self, key: usize) -> String {
@@ -289,15 +301,17 @@ impl Walk<'_, '_> {
                     if self.take("bool").is_some() {
                         continue;
                     }
+                    // `on`, `ignoring` and the fill modifiers are modifiers only when
+                    // a parenthesis follows (`fill{…}` is a metric named fill).
                     let t = self.peek()?.to_ascii_lowercase();
+                    let paren_next = self.toks.get(self.at + 1).is_some_and(|n| n.text == "(");
                     match t.as_str() {
-                        "on" | "ignoring" | "group_left" | "group_right" | "fill" | "fill_left"
-                        | "fill_right" => {
-                            self.at += 1;
-                            self.label_list()?;
-                        }
+                        "group_left" | "group_right" => {}
+                        "on" | "ignoring" | "fill" | "fill_left" | "fill_right" if paren_next => {}
                         _ => break,
                     }
+                    self.at += 1;
+                    self.label_list()?;
                 }
                 self.expr(&b.rhs)
             }
@@ -362,6 +376,11 @@ mod tests {
             [
                 " (1:1)", " (1:15)", " (1:15)", " (1:16)", " (1:16)", " (1:20)"
             ]
+        );
+        // A metric named like a modifier is not one.
+        assert_eq!(
+            starts("a + fill{x=\"1\"} * on(j) b"),
+            [" (1:1)", " (1:1)", " (1:5)", " (1:5)", " (1:25)"]
         );
         assert_eq!(
             starts("topk(3, -foo) or vector(time())"),

@@ -10,6 +10,7 @@ use super::error::PromqlError;
 use super::eval::Ev;
 use super::functions::{arg, scalars, strings, vectors};
 use super::histogram;
+use super::position::node_key;
 use super::types::{Instant, METRIC_NAME, Sample, format_g, remove, with_label};
 
 /// A classic histogram: its labels without `le`, and `(upper bound, cumulative count)`
@@ -140,8 +141,9 @@ fn classic_quantile(ev: &Ev<'_>, labels: &Labels, q: f64, b: &mut [(f64, f64)]) 
 }
 
 pub(crate) fn histogram_quantile(ev: &Ev<'_>, c: &Call) -> Result<Vec<Instant>, PromqlError> {
-    let qs = scalars(ev, arg(c, 0)?)?;
-    check_quantiles(ev, &qs);
+    let q_arg = arg(c, 0)?;
+    let qs = scalars(ev, q_arg)?;
+    ev.noting_at(node_key(q_arg), || check_quantiles(ev, &qs));
     histogram_fn(
         ev,
         arg(c, 1)?,
@@ -156,8 +158,9 @@ pub(crate) fn histogram_quantiles(ev: &Ev<'_>, c: &Call) -> Result<Vec<Instant>,
     let label = strings(ev, arg(c, 1)?)?;
     let mut qs = Vec::new();
     for i in 2..c.args.args.len() {
-        let q = scalars(ev, arg(c, i)?)?;
-        check_quantiles(ev, &q);
+        let q_arg = arg(c, i)?;
+        let q = scalars(ev, q_arg)?;
+        ev.noting_at(node_key(q_arg), || check_quantiles(ev, &q));
         qs.push(q);
     }
     let with = |i: usize, f: &mut dyn FnMut(f64) -> f64| {
