@@ -350,6 +350,48 @@ async fn pages_render_hydrate_and_answer_in_a_real_browser() {
         "the page reloaded"
     );
 
+    // A running query shows for how long it has run, and Cancel stops it: the browser's
+    // fetch is made to answer only when aborted, so the query is still running when
+    // Cancel is pressed, and the query row then says it was cancelled.
+    s.js(
+        "window.__fetch = window.fetch;
+         window.fetch = (input, init) => new Promise((_, reject) => {
+           const signal = (init && init.signal) || (input && input.signal);
+           signal.addEventListener('abort', () => reject(new DOMException('aborted', 'AbortError')));
+         });
+         document.querySelector('textarea[name=q]').value = 'queue_depth * 3';
+         document.querySelector('.query-form button[type=submit]').click();",
+        json!([]),
+    )
+    .await;
+    s.wait_for(
+        "the running query's elapsed time",
+        20,
+        "const e = document.querySelector('.results .running .elapsed');
+         return e !== null && parseFloat(e.textContent) >= 0.3",
+    )
+    .await;
+    s.js(
+        "document.querySelector('.results .running .cancel').click()",
+        json!([]),
+    )
+    .await;
+    s.wait_for(
+        "the query marked cancelled",
+        10,
+        "return document.querySelector('.query-row .error')?.textContent === 'Cancelled.'",
+    )
+    .await;
+    assert_eq!(
+        s.js(
+            "window.fetch = window.__fetch; return document.querySelectorAll('.running').length",
+            json!([])
+        )
+        .await,
+        0,
+        "nothing is left running"
+    );
+
     // The table view of an instant query.
     s.goto(&format!("{explore}&tab=table")).await;
     let rows = s
