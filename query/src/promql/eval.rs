@@ -115,70 +115,72 @@ impl Engine {
         let expr = parse(query)?;
         let positions = Positions::of(query, &expr);
         let data = self.prepare(reader, &expr, t, t).await?;
-        let (warnings, infos, peak) = (
-            RefCell::new(Vec::new()),
-            RefCell::new(Vec::new()),
-            Cell::new(0),
-        );
-        let ev = Ev {
-            data: &data,
-            times: vec![t],
-            query_start: t,
-            query_end: t,
-            query_step: 0,
-            opts: &self.opts,
-            started: Clock::now(),
-            warnings: &warnings,
-            infos: &infos,
-            peak_samples: &peak,
-            positions: &positions,
-            note_at: Cell::new(None),
-        };
-        let value = match unwrap_parens(&expr) {
-            e @ (Expr::MatrixSelector(_) | Expr::Subquery(_)) => {
-                let r = ev.eval_range(e)?;
-                let mut out: Vec<(Labels, Vec<(i64, Value)>)> = r
-                    .series
-                    .iter()
-                    .map(|s| {
-                        (
-                            if s.drop_name {
-                                super::types::without_name(&s.labels)
-                            } else {
-                                (*s.labels).clone()
-                            },
-                            s.values_in(r.windows[0]),
-                        )
-                    })
-                    .filter(|(_, p)| !p.is_empty())
-                    .collect();
-                out.sort_by(|a, b| a.0.cmp(&b.0));
-                QueryValue::Matrix(out)
-            }
-            e => match ev.eval(e)?.pop() {
-                Some(Instant::Scalar(v)) => QueryValue::Scalar { t, v },
-                Some(Instant::String(v)) => QueryValue::String { t, v },
-                Some(Instant::Vector(v)) => {
-                    let mut out = Vec::with_capacity(v.len());
-                    let mut seen = std::collections::HashSet::new();
-                    for s in &v {
-                        let l = final_labels(s);
-                        if !seen.insert(l.clone()) {
-                            return Err(exec(
-                                "vector cannot contain metrics with the same labelset",
-                            ));
-                        }
-                        out.push((l, t, s.value()));
-                    }
-                    QueryValue::Vector(out)
+        evaluate(|| {
+            let (warnings, infos, peak) = (
+                RefCell::new(Vec::new()),
+                RefCell::new(Vec::new()),
+                Cell::new(0),
+            );
+            let ev = Ev {
+                data: &data,
+                times: vec![t],
+                query_start: t,
+                query_end: t,
+                query_step: 0,
+                opts: &self.opts,
+                started: Clock::now(),
+                warnings: &warnings,
+                infos: &infos,
+                peak_samples: &peak,
+                positions: &positions,
+                note_at: Cell::new(None),
+            };
+            let value = match unwrap_parens(&expr) {
+                e @ (Expr::MatrixSelector(_) | Expr::Subquery(_)) => {
+                    let r = ev.eval_range(e)?;
+                    let mut out: Vec<(Labels, Vec<(i64, Value)>)> = r
+                        .series
+                        .iter()
+                        .map(|s| {
+                            (
+                                if s.drop_name {
+                                    super::types::without_name(&s.labels)
+                                } else {
+                                    (*s.labels).clone()
+                                },
+                                s.values_in(r.windows[0]),
+                            )
+                        })
+                        .filter(|(_, p)| !p.is_empty())
+                        .collect();
+                    out.sort_by(|a, b| a.0.cmp(&b.0));
+                    QueryValue::Matrix(out)
                 }
-                None => QueryValue::Vector(Vec::new()),
-            },
-        };
-        Ok(QueryResult {
-            value,
-            warnings: warnings.into_inner(),
-            infos: infos.into_inner(),
+                e => match ev.eval(e)?.pop() {
+                    Some(Instant::Scalar(v)) => QueryValue::Scalar { t, v },
+                    Some(Instant::String(v)) => QueryValue::String { t, v },
+                    Some(Instant::Vector(v)) => {
+                        let mut out = Vec::with_capacity(v.len());
+                        let mut seen = std::collections::HashSet::new();
+                        for s in &v {
+                            let l = final_labels(s);
+                            if !seen.insert(l.clone()) {
+                                return Err(exec(
+                                    "vector cannot contain metrics with the same labelset",
+                                ));
+                            }
+                            out.push((l, t, s.value()));
+                        }
+                        QueryValue::Vector(out)
+                    }
+                    None => QueryValue::Vector(Vec::new()),
+                },
+            };
+            Ok(QueryResult {
+                value,
+                warnings: warnings.into_inner(),
+                infos: infos.into_inner(),
+            })
         })
     }
 
@@ -218,68 +220,83 @@ impl Engine {
         }
         let positions = Positions::of(query, &expr);
         let data = self.prepare(reader, &expr, start, end).await?;
-        let times: Vec<i64> = (0..)
-            .map(|i| start + i * step)
-            .take_while(|t| *t <= end)
-            .collect();
-        let (warnings, infos, peak) = (
-            RefCell::new(Vec::new()),
-            RefCell::new(Vec::new()),
-            Cell::new(0),
-        );
-        let ev = Ev {
-            data: &data,
-            times: times.clone(),
-            query_start: start,
-            query_end: end,
-            query_step: step,
-            opts: &self.opts,
-            started: Clock::now(),
-            warnings: &warnings,
-            infos: &infos,
-            peak_samples: &peak,
-            positions: &positions,
-            note_at: Cell::new(None),
-        };
-        let vals = ev.eval(&expr)?;
-        let mut series: Vec<(Labels, Vec<(i64, Value)>)> = Vec::new();
-        let mut slots = SeriesSlots::default();
-        let scalar = Arc::new(Labels::default());
-        for (t, v) in times.iter().zip(&vals) {
-            match v {
-                Instant::Scalar(f) => {
-                    let (i, new) = slots.slot(&scalar, false, Labels::default);
-                    if let Some(l) = new {
-                        series.push((l, Vec::new()));
-                    }
-                    series[i].1.push((*t, Value::Float(*f)));
-                }
-                Instant::Vector(samples) => {
-                    for s in samples {
-                        let (i, new) = slots.slot(&s.labels, s.drop_name, || final_labels(s));
+        evaluate(|| {
+            let times: Vec<i64> = (0..)
+                .map(|i| start + i * step)
+                .take_while(|t| *t <= end)
+                .collect();
+            let (warnings, infos, peak) = (
+                RefCell::new(Vec::new()),
+                RefCell::new(Vec::new()),
+                Cell::new(0),
+            );
+            let ev = Ev {
+                data: &data,
+                times: times.clone(),
+                query_start: start,
+                query_end: end,
+                query_step: step,
+                opts: &self.opts,
+                started: Clock::now(),
+                warnings: &warnings,
+                infos: &infos,
+                peak_samples: &peak,
+                positions: &positions,
+                note_at: Cell::new(None),
+            };
+            let vals = ev.eval(&expr)?;
+            let mut series: Vec<(Labels, Vec<(i64, Value)>)> = Vec::new();
+            let mut slots = SeriesSlots::default();
+            let scalar = Arc::new(Labels::default());
+            for (t, v) in times.iter().zip(&vals) {
+                match v {
+                    Instant::Scalar(f) => {
+                        let (i, new) = slots.slot(&scalar, false, Labels::default);
                         if let Some(l) = new {
                             series.push((l, Vec::new()));
                         }
-                        let pts = &mut series[i].1;
-                        if pts.last().is_some_and(|p| p.0 == *t) {
-                            return Err(exec(
-                                "vector cannot contain metrics with the same labelset",
-                            ));
+                        series[i].1.push((*t, Value::Float(*f)));
+                    }
+                    Instant::Vector(samples) => {
+                        for s in samples {
+                            let (i, new) = slots.slot(&s.labels, s.drop_name, || final_labels(s));
+                            if let Some(l) = new {
+                                series.push((l, Vec::new()));
+                            }
+                            let pts = &mut series[i].1;
+                            if pts.last().is_some_and(|p| p.0 == *t) {
+                                return Err(exec(
+                                    "vector cannot contain metrics with the same labelset",
+                                ));
+                            }
+                            pts.push((*t, s.value()));
                         }
-                        pts.push((*t, s.value()));
+                    }
+                    Instant::String(_) => {
+                        return Err(exec("string values are not allowed in range queries"));
                     }
                 }
-                Instant::String(_) => {
-                    return Err(exec("string values are not allowed in range queries"));
-                }
             }
-        }
-        series.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        Ok(QueryResult {
-            value: QueryValue::Matrix(series),
-            warnings: warnings.into_inner(),
-            infos: infos.into_inner(),
+            series.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            Ok(QueryResult {
+                value: QueryValue::Matrix(series),
+                warnings: warnings.into_inner(),
+                infos: infos.into_inner(),
+            })
         })
+    }
+}
+
+/// Runs an evaluation, which does not yield: on a multi-threaded runtime the worker first
+/// hands its other tasks to another thread, so that a long query does not hold up
+/// ingestion and other requests; elsewhere (a single-threaded runtime, as `rules test`
+/// uses) it runs in place.
+fn evaluate<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
     }
 }
 
