@@ -68,6 +68,14 @@ pub(crate) struct Ev<'a> {
     pub(crate) note_at: Cell<Option<usize>>,
 }
 
+/// What a query's evaluation gathers besides its value.
+#[derive(Default)]
+struct Notes {
+    warnings: RefCell<Vec<String>>,
+    infos: RefCell<Vec<String>>,
+    peak: Cell<usize>,
+}
+
 fn parse(q: &str) -> Result<Expr, PromqlError> {
     promql_parser::parser::parse(q).map_err(PromqlError::Parse)
 }
@@ -105,6 +113,32 @@ impl Engine {
         fetch::fetch(reader, needs).await
     }
 
+    /// The evaluator of a whole query over `times`; `range` is its start, end and step
+    /// (0 for an instant query).
+    fn top_level<'a>(
+        &'a self,
+        data: &'a Fetched,
+        positions: &'a Positions,
+        notes: &'a Notes,
+        times: Vec<i64>,
+        (query_start, query_end, query_step): (i64, i64, i64),
+    ) -> Ev<'a> {
+        Ev {
+            data,
+            times,
+            query_start,
+            query_end,
+            query_step,
+            opts: &self.opts,
+            started: Clock::now(),
+            warnings: &notes.warnings,
+            infos: &notes.infos,
+            peak_samples: &notes.peak,
+            positions,
+            note_at: Cell::new(None),
+        }
+    }
+
     /// Evaluates `query` at time `t` (milliseconds).
     pub async fn instant(
         &self,
@@ -116,25 +150,8 @@ impl Engine {
         let positions = Positions::of(query, &expr);
         let data = self.prepare(reader, &expr, t, t).await?;
         evaluate(|| {
-            let (warnings, infos, peak) = (
-                RefCell::new(Vec::new()),
-                RefCell::new(Vec::new()),
-                Cell::new(0),
-            );
-            let ev = Ev {
-                data: &data,
-                times: vec![t],
-                query_start: t,
-                query_end: t,
-                query_step: 0,
-                opts: &self.opts,
-                started: Clock::now(),
-                warnings: &warnings,
-                infos: &infos,
-                peak_samples: &peak,
-                positions: &positions,
-                note_at: Cell::new(None),
-            };
+            let notes = Notes::default();
+            let ev = self.top_level(&data, &positions, &notes, vec![t], (t, t, 0));
             let value = match unwrap_parens(&expr) {
                 e @ (Expr::MatrixSelector(_) | Expr::Subquery(_)) => {
                     let r = ev.eval_range(e)?;
@@ -178,8 +195,8 @@ impl Engine {
             };
             Ok(QueryResult {
                 value,
-                warnings: warnings.into_inner(),
-                infos: infos.into_inner(),
+                warnings: notes.warnings.into_inner(),
+                infos: notes.infos.into_inner(),
             })
         })
     }
@@ -225,25 +242,8 @@ impl Engine {
                 .map(|i| start + i * step)
                 .take_while(|t| *t <= end)
                 .collect();
-            let (warnings, infos, peak) = (
-                RefCell::new(Vec::new()),
-                RefCell::new(Vec::new()),
-                Cell::new(0),
-            );
-            let ev = Ev {
-                data: &data,
-                times: times.clone(),
-                query_start: start,
-                query_end: end,
-                query_step: step,
-                opts: &self.opts,
-                started: Clock::now(),
-                warnings: &warnings,
-                infos: &infos,
-                peak_samples: &peak,
-                positions: &positions,
-                note_at: Cell::new(None),
-            };
+            let notes = Notes::default();
+            let ev = self.top_level(&data, &positions, &notes, times.clone(), (start, end, step));
             let vals = ev.eval(&expr)?;
             let mut series: Vec<(Labels, Vec<(i64, Value)>)> = Vec::new();
             let mut slots = SeriesSlots::default();
@@ -280,8 +280,8 @@ impl Engine {
             series.sort_unstable_by(|a, b| a.0.cmp(&b.0));
             Ok(QueryResult {
                 value: QueryValue::Matrix(series),
-                warnings: warnings.into_inner(),
-                infos: infos.into_inner(),
+                warnings: notes.warnings.into_inner(),
+                infos: notes.infos.into_inner(),
             })
         })
     }
