@@ -582,8 +582,9 @@ pub fn quantile(q: f64, h: &Histogram) -> (f64, Option<NanEffect>) {
             break;
         }
     }
+    // No bucket holds an observation: all of them were NaN when the sum is NaN.
     let Some(mut b) = found else {
-        return (f64::NAN, None);
+        return (f64::NAN, h.sum.is_nan().then_some(NanEffect::ResultNaN));
     };
     let custom = h.uses_custom_buckets();
     if custom {
