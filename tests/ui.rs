@@ -693,16 +693,45 @@ async fn pages_render_hydrate_and_answer_in_a_real_browser() {
             && details.contains("retrying"),
         "{details}"
     );
-    s.js("document.querySelector('.fold').click()", json!([]))
-        .await;
+    // By keyboard alone: Tab from the top of the page reaches the root span's fold
+    // button, Enter folds its children, Space unfolds them.
+    s.js(
+        "document.activeElement?.blur(); window.scrollTo(0, 0)",
+        json!([]),
+    )
+    .await;
+    let mut tabs = 0;
+    while s
+        .js(
+            "return document.activeElement?.classList.contains('fold') === true",
+            json!([]),
+        )
+        .await
+        != json!(true)
+    {
+        tabs += 1;
+        assert!(tabs <= 100, "Tab never reached the fold button");
+        s.press(TAB).await;
+    }
+    // The focus shows where it is.
+    assert_eq!(
+        s.js(
+            "const e = document.activeElement;
+             return e.matches(':focus-visible') && getComputedStyle(e).outlineStyle !== 'none'",
+            json!([])
+        )
+        .await,
+        true,
+        "the focused fold button shows its focus"
+    );
+    s.press(ENTER).await;
     s.wait_for(
         "folding the root",
         10,
         "return document.querySelectorAll('.span-row.folded').length === 2",
     )
     .await;
-    s.js("document.querySelector('.fold').click()", json!([]))
-        .await;
+    s.press(" ").await;
     s.wait_for(
         "unfolding the root",
         10,

@@ -198,6 +198,28 @@ impl Session {
         .await;
     }
 
+    /// Presses `keys` one after another on the keyboard, wherever the focus is (WebDriver
+    /// key actions: the browser does what the key does, such as moving the focus on Tab).
+    pub async fn press(&self, keys: &str) {
+        let actions: Vec<Value> = keys
+            .chars()
+            .flat_map(|k| {
+                let k = k.to_string();
+                [
+                    json!({"type": "keyDown", "value": k}),
+                    json!({"type": "keyUp", "value": k}),
+                ]
+            })
+            .collect();
+        call(
+            &self.http,
+            "POST",
+            &format!("{}/actions", self.base),
+            Some(json!({"actions": [{"type": "key", "id": "keyboard", "actions": actions}]})),
+        )
+        .await;
+    }
+
     /// Resizes the browser window (the viewport is somewhat smaller).
     pub async fn resize(&self, width: u32, height: u32) {
         call(
