@@ -539,7 +539,24 @@ async fn pages_render_hydrate_and_answer_in_a_real_browser() {
         .await,
         true
     );
-    s.type_into(logs_box, &format!("}}{ENTER}")).await;
+    // After a pipe, the pipeline's stages.
+    s.type_into(logs_box, "} | deco").await;
+    s.wait_for(
+        "stages offered",
+        20,
+        "return document.querySelector('.suggestions li.active')?.textContent === 'decolorize'",
+    )
+    .await;
+    s.type_into(logs_box, TAB).await;
+    assert_eq!(
+        s.js(
+            &format!("return document.querySelector('{logs_box}').value"),
+            json!([])
+        )
+        .await,
+        "{service_name=\"shop\"} | decolorize"
+    );
+    s.type_into(logs_box, ENTER).await;
     s.wait_for(
         "the query run by Enter",
         20,

@@ -27,6 +27,9 @@ pub enum Want {
         label: String,
         metric: Option<String>,
     },
+    /// One of fixed words: LogQL's pipeline stages after `|`, its functions and
+    /// aggregations where an expression starts.
+    Keyword(&'static [&'static str]),
 }
 
 /// The word at the cursor and what it can be.
@@ -135,6 +138,51 @@ const PROMQL_FUNCTIONS: &[&str] = &[
     "topk",
     "vector",
     "year",
+];
+
+/// LogQL's pipeline stages (after `|`).
+const LOGQL_STAGES: &[&str] = &[
+    "json",
+    "logfmt",
+    "regexp",
+    "pattern",
+    "unpack",
+    "line_format",
+    "label_format",
+    "drop",
+    "keep",
+    "decolorize",
+    "unwrap",
+];
+
+/// LogQL's range functions and aggregations.
+const LOGQL_FUNCTIONS: &[&str] = &[
+    "count_over_time",
+    "rate",
+    "bytes_over_time",
+    "bytes_rate",
+    "absent_over_time",
+    "sum_over_time",
+    "avg_over_time",
+    "min_over_time",
+    "max_over_time",
+    "stddev_over_time",
+    "stdvar_over_time",
+    "quantile_over_time",
+    "first_over_time",
+    "last_over_time",
+    "rate_counter",
+    "sum",
+    "avg",
+    "min",
+    "max",
+    "count",
+    "stddev",
+    "stdvar",
+    "topk",
+    "bottomk",
+    "sort",
+    "sort_desc",
 ];
 
 /// Keywords whose parentheses hold label names.
@@ -271,10 +319,15 @@ pub fn context(text: &str, cursor: usize, lang: Lang) -> Option<Context> {
         return ctx(Want::LabelName { metric: None });
     }
     let starts_number = word.starts_with(|c: char| c.is_ascii_digit());
-    if lang == Lang::LogQL || word.is_empty() || starts_number {
+    if word.is_empty() || starts_number {
         return None;
     }
-    ctx(Want::MetricName)
+    match (lang, prev) {
+        (Lang::PromQL, _) => ctx(Want::MetricName),
+        (Lang::LogQL, Some('|')) => ctx(Want::Keyword(LOGQL_STAGES)),
+        (Lang::LogQL, None | Some('(' | ',')) => ctx(Want::Keyword(LOGQL_FUNCTIONS)),
+        (Lang::LogQL, _) => None,
+    }
 }
 
 /// Byte offset in `s` of the UTF-16 offset `units` (what a text area's
@@ -334,13 +387,14 @@ pub fn accept(text: &str, ctx: &Context, choice: &str) -> Option<(String, usize)
     Some((format!("{head}{inserted}{tail}"), cursor))
 }
 
-/// The API path that lists the candidates of `want`.
-pub fn source(want: &Want, lang: Lang) -> String {
+/// The API path that lists the candidates of `want`; `None` for fixed words.
+pub fn source(want: &Want, lang: Lang) -> Option<String> {
     let with_metric = |path: String, metric: &Option<String>| match metric {
         Some(m) => format!("{path}?match[]={}", encode(m)),
         None => path,
     };
-    match (lang, want) {
+    Some(match (lang, want) {
+        (_, Want::Keyword(_)) => return None,
         (_, Want::MetricName) => "/api/v1/label/__name__/values".to_string(),
         (Lang::PromQL, Want::LabelName { metric }) => with_metric("/api/v1/labels".into(), metric),
         (Lang::PromQL, Want::LabelValue { label, metric }) => {
@@ -350,7 +404,7 @@ pub fn source(want: &Want, lang: Lang) -> String {
         (Lang::LogQL, Want::LabelValue { label, .. }) => {
             format!("/loki/api/v1/label/{}/values", encode(label))
         }
-    }
+    })
 }
 
 /// Most candidates shown at once.
@@ -405,9 +459,15 @@ pub fn QueryBox(
         let Some(ctx) = context(&text, byte_offset(&text, units), lang) else {
             return close();
         };
-        let url = source(&ctx.want, lang);
         let this = generation.get_value() + 1;
         generation.set_value(this);
+        let Some(url) = source(&ctx.want, lang) else {
+            let words = match ctx.want {
+                Want::Keyword(words) => words.iter().map(|w| w.to_string()).collect(),
+                _ => Vec::new(),
+            };
+            return show(ctx, &words);
+        };
         if let Some(c) = cache.with_value(|c| c.get(&url).cloned()) {
             return show(ctx, &c);
         }
@@ -546,9 +606,15 @@ pub fn QueryBox(
 mod tests {
     use super::*;
 
+    /// `▮` marks the cursor (or, in queries without pipes, `|`).
     fn at(text_with_cursor: &str, lang: Lang) -> Option<Context> {
-        let cursor = text_with_cursor.find('|').expect("a | marks the cursor");
-        let text = text_with_cursor.replacen('|', "", 1);
+        let mark = if text_with_cursor.contains('▮') {
+            '▮'
+        } else {
+            '|'
+        };
+        let cursor = text_with_cursor.find(mark).expect("a mark for the cursor");
+        let text = text_with_cursor.replacen(mark, "", 1);
         context(&text, cursor, lang)
     }
 
@@ -642,11 +708,29 @@ mod tests {
         );
         assert_eq!(want("{lev|", L), Some((label(None), "lev".into())));
         assert_eq!(
-            want("{a=\"b\"} |= \"err|\"", L),
+            want("{a=\"b\"} |= \"err▮\"", L),
             None,
             "a line filter is free text"
         );
-        assert_eq!(want("{a=\"b\"} | jso|", L), None);
+        assert_eq!(
+            want("{a=\"b\"} | jso▮", L),
+            Some((Want::Keyword(LOGQL_STAGES), "jso".into()))
+        );
+        assert_eq!(
+            want("{a=\"b\"} | json | line_format \"{{.a}}\" |lab▮", L),
+            Some((Want::Keyword(LOGQL_STAGES), "lab".into()))
+        );
+        assert_eq!(want("{a=\"b\"} | ▮", L), None, "nothing typed yet");
+        assert_eq!(want("{a=\"b\"} | json | duration > 10▮", L), None);
+        assert_eq!(want("{a=\"b\"} | json | level != er▮", L), None);
+        assert_eq!(
+            want("cou▮", L),
+            Some((Want::Keyword(LOGQL_FUNCTIONS), "cou".into()))
+        );
+        assert_eq!(
+            want("sum by (level) (rat▮", L),
+            Some((Want::Keyword(LOGQL_FUNCTIONS), "rat".into()))
+        );
         assert_eq!(
             want("sum by (lev|) (count_over_time({a=\"b\"}[1m]))", L),
             Some((label(None), "lev".into()))
@@ -720,20 +804,24 @@ mod tests {
     fn candidates_come_from_the_matching_api() {
         assert_eq!(
             source(&Want::MetricName, Lang::PromQL),
-            "/api/v1/label/__name__/values"
+            Some("/api/v1/label/__name__/values".into())
         );
         assert_eq!(
             source(&label(Some("up")), Lang::PromQL),
-            "/api/v1/labels?match[]=up"
+            Some("/api/v1/labels?match[]=up".into())
         );
         assert_eq!(
             source(&value("job", Some("a:b")), Lang::PromQL),
-            "/api/v1/label/job/values?match[]=a%3Ab"
+            Some("/api/v1/label/job/values?match[]=a%3Ab".into())
         );
-        assert_eq!(source(&label(None), Lang::LogQL), "/loki/api/v1/labels");
+        assert_eq!(
+            source(&label(None), Lang::LogQL),
+            Some("/loki/api/v1/labels".into())
+        );
         assert_eq!(
             source(&value("level", None), Lang::LogQL),
-            "/loki/api/v1/label/level/values"
+            Some("/loki/api/v1/label/level/values".into())
         );
+        assert_eq!(source(&Want::Keyword(LOGQL_STAGES), Lang::LogQL), None);
     }
 }
