@@ -24,7 +24,7 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status, span};
 use serde_json::json;
 use std::path::PathBuf;
-use webdriver::{ARROW_DOWN, Driver, ENTER, TAB, find_browser};
+use webdriver::{ARROW_DOWN, Driver, ENTER, Session, TAB, find_browser};
 
 const CHECKOUT_TRACE: &str = "0af7651916cd43dd8448eb211c80319c";
 
@@ -122,6 +122,30 @@ fn screenshots() -> PathBuf {
         .parent()
         .unwrap()
         .join("ui-screenshots")
+}
+
+/// Types `typed` into the query box `css`, waits until `offered` is the suggestion
+/// picked, takes it with Tab, and checks that the box then holds `then`.
+async fn take_with_tab(s: &Session, css: &str, typed: &str, offered: &str, then: &str) {
+    s.type_into(css, typed).await;
+    s.wait_for(
+        &format!("{offered} offered"),
+        20,
+        &format!(
+            "return document.querySelector('.suggestions li.active')?.textContent === {}",
+            json!(offered)
+        ),
+    )
+    .await;
+    s.type_into(css, TAB).await;
+    assert_eq!(
+        s.js(
+            &format!("return document.querySelector('{css}').value"),
+            json!([])
+        )
+        .await,
+        then
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -310,22 +334,14 @@ async fn pages_render_hydrate_and_answer_in_a_real_browser() {
         "return document.querySelector('.suggestions li.active')?.textContent === 'queue_depth'",
     )
     .await;
-    s.type_into(promql_box, &format!("{ENTER}{{ser")).await;
-    s.wait_for(
-        "the metric's labels offered",
-        20,
-        "return document.querySelector('.suggestions li.active')?.textContent === 'series'",
+    take_with_tab(
+        &s,
+        promql_box,
+        &format!("{ENTER}{{ser"),
+        "series",
+        "queue_depth{series",
     )
     .await;
-    s.type_into(promql_box, TAB).await;
-    assert_eq!(
-        s.js(
-            &format!("return document.querySelector('{promql_box}').value"),
-            json!([])
-        )
-        .await,
-        "queue_depth{series"
-    );
     s.goto(&explore).await;
     s.wait_hydrated().await;
 
@@ -540,22 +556,14 @@ async fn pages_render_hydrate_and_answer_in_a_real_browser() {
         true
     );
     // After a pipe, the pipeline's stages.
-    s.type_into(logs_box, "} | deco").await;
-    s.wait_for(
-        "stages offered",
-        20,
-        "return document.querySelector('.suggestions li.active')?.textContent === 'decolorize'",
+    take_with_tab(
+        &s,
+        logs_box,
+        "} | deco",
+        "decolorize",
+        "{service_name=\"shop\"} | decolorize",
     )
     .await;
-    s.type_into(logs_box, TAB).await;
-    assert_eq!(
-        s.js(
-            &format!("return document.querySelector('{logs_box}').value"),
-            json!([])
-        )
-        .await,
-        "{service_name=\"shop\"} | decolorize"
-    );
     s.type_into(logs_box, ENTER).await;
     s.wait_for(
         "the query run by Enter",
