@@ -149,7 +149,7 @@ impl Engine {
         let expr = parse(query)?;
         let positions = Positions::of(query, &expr);
         let data = self.prepare(reader, &expr, t, t).await?;
-        evaluate(|| {
+        evaluate(may_take_long(&expr, &data, 1), || {
             let notes = Notes::default();
             let ev = self.top_level(&data, &positions, &notes, vec![t], (t, t, 0));
             let value = match unwrap_parens(&expr) {
@@ -237,7 +237,8 @@ impl Engine {
         }
         let positions = Positions::of(query, &expr);
         let data = self.prepare(reader, &expr, start, end).await?;
-        evaluate(|| {
+        let steps = ((end - start) / step + 1) as usize;
+        evaluate(may_take_long(&expr, &data, steps), || {
             let times: Vec<i64> = (0..)
                 .map(|i| start + i * step)
                 .take_while(|t| *t <= end)
@@ -287,13 +288,43 @@ impl Engine {
     }
 }
 
-/// Runs an evaluation, which does not yield: on a multi-threaded runtime the worker first
-/// hands its other tasks to another thread, so that a long query does not hold up
-/// ingestion and other requests; elsewhere (a single-threaded runtime, as `rules test`
-/// uses) it runs in place.
-fn evaluate<T>(f: impl FnOnce() -> T) -> T {
+/// Samples plus series × steps above which an evaluation counts as long (a few
+/// milliseconds and more).
+const LONG_EVALUATION: usize = 100_000;
+
+/// Whether evaluating `expr` over `data` at `steps` steps may take long: much data,
+/// many points, or a subquery (whose inner steps may be many even over little data).
+fn may_take_long(expr: &Expr, data: &Fetched, steps: usize) -> bool {
+    fn has_subquery(e: &Expr) -> bool {
+        match e {
+            Expr::Subquery(_) => true,
+            Expr::Paren(p) => has_subquery(&p.expr),
+            Expr::Unary(u) => has_subquery(&u.expr),
+            Expr::Binary(b) => has_subquery(&b.lhs) || has_subquery(&b.rhs),
+            Expr::Aggregate(a) => {
+                has_subquery(&a.expr) || a.param.as_deref().is_some_and(has_subquery)
+            }
+            Expr::Call(c) => c.args.args.iter().any(|a| has_subquery(a)),
+            _ => false,
+        }
+    }
+    let series: usize = data.values().map(Vec::len).sum();
+    let samples: usize = data
+        .values()
+        .flatten()
+        .map(|s| s.samples.len() + s.histograms.len())
+        .sum();
+    samples + series.max(1) * steps > LONG_EVALUATION || has_subquery(expr)
+}
+
+/// Runs an evaluation, which does not yield. One that may take long, on a
+/// multi-threaded runtime, first hands the worker's other tasks to another thread, so
+/// that it does not hold up ingestion and other requests; a short one (where the hand-over
+/// would cost a noticeable part of its time) and one on a single-threaded runtime (as
+/// `rules test` uses) run in place.
+fn evaluate<T>(long: bool, f: impl FnOnce() -> T) -> T {
     match tokio::runtime::Handle::try_current() {
-        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+        Ok(h) if long && h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
             tokio::task::block_in_place(f)
         }
         _ => f(),
@@ -736,5 +767,42 @@ impl Ev<'_> {
             }
             _ => Err(PromqlError::Parse("expected a range vector".into())),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use signalbox_storage::Sample as Point;
+
+    /// `n` series of `per` samples each.
+    fn data(n: usize, per: usize) -> Fetched {
+        let series = (0..n)
+            .map(|_| signalbox_storage::Series {
+                samples: (0..per as i64).map(|t| Point { t, v: 1.0 }).collect(),
+                ..Default::default()
+            })
+            .collect();
+        Fetched::from([(1, series)])
+    }
+
+    #[test]
+    fn only_evaluations_of_much_data_many_points_or_subqueries_count_as_long() {
+        let q = |s: &str| promql_parser::parser::parse(s).unwrap();
+        assert!(!may_take_long(&q("sum(x)"), &data(20, 100), 1));
+        assert!(!may_take_long(&q("sum(x)"), &data(20, 100), 1000));
+        assert!(may_take_long(&q("sum(x)"), &data(20, 10_000), 1));
+        assert!(may_take_long(&q("sum(x)"), &data(200, 10), 1000));
+        assert!(!may_take_long(&q("vector(1)"), &Fetched::new(), 11_000));
+        assert!(may_take_long(
+            &q("count_over_time(vector(1)[1h:1ms])"),
+            &Fetched::new(),
+            1
+        ));
+        assert!(may_take_long(
+            &q("1 + sum(rate(x[5m:10s]))"),
+            &data(1, 1),
+            1
+        ));
     }
 }
