@@ -124,6 +124,20 @@ fn screenshots() -> PathBuf {
         .join("ui-screenshots")
 }
 
+/// Runs the script `before`, then `query` through the explorer's form (as a click on its
+/// button does).
+async fn submit_query(s: &Session, before: &str, query: &str) {
+    s.js(
+        &format!(
+            "{before}
+             document.querySelector('textarea[name=q]').value = arguments[0];
+             document.querySelector('.query-form button[type=submit]').click();"
+        ),
+        json!([query]),
+    )
+    .await;
+}
+
 /// Types `typed` into the query box `css`, waits until `offered` is the suggestion
 /// picked, takes it with Tab, and checks that the box then holds `then`.
 async fn take_with_tab(s: &Session, css: &str, typed: &str, offered: &str, then: &str) {
@@ -346,13 +360,7 @@ async fn pages_render_hydrate_and_answer_in_a_real_browser() {
     s.wait_hydrated().await;
 
     // A new query through the form navigates on the client (no reload) and redraws.
-    s.js(
-        "window.__stayed = true;
-         document.querySelector('textarea[name=q]').value = 'queue_depth * 2';
-         document.querySelector('.query-form button[type=submit]').click();",
-        json!([]),
-    )
-    .await;
+    submit_query(&s, "window.__stayed = true;", "queue_depth * 2").await;
     s.wait_for(
         "the second query's chart",
         20,
@@ -369,15 +377,14 @@ async fn pages_render_hydrate_and_answer_in_a_real_browser() {
     // A running query shows for how long it has run, and Cancel stops it: the browser's
     // fetch is made to answer only when aborted, so the query is still running when
     // Cancel is pressed, and the query row then says it was cancelled.
-    s.js(
+    submit_query(
+        &s,
         "window.__fetch = window.fetch;
          window.fetch = (input, init) => new Promise((_, reject) => {
            const signal = (init && init.signal) || (input && input.signal);
            signal.addEventListener('abort', () => reject(new DOMException('aborted', 'AbortError')));
-         });
-         document.querySelector('textarea[name=q]').value = 'queue_depth * 3';
-         document.querySelector('.query-form button[type=submit]').click();",
-        json!([]),
+         });",
+        "queue_depth * 3",
     )
     .await;
     s.wait_for(

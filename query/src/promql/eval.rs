@@ -60,20 +60,38 @@ pub(crate) struct Ev<'a> {
     pub(crate) query_step: i64,
     pub(crate) opts: &'a EngineOptions,
     pub(crate) started: Clock,
-    pub(crate) warnings: &'a RefCell<Vec<String>>,
-    pub(crate) infos: &'a RefCell<Vec<String>>,
-    pub(crate) peak_samples: &'a Cell<usize>,
+    notes: &'a Notes,
     pub(crate) positions: &'a Positions,
     /// The node whose position annotations get, while one is being evaluated.
     pub(crate) note_at: Cell<Option<usize>>,
 }
 
-/// What a query's evaluation gathers besides its value.
+/// What a query's evaluation gathers besides its value: warnings and infos (each a
+/// message and the ` (line:col)` it is given at) and the most samples held at once.
 #[derive(Default)]
 struct Notes {
-    warnings: RefCell<Vec<String>>,
-    infos: RefCell<Vec<String>>,
+    warnings: RefCell<Vec<(String, String)>>,
+    infos: RefCell<Vec<(String, String)>>,
     peak: Cell<usize>,
+}
+
+impl Notes {
+    /// Adds a message once; given again, it takes the later position, as in Prometheus.
+    fn add(to: &RefCell<Vec<(String, String)>>, msg: String, at: String) {
+        let mut all = to.borrow_mut();
+        match all.iter_mut().find(|(m, _)| *m == msg) {
+            Some(known) => known.1 = at,
+            None => all.push((msg, at)),
+        }
+    }
+
+    /// The warnings and the infos as the API gives them.
+    fn into_lists(self) -> (Vec<String>, Vec<String>) {
+        let join = |v: RefCell<Vec<(String, String)>>| {
+            v.into_inner().into_iter().map(|(m, at)| m + &at).collect()
+        };
+        (join(self.warnings), join(self.infos))
+    }
 }
 
 fn parse(q: &str) -> Result<Expr, PromqlError> {
@@ -131,9 +149,7 @@ impl Engine {
             query_step,
             opts: &self.opts,
             started: Clock::now(),
-            warnings: &notes.warnings,
-            infos: &notes.infos,
-            peak_samples: &notes.peak,
+            notes,
             positions,
             note_at: Cell::new(None),
         }
@@ -193,10 +209,11 @@ impl Engine {
                     None => QueryValue::Vector(Vec::new()),
                 },
             };
+            let (warnings, infos) = notes.into_lists();
             Ok(QueryResult {
                 value,
-                warnings: notes.warnings.into_inner(),
-                infos: notes.infos.into_inner(),
+                warnings,
+                infos,
             })
         })
     }
@@ -279,10 +296,11 @@ impl Engine {
                 }
             }
             series.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            let (warnings, infos) = notes.into_lists();
             Ok(QueryResult {
                 value: QueryValue::Matrix(series),
-                warnings: notes.warnings.into_inner(),
-                infos: notes.infos.into_inner(),
+                warnings,
+                infos,
             })
         })
     }
@@ -407,7 +425,7 @@ impl Ev<'_> {
     }
 
     pub(crate) fn count_samples(&self, n: usize) -> Result<(), PromqlError> {
-        self.peak_samples.set(self.peak_samples.get().max(n));
+        self.notes.peak.set(self.notes.peak.get().max(n));
         if n > self.opts.max_samples {
             return Err(PromqlError::Limit(
                 "query processing would load too many samples into memory in query execution"
@@ -429,30 +447,19 @@ impl Ev<'_> {
     }
 
     pub(crate) fn warn(&self, msg: String) {
-        self.note(self.warnings, msg);
+        Notes::add(&self.notes.warnings, msg, self.position());
     }
 
     pub(crate) fn info(&self, msg: String) {
-        self.note(self.infos, msg);
+        Notes::add(&self.notes.infos, msg, self.position());
     }
 
-    /// Adds an annotation once per message, with the position of the node being
-    /// evaluated; a message given again takes the later position, as in Prometheus.
-    fn note(&self, to: &RefCell<Vec<String>>, msg: String) {
-        let at = self
-            .note_at
+    /// The position of the node being evaluated, as annotations end in it.
+    fn position(&self) -> String {
+        self.note_at
             .get()
             .map(|k| self.positions.suffix(k))
-            .unwrap_or_default();
-        let mut all = to.borrow_mut();
-        let known = all.iter().position(|x| {
-            x.strip_prefix(msg.as_str())
-                .is_some_and(|rest| rest.is_empty() || self.positions.is_suffix(rest))
-        });
-        match known {
-            Some(i) => all[i] = msg + &at,
-            None => all.push(msg + &at),
-        }
+            .unwrap_or_default()
     }
 
     /// Runs `f` with annotations placed at the node `key`.
@@ -714,9 +721,7 @@ impl Ev<'_> {
                     query_step: self.query_step,
                     opts: self.opts,
                     started: self.started,
-                    warnings: self.warnings,
-                    infos: self.infos,
-                    peak_samples: self.peak_samples,
+                    notes: self.notes,
                     positions: self.positions,
                     note_at: Cell::new(None),
                 };

@@ -38,18 +38,6 @@ impl Positions {
         }
     }
 
-    /// Whether `text` is a suffix as `suffix` writes them.
-    pub(crate) fn is_suffix(&self, text: &str) -> bool {
-        text.strip_prefix(" (")
-            .and_then(|t| t.strip_suffix(')'))
-            .and_then(|t| t.split_once(':'))
-            .is_some_and(|(l, c)| {
-                !l.is_empty()
-                    && !c.is_empty()
-                    && l.bytes().chain(c.bytes()).all(|b| b.is_ascii_digit())
-            })
-    }
-
     /// ` (line:col)` for the node at `key`, as Prometheus writes it (line and column
     /// from 1, the column in bytes); empty when unknown.
     pub(crate) fn suffix(&self, key: usize) -> String {
