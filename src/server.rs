@@ -62,10 +62,11 @@ async fn terminate_signal() {
 async fn start_rules(
     settings: &Settings,
     storage: Arc<Storage>,
+    engine: signalbox_query::promql::Engine,
 ) -> anyhow::Result<Arc<RuleManager>> {
     let r = &settings.rules;
     let querier = Querier::new(
-        signalbox_query::promql::Engine::default(),
+        engine,
         storage.clone(),
         Some(signalbox_query::logql::LogqlEngine::new(
             storage.clone(),
@@ -193,6 +194,9 @@ pub(crate) async fn run(settings: Settings, config_text: String) -> anyhow::Resu
     let storage = Arc::new(storage);
     let collector = Collector::new(storage.clone(), settings.collector.clone(), &mut registry);
     let notifier = start_notifier(&settings, &mut registry)?;
+    // One engine answers the API and evaluates the rules; its metrics count both.
+    let engine = signalbox_query::promql::Engine::default();
+    engine.register_metrics(&mut registry);
     let admin = AdminState::new(Arc::new(registry));
 
     let grpc_l = bind("OTLP/gRPC", settings.otlp_grpc_addr).await?;
@@ -218,7 +222,7 @@ pub(crate) async fn run(settings: Settings, config_text: String) -> anyhow::Resu
     ));
     let prom = signalbox_query::PromApi::new(
         storage.clone(),
-        signalbox_query::promql::Engine::default(),
+        engine.clone(),
         settings.storage.metrics.retention,
     );
     let jaeger = signalbox_query::JaegerApi::new(storage.clone());
@@ -233,7 +237,7 @@ pub(crate) async fn run(settings: Settings, config_text: String) -> anyhow::Resu
     )
     .context("opening the dashboards folder")?;
     let dashboards = Arc::new(dashboards);
-    let rules = start_rules(&settings, storage.clone()).await?;
+    let rules = start_rules(&settings, storage.clone(), engine).await?;
     rules.set_alert_sink(Arc::new(notifier.clone()));
     let reload_notifier = notifier_reload_hook(&settings, &notifier);
     let api = signalbox_query::router(admin.clone())

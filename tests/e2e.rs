@@ -278,3 +278,41 @@ fn client() -> reqwest::Client {
     signalbox_query::install_tls_provider();
     reqwest::Client::new()
 }
+
+/// A PromQL query whose client disconnects stops being evaluated on the server.
+#[test]
+fn a_query_whose_client_disconnects_stops() {
+    use std::io::Write;
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap();
+    let srv = Server::start(&dir.path().join("data"));
+    let metric = |name: &str| -> Option<f64> {
+        let (_, text) = http_get(srv.http, "/metrics")?;
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+    };
+    let wait_for = |what: &str, ok: &dyn Fn() -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !ok() {
+            assert!(Instant::now() < deadline, "{what}: {}", srv.logs());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    // Nested subqueries over a week at one-second steps: far longer than the test waits.
+    let q = "max_over_time(max_over_time(vector(1)%5B1d%3A1s%5D)%5B7d%3A1s%5D)";
+    let mut conn = std::net::TcpStream::connect(srv.http).unwrap();
+    write!(
+        conn,
+        "GET /api/v1/query?query={q}&time=2600000 HTTP/1.1\r\nHost: {}\r\n\r\n",
+        srv.http
+    )
+    .unwrap();
+    wait_for("the evaluation started", &|| {
+        metric("signalbox_promql_queries") == Some(1.0)
+    });
+    drop(conn);
+    wait_for("the evaluation stopped", &|| {
+        metric("signalbox_promql_queries_canceled_total") == Some(1.0)
+            && metric("signalbox_promql_queries") == Some(0.0)
+    });
+}

@@ -8,8 +8,10 @@
 
 pub(crate) mod aggregate;
 pub(crate) mod binary;
+mod durations;
 mod error;
 mod eval;
+mod extended;
 mod fetch;
 pub(crate) mod functions;
 mod hist_functions;

@@ -14,6 +14,10 @@ pub enum PromqlError {
     /// The query ran longer than allowed (`timeout`).
     #[error("query timed out in {0}")]
     Timeout(&'static str),
+    /// Whoever asked went away (the client disconnected or its own timeout passed)
+    /// while the query ran (`canceled`).
+    #[error("query was canceled in {0}")]
+    Canceled(&'static str),
     /// Reading storage failed (`internal`).
     #[error("{0}")]
     Storage(String),
@@ -26,6 +30,7 @@ impl PromqlError {
             PromqlError::Parse(_) => "bad_data",
             PromqlError::Execution(_) | PromqlError::Limit(_) => "execution",
             PromqlError::Timeout(_) => "timeout",
+            PromqlError::Canceled(_) => "canceled",
             PromqlError::Storage(_) => "internal",
         }
     }

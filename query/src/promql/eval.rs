@@ -5,8 +5,12 @@
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant as Clock};
 
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
 use promql_parser::parser::value::ValueType;
 use promql_parser::parser::{Expr, VectorSelector};
 use rustc_hash::FxHashMap;
@@ -19,6 +23,7 @@ use super::types::{
     Cursor, Instant, QueryResult, QueryValue, RangeInput, RangeSeries, Sample, Value, final_labels,
 };
 use super::{aggregate, binary, functions, histogram};
+use super::{durations, extended};
 
 /// Limits and defaults of the engine.
 #[derive(Clone, Debug)]
@@ -46,9 +51,46 @@ impl Default for EngineOptions {
     }
 }
 
+/// The PromQL engine. Its clones share its metrics.
 #[derive(Clone, Debug, Default)]
 pub struct Engine {
     opts: EngineOptions,
+    stats: EngineStats,
+}
+
+/// What the engine reports about itself (on `/metrics`).
+#[derive(Clone, Debug, Default)]
+struct EngineStats {
+    /// Evaluations in progress.
+    running: Gauge,
+    /// Evaluations stopped because whoever asked went away.
+    canceled: Counter,
+}
+
+/// Sets the flag when dropped: an evaluation on another thread sees that the future
+/// waiting for it is gone.
+struct CancelOnDrop(Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Counts an evaluation as running while it lives.
+struct Running<'a>(&'a Gauge);
+
+impl<'a> Running<'a> {
+    fn start(g: &'a Gauge) -> Running<'a> {
+        g.inc();
+        Running(g)
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }
 
 pub(crate) struct Ev<'a> {
@@ -60,6 +102,8 @@ pub(crate) struct Ev<'a> {
     pub(crate) query_step: i64,
     pub(crate) opts: &'a EngineOptions,
     pub(crate) started: Clock,
+    /// Set when whoever asked for the query went away.
+    canceled: &'a AtomicBool,
     notes: &'a Notes,
     pub(crate) positions: &'a Positions,
     /// The node whose position annotations get, while one is being evaluated.
@@ -94,8 +138,12 @@ impl Notes {
     }
 }
 
-fn parse(q: &str) -> Result<Expr, PromqlError> {
-    promql_parser::parser::parse(q).map_err(PromqlError::Parse)
+/// The syntax tree on the heap: fetched samples and positions are keyed by node
+/// addresses, which must not change when the tree moves to the evaluating thread.
+fn parse(q: &str) -> Result<Box<Expr>, PromqlError> {
+    promql_parser::parser::parse(q)
+        .map(Box::new)
+        .map_err(PromqlError::Parse)
 }
 
 fn unwrap_parens(e: &Expr) -> &Expr {
@@ -107,11 +155,28 @@ fn unwrap_parens(e: &Expr) -> &Expr {
 
 impl Engine {
     pub fn new(opts: EngineOptions) -> Engine {
-        Engine { opts }
+        Engine {
+            opts,
+            stats: EngineStats::default(),
+        }
     }
 
     pub fn options(&self) -> &EngineOptions {
         &self.opts
+    }
+
+    /// Registers the engine's metrics: evaluations in progress and those canceled.
+    pub fn register_metrics(&self, registry: &mut Registry) {
+        registry.register(
+            "promql_queries",
+            "PromQL evaluations in progress",
+            self.stats.running.clone(),
+        );
+        registry.register(
+            "promql_queries_canceled",
+            "PromQL evaluations stopped because the client went away or its timeout passed",
+            self.stats.canceled.clone(),
+        );
     }
 
     async fn prepare(
@@ -138,6 +203,7 @@ impl Engine {
         data: &'a Fetched,
         positions: &'a Positions,
         notes: &'a Notes,
+        canceled: &'a AtomicBool,
         times: Vec<i64>,
         (query_start, query_end, query_step): (i64, i64, i64),
     ) -> Ev<'a> {
@@ -149,10 +215,43 @@ impl Engine {
             query_step,
             opts: &self.opts,
             started: Clock::now(),
+            canceled,
             notes,
             positions,
             note_at: Cell::new(None),
         }
+    }
+
+    /// Runs an evaluation, which does not yield. One that may take long runs on a thread
+    /// of the blocking pool, so that it holds up neither ingestion nor other requests,
+    /// and stops at its next step when the future waiting for it is dropped (the
+    /// client disconnected or a timeout passed). A short one, where the hand-over would
+    /// cost a noticeable part of its time, runs in place.
+    async fn evaluate<T: Send + 'static>(
+        &self,
+        long: bool,
+        f: impl FnOnce(&Engine, &AtomicBool) -> Result<T, PromqlError> + Send + 'static,
+    ) -> Result<T, PromqlError> {
+        if !long || tokio::runtime::Handle::try_current().is_err() {
+            let _running = Running::start(&self.stats.running);
+            return f(self, &AtomicBool::new(false));
+        }
+        let canceled = Arc::new(AtomicBool::new(false));
+        let _cancel = CancelOnDrop(canceled.clone());
+        let engine = self.clone();
+        let joined = tokio::task::spawn_blocking(move || {
+            let _running = Running::start(&engine.stats.running);
+            let r = f(&engine, &canceled);
+            if matches!(r, Err(PromqlError::Canceled(_))) {
+                engine.stats.canceled.inc();
+            }
+            r
+        })
+        .await;
+        joined.unwrap_or_else(|e| {
+            tracing::error!(error = %e, "a PromQL evaluation failed");
+            Err(exec("the query's evaluation failed unexpectedly"))
+        })
     }
 
     /// Evaluates `query` at time `t` (milliseconds).
@@ -162,30 +261,46 @@ impl Engine {
         query: &str,
         t: i64,
     ) -> Result<QueryResult, PromqlError> {
-        let expr = parse(query)?;
-        let positions = Positions::of(query, &expr);
+        let query = extended::mark(&durations::resolve(query, 0, 0)?)?.into_owned();
+        let expr = parse(&query)?;
+        let positions = Positions::of(&query, &expr);
         let data = self.prepare(reader, &expr, t, t).await?;
-        evaluate(may_take_long(&expr, &data, 1), || {
+        let long = may_take_long(&expr, &data, 1);
+        self.evaluate(long, move |engine, canceled| {
             let notes = Notes::default();
-            let ev = self.top_level(&data, &positions, &notes, vec![t], (t, t, 0));
+            let ev = engine.top_level(&data, &positions, &notes, canceled, vec![t], (t, t, 0));
             let value = match unwrap_parens(&expr) {
                 e @ (Expr::MatrixSelector(_) | Expr::Subquery(_)) => {
                     let r = ev.eval_range(e)?;
-                    let mut out: Vec<(Labels, Vec<(i64, Value)>)> = r
-                        .series
-                        .iter()
-                        .map(|s| {
-                            (
-                                if s.drop_name {
-                                    super::types::without_name(&s.labels)
-                                } else {
-                                    (*s.labels).clone()
-                                },
-                                s.values_in(r.windows[0]),
-                            )
-                        })
-                        .filter(|(_, p)| !p.is_empty())
-                        .collect();
+                    let modifier = extended::of_range(e);
+                    let lookback = engine.opts.lookback.as_millis() as i64;
+                    let mut out: Vec<(Labels, Vec<(i64, Value)>)> = Vec::new();
+                    for s in &r.series {
+                        let labels = if s.drop_name {
+                            super::types::without_name(&s.labels)
+                        } else {
+                            (*s.labels).clone()
+                        };
+                        let points = match modifier {
+                            None => s.values_in(r.windows[0]),
+                            Some(m) => {
+                                let has_histograms = !s.hists.is_empty();
+                                extended::range_points(
+                                    &s.points,
+                                    has_histograms,
+                                    r.windows[0],
+                                    m,
+                                    lookback,
+                                )?
+                                .into_iter()
+                                .map(|(t, v)| (t, Value::Float(v)))
+                                .collect()
+                            }
+                        };
+                        if !points.is_empty() {
+                            out.push((labels, points));
+                        }
+                    }
                     out.sort_by(|a, b| a.0.cmp(&b.0));
                     QueryValue::Matrix(out)
                 }
@@ -216,6 +331,7 @@ impl Engine {
                 infos,
             })
         })
+        .await
     }
 
     /// Evaluates `query` at every step from `start` to `end` (milliseconds).
@@ -242,7 +358,8 @@ impl Engine {
                 "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)".into(),
             ));
         }
-        let expr = parse(query)?;
+        let query = extended::mark(&durations::resolve(query, step, end - start)?)?.into_owned();
+        let expr = parse(&query)?;
         match expr.value_type() {
             ValueType::Vector | ValueType::Scalar => {}
             other => {
@@ -252,16 +369,24 @@ impl Engine {
                 )));
             }
         }
-        let positions = Positions::of(query, &expr);
+        let positions = Positions::of(&query, &expr);
         let data = self.prepare(reader, &expr, start, end).await?;
         let steps = ((end - start) / step + 1) as usize;
-        evaluate(may_take_long(&expr, &data, steps), || {
+        let long = may_take_long(&expr, &data, steps);
+        self.evaluate(long, move |engine, canceled| {
             let times: Vec<i64> = (0..)
                 .map(|i| start + i * step)
                 .take_while(|t| *t <= end)
                 .collect();
             let notes = Notes::default();
-            let ev = self.top_level(&data, &positions, &notes, times.clone(), (start, end, step));
+            let ev = engine.top_level(
+                &data,
+                &positions,
+                &notes,
+                canceled,
+                times.clone(),
+                (start, end, step),
+            );
             let vals = ev.eval(&expr)?;
             let mut series: Vec<(Labels, Vec<(i64, Value)>)> = Vec::new();
             let mut slots = SeriesSlots::default();
@@ -303,6 +428,7 @@ impl Engine {
                 infos,
             })
         })
+        .await
     }
 }
 
@@ -333,20 +459,6 @@ fn may_take_long(expr: &Expr, data: &Fetched, steps: usize) -> bool {
         .map(|s| s.samples.len() + s.histograms.len())
         .sum();
     samples + series.max(1) * steps > LONG_EVALUATION || has_subquery(expr)
-}
-
-/// Runs an evaluation, which does not yield. One that may take long, on a
-/// multi-threaded runtime, first hands the worker's other tasks to another thread, so
-/// that it does not hold up ingestion and other requests; a short one (where the hand-over
-/// would cost a noticeable part of its time) and one on a single-threaded runtime (as
-/// `rules test` uses) run in place.
-fn evaluate<T>(long: bool, f: impl FnOnce() -> T) -> T {
-    match tokio::runtime::Handle::try_current() {
-        Ok(h) if long && h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-            tokio::task::block_in_place(f)
-        }
-        _ => f(),
-    }
 }
 
 /// Puts the samples of successive steps into output series: by the address of a
@@ -417,7 +529,11 @@ pub(crate) fn type_name(t: &ValueType) -> &'static str {
 }
 
 impl Ev<'_> {
-    fn check_time(&self) -> Result<(), PromqlError> {
+    /// Stops an evaluation that ran out of time or whose caller went away.
+    pub(crate) fn check_time(&self) -> Result<(), PromqlError> {
+        if self.canceled.load(Ordering::Relaxed) {
+            return Err(PromqlError::Canceled("query execution"));
+        }
         if self.started.elapsed() > self.opts.timeout {
             return Err(PromqlError::Timeout("query execution"));
         }
@@ -568,7 +684,7 @@ impl Ev<'_> {
         }
     }
 
-    fn series_of(&self, vs: &VectorSelector) -> &[signalbox_storage::Series] {
+    pub(crate) fn series_of(&self, vs: &VectorSelector) -> &[signalbox_storage::Series] {
         self.data
             .get(&fetch::key(vs))
             .map(Vec::as_slice)
@@ -577,6 +693,9 @@ impl Ev<'_> {
 
     /// An instant vector selector at every step.
     pub(crate) fn select(&self, vs: &VectorSelector) -> Result<Vec<Vec<Sample>>, PromqlError> {
+        if extended::of(vs) == Some(extended::Modifier::Smoothed) {
+            return extended::smoothed_select(self, vs);
+        }
         Ok(self
             .select_with_times(vs)?
             .into_iter()
@@ -612,7 +731,10 @@ impl Ev<'_> {
         let lookback = self.opts.lookback.as_millis() as i64;
         let mut cursors = vec![(Cursor::default(), Cursor::default()); series.len()];
         let mut out = Vec::with_capacity(self.steps());
-        for &ts in &self.times {
+        for (step, &ts) in self.times.iter().enumerate() {
+            if step % 64 == 0 {
+                self.check_time()?;
+            }
             let t = at.unwrap_or(ts) - off;
             let mut v = Vec::new();
             for (((s, l), hs), (cf, ch)) in series.iter().zip(&labels).zip(&hists).zip(&mut cursors)
@@ -709,6 +831,11 @@ impl Ev<'_> {
                     start
                 };
                 let end = last - off;
+                // Every inner step holds at least its timestamp: a subquery of more steps
+                // than samples allowed is refused before anything is allocated for it.
+                if end >= start {
+                    self.count_samples(((end - start) / step + 1) as usize)?;
+                }
                 let times: Vec<i64> = (0..)
                     .map(|i| start + i * step)
                     .take_while(|t| *t <= end)
@@ -721,6 +848,7 @@ impl Ev<'_> {
                     query_step: self.query_step,
                     opts: self.opts,
                     started: self.started,
+                    canceled: self.canceled,
                     notes: self.notes,
                     positions: self.positions,
                     note_at: Cell::new(None),
@@ -729,7 +857,10 @@ impl Ev<'_> {
                 let mut series: Vec<RangeSeries> = Vec::new();
                 let mut slots = SeriesSlots::default();
                 let scalar = Arc::new(Labels::default());
-                for (t, v) in times.iter().zip(&vals) {
+                for (i, (t, v)) in times.iter().zip(&vals).enumerate() {
+                    if i % 1024 == 0 {
+                        self.check_time()?;
+                    }
                     let mut put = |labels: &Arc<Labels>,
                                    drop_name: bool,
                                    f: f64,
@@ -789,6 +920,75 @@ mod tests {
             })
             .collect();
         Fetched::from([(1, series)])
+    }
+
+    /// Nested subqueries over a week at one-second steps: billions of points visited,
+    /// far longer than any test waits, over no stored data at all.
+    const ENDLESS: &str = "max_over_time(max_over_time(vector(1)[1d:1s])[7d:1s])";
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_evaluation_stops_when_its_caller_goes_away() {
+        let engine = Engine::default();
+        let store = signalbox_storage::MemStore::new();
+        let t = 30 * 86_400_000;
+        let gone = tokio::time::timeout(
+            Duration::from_millis(300),
+            engine.instant(&store, ENDLESS, t),
+        )
+        .await;
+        assert!(gone.is_err(), "the evaluation finished: {gone:?}");
+        // The evaluation runs on another thread until it sees the flag at its next step.
+        let deadline = Clock::now() + Duration::from_secs(120);
+        while engine.stats.canceled.get() == 0 || engine.stats.running.get() > 0 {
+            assert!(Clock::now() < deadline, "the evaluation did not stop");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(engine.stats.canceled.get(), 1);
+        // A query that completes is not counted as canceled.
+        let r = engine.instant(&store, "vector(1)", t).await.unwrap();
+        assert!(matches!(r.value, QueryValue::Vector(ref v) if v.len() == 1));
+        assert_eq!(engine.stats.canceled.get(), 1);
+        assert_eq!(engine.stats.running.get(), 0);
+    }
+
+    /// A long evaluation moves the syntax tree to another thread; the samples fetched
+    /// for a selector at its root must still be found there.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_long_evaluation_of_a_bare_selector_finds_its_samples() {
+        use signalbox_storage::{IngestSink, MetricsBatch, SeriesPoints};
+        let store = signalbox_storage::MemStore::new();
+        let mut batch = MetricsBatch::default();
+        batch.series.push(SeriesPoints {
+            labels: Labels::from_pairs([("__name__", "x")]),
+            samples: (0..150_000).map(|i| Point { t: i, v: i as f64 }).collect(),
+            histograms: vec![],
+        });
+        store.write_metrics(batch).await.unwrap();
+        let engine = Engine::default();
+        let r = engine.instant(&store, "x[1d]", 200_000).await.unwrap();
+        assert!(
+            matches!(&r.value, QueryValue::Matrix(m) if m.len() == 1 && m[0].1.len() == 150_000),
+            "{:?}",
+            r.warnings
+        );
+        let r = engine.instant(&store, "x", 150_000).await.unwrap();
+        assert!(matches!(&r.value, QueryValue::Vector(v) if v.len() == 1));
+    }
+
+    #[test]
+    fn a_subquery_of_more_steps_than_samples_allowed_is_refused() {
+        let engine = Engine::new(EngineOptions {
+            max_samples: 1000,
+            ..Default::default()
+        });
+        let store = signalbox_storage::MemStore::new();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let run = |q: &str| rt.block_on(engine.instant(&store, q, 86_400_000));
+        let e = run("max_over_time(vector(1)[1h:1s])").unwrap_err();
+        assert!(e.to_string().contains("too many samples"), "{e}");
+        assert!(run("max_over_time(vector(1)[10m:1s])").is_ok());
     }
 
     #[test]

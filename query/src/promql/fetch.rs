@@ -9,6 +9,7 @@ use promql_parser::parser::{AtModifier, Expr, Offset, VectorSelector};
 use signalbox_storage::{MatchOp, Matcher, MetricsReader, Series};
 
 use super::error::PromqlError;
+use super::extended::{self, Modifier};
 
 /// Samples per selector, keyed by the selector's address in the (unmoved) AST.
 pub(crate) type Fetched = HashMap<usize, Vec<Series>>;
@@ -48,7 +49,12 @@ pub(crate) fn storage_matchers(
     {
         out.push(Matcher::eq("__name__", n.clone()));
     }
-    for x in &m.matchers {
+    // The marker of an extended range modifier selects nothing.
+    for x in m
+        .matchers
+        .iter()
+        .filter(|x| x.name != super::extended::MARKER)
+    {
         let (op, value) = match &x.op {
             PMatchOp::Equal => (MatchOp::Equal, x.value.clone()),
             PMatchOp::NotEqual => (MatchOp::NotEqual, x.value.clone()),
@@ -88,8 +94,25 @@ pub(crate) fn collect(
     out: &mut Vec<Need>,
 ) -> Result<(), PromqlError> {
     match expr {
-        Expr::VectorSelector(vs) => need(vs, s, e, cx.lookback, cx, out)?,
-        Expr::MatrixSelector(ms) => need(&ms.vs, s, e, ms.range.as_millis() as i64, cx, out)?,
+        Expr::VectorSelector(vs) => {
+            // `smoothed` interpolates towards the next sample, up to a lookback ahead.
+            let ahead = match extended::of(vs) {
+                Some(Modifier::Smoothed) => cx.lookback,
+                _ => 0,
+            };
+            need(vs, (s, e), (cx.lookback, ahead), cx, out)?
+        }
+        Expr::MatrixSelector(ms) => {
+            // Extended ranges also read a lookback before the window (the anchor, or
+            // the sample to interpolate from) and, smoothed, a lookback after it.
+            let range = ms.range.as_millis() as i64;
+            let (before, ahead) = match extended::of(&ms.vs) {
+                None => (range, 0),
+                Some(Modifier::Anchored) => (range + cx.lookback, 0),
+                Some(Modifier::Smoothed) => (range + cx.lookback, cx.lookback),
+            };
+            need(&ms.vs, (s, e), (before, ahead), cx, out)?
+        }
         Expr::Subquery(sq) => {
             let off = offset_ms(&sq.offset);
             let (s2, e2) = match at_ms(&sq.at, cx.query_start, cx.query_end) {
@@ -129,11 +152,12 @@ pub(crate) fn collect(
     Ok(())
 }
 
+/// Records the samples selector `vs` needs when evaluated over `[s, e]`: from `before`
+/// ahead of the first evaluation time to `ahead` past the last (after `offset`/`@`).
 fn need(
     vs: &VectorSelector,
-    s: i64,
-    e: i64,
-    window: i64,
+    (s, e): (i64, i64),
+    (before, ahead): (i64, i64),
     cx: &Ctx,
     out: &mut Vec<Need>,
 ) -> Result<(), PromqlError> {
@@ -150,8 +174,8 @@ fn need(
         key: key(vs),
         matchers: storage_matchers(&vs.matchers, &vs.name)?,
         or_matchers,
-        start: s - off - window,
-        end: e - off,
+        start: s - off - before,
+        end: e - off + ahead,
     });
     Ok(())
 }

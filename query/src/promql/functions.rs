@@ -106,6 +106,9 @@ pub(crate) fn annotated_node(call: &Expr, c: &Call) -> usize {
 
 pub(crate) fn call(ev: &Ev<'_>, c: &Call) -> Result<Vec<Instant>, PromqlError> {
     let name = c.func.name;
+    for a in &c.args.args {
+        super::extended::check_function(name, a)?;
+    }
     if name.starts_with("sort") && ev.times.first() != ev.times.last() {
         ev.warn(
             "PromQL warning: sort is ineffective for range queries since results are always ordered by labels"
@@ -448,9 +451,15 @@ fn range_fn(
             }
         }
     }
+    if let Some(m) = super::extended::of_range(range_arg) {
+        return super::extended::range_fn(ev, name, m, &input);
+    }
     let mut out = Vec::with_capacity(ev.steps());
     let mut cursors = vec![(Cursor::default(), Cursor::default()); input.series.len()];
     for (step, w) in input.windows.iter().enumerate() {
+        if step % 64 == 0 {
+            ev.check_time()?;
+        }
         let mut v = Vec::new();
         for (s, (cf, ch)) in input.series.iter().zip(&mut cursors) {
             let pts = cf.window(&s.points, *w);

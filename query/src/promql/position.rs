@@ -55,7 +55,7 @@ impl Positions {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
-enum Kind {
+pub(crate) enum Kind {
     Ident,
     Number,
     Str,
@@ -63,15 +63,32 @@ enum Kind {
 }
 
 #[derive(Debug)]
-struct Token<'a> {
-    kind: Kind,
-    text: &'a str,
-    start: usize,
+pub(crate) struct Token<'a> {
+    pub(crate) kind: Kind,
+    pub(crate) text: &'a str,
+    pub(crate) start: usize,
 }
 
 const TWO_CHAR_OPS: [&str; 6] = ["==", "!=", ">=", "<=", "=~", "!~"];
 
-fn tokens(q: &str) -> Vec<Token<'_>> {
+/// The query with the byte ranges of `edits` (sorted, not overlapping) replaced by
+/// their texts; the query itself when there are none.
+pub(crate) fn splice(q: &str, edits: Vec<(usize, usize, String)>) -> std::borrow::Cow<'_, str> {
+    if edits.is_empty() {
+        return std::borrow::Cow::Borrowed(q);
+    }
+    let mut out = String::with_capacity(q.len() + edits.iter().map(|e| e.2.len()).sum::<usize>());
+    let mut at = 0;
+    for (start, end, text) in edits {
+        out.push_str(&q[at..start]);
+        out.push_str(&text);
+        at = end;
+    }
+    out.push_str(&q[at..]);
+    std::borrow::Cow::Owned(out)
+}
+
+pub(crate) fn tokens(q: &str) -> Vec<Token<'_>> {
     let b = q.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
