@@ -597,8 +597,9 @@ impl Ev<'_> {
             Expr::NumberLiteral(n) => Ok(vec![Instant::Scalar(n.val); self.steps()]),
             Expr::StringLiteral(s) => Ok(vec![Instant::String(s.val.clone()); self.steps()]),
             Expr::Paren(p) => self.eval(&p.expr),
+            // Annotations of a selector (those of `smoothed`) are placed at it.
             Expr::VectorSelector(vs) => self
-                .select(vs)
+                .noting_at(node_key(e), || self.select(vs))
                 .map(|v| v.into_iter().map(Instant::Vector).collect()),
             Expr::Unary(u) => Ok(self
                 .eval(&u.expr)?

@@ -12,19 +12,22 @@
 //! `promql-parser` does not know the modifiers. Before parsing, each is taken out of the
 //! query text and written into its selector as a label matcher that every series
 //! passes, `__signalbox_modifier__!="anchored"`; storage never sees that matcher, and
-//! evaluation reads the modifier from it. Native histograms under these modifiers are
-//! refused with an error for now.
+//! evaluation reads the modifier from it. Native histograms are interpolated and
+//! subtracted as whole histograms; stored histograms carry no counter-reset hints, so
+//! every one counts as a counter.
 
 use std::borrow::Cow;
 use std::sync::Arc;
 
 use promql_parser::parser::{Expr, VectorSelector};
-use signalbox_storage::{Labels, is_stale_nan};
+use signalbox_storage::{Histogram, is_stale_nan};
 
 use super::error::{PromqlError, exec};
 use super::eval::Ev;
+use super::hist_functions::{Outcome, combine, range_outcome};
+use super::histogram;
 use super::position::{Kind, Token, splice, tokens};
-use super::types::{Instant, RangeInput, Sample};
+use super::types::{Instant, METRIC_NAME, RangeInput, RangeSeries, Sample};
 
 /// The label name of the matcher that carries a modifier through the parser.
 pub(crate) const MARKER: &str = "__signalbox_modifier__";
@@ -225,8 +228,8 @@ fn insertion(
     }
 }
 
-/// Float points in `(start, end]`.
-fn within(points: &[(i64, f64)], start: i64, end: i64) -> &[(i64, f64)] {
+/// Points in `(start, end]`.
+fn within<T>(points: &[(i64, T)], start: i64, end: i64) -> &[(i64, T)] {
     let lo = points.partition_point(|p| p.0 <= start);
     let hi = points.partition_point(|p| p.0 <= end);
     if lo >= hi { &[] } else { &points[lo..hi] }
@@ -241,12 +244,12 @@ fn interpolate(p1: (i64, f64), p2: (i64, f64), t: i64, counter: bool) -> f64 {
 
 /// The points a window `(start, end]` reads with the modifier: from a lookback delta
 /// before its start, and for `smoothed` to a lookback delta after its end.
-fn extended_window(
-    points: &[(i64, f64)],
+fn extended_window<T>(
+    points: &[(i64, T)],
     (start, end): (i64, i64),
     m: Modifier,
     lookback: i64,
-) -> &[(i64, f64)] {
+) -> &[(i64, T)] {
     let end = if m == Modifier::Smoothed {
         end + lookback
     } else {
@@ -258,7 +261,7 @@ fn extended_window(
 /// Indexes of the sample whose value stands for the window's start (the newest at or
 /// before it, else the first) and for its end (for `smoothed`, the first at or after
 /// it, else the last). `None` when the window has no sample of its own.
-fn bounds(f: &[(i64, f64)], (start, end): (i64, i64), m: Modifier) -> Option<(usize, usize)> {
+fn bounds<T>(f: &[(i64, T)], (start, end): (i64, i64), m: Modifier) -> Option<(usize, usize)> {
     let last = f.len().checked_sub(1)?;
     let a = f[..last].iter().rposition(|p| p.0 <= start).unwrap_or(0);
     let b = match m {
@@ -338,13 +341,6 @@ fn changes(f: &[(i64, f64)], w: (i64, i64), resets: bool) -> Option<f64> {
     })
 }
 
-fn no_histograms(m: Modifier) -> PromqlError {
-    exec(format!(
-        "{} modifier is not supported with native histograms yet",
-        m.word()
-    ))
-}
-
 /// A range function over a range with a modifier.
 pub(crate) fn range_fn(
     ev: &Ev<'_>,
@@ -360,20 +356,25 @@ pub(crate) fn range_fn(
         }
         let mut v = Vec::new();
         for s in &input.series {
-            let (hs, he) = (w.0 - lookback, w.1 + lookback);
-            if s.hists.iter().any(|h| h.0 > hs && h.0 <= he) {
-                return Err(no_histograms(m));
-            }
             let f = extended_window(&s.points, w, m, lookback);
+            let h = extended_window(&s.hists, w, m, lookback);
             let r = match name {
-                "changes" | "resets" => changes(f, w, name == "resets"),
-                _ => rate(f, w, m, name),
+                "changes" | "resets" if h.is_empty() => {
+                    changes(f, w, name == "resets").map(|x| (x, None))
+                }
+                "changes" | "resets" => mixed_changes(ev, name, s, f, h, w),
+                _ if h.is_empty() => rate(f, w, m, name).map(|x| (x, None)),
+                _ if !f.is_empty() => {
+                    ev.warn(histogram::mixed_floats_warning(metric_name(s)));
+                    None
+                }
+                _ => histogram_rate(ev, s, h, w, m, name).map(|h| (0.0, Some(Arc::new(h)))),
             };
-            if let Some(f) = r {
+            if let Some((f, h)) = r {
                 v.push(Sample {
                     labels: s.labels.clone(),
                     f,
-                    h: None,
+                    h,
                     drop_name: true,
                 });
             }
@@ -381,6 +382,131 @@ pub(crate) fn range_fn(
         out.push(Instant::Vector(v));
     }
     Ok(out)
+}
+
+fn metric_name(s: &RangeSeries) -> &str {
+    s.labels.get(METRIC_NAME).unwrap_or("")
+}
+
+/// `changes`/`resets` of an anchored window holding histograms (and maybe floats): from
+/// the newest sample of either kind at or before the window's start (a float wins a
+/// tie), older samples of both kinds left out.
+fn mixed_changes(
+    ev: &Ev<'_>,
+    name: &str,
+    s: &RangeSeries,
+    f: &[(i64, f64)],
+    h: &[(i64, Arc<Histogram>)],
+    w: (i64, i64),
+) -> Option<(f64, Option<Arc<Histogram>>)> {
+    let after = |t: i64| t > w.0;
+    if !f.last().is_some_and(|p| after(p.0)) && !h.last().is_some_and(|p| after(p.0)) {
+        return None;
+    }
+    let fi = f.iter().rposition(|p| p.0 <= w.0);
+    let hi = h.iter().rposition(|p| p.0 <= w.0);
+    let f_after = f.partition_point(|p| p.0 <= w.0);
+    let h_after = h.partition_point(|p| p.0 <= w.0);
+    let (fs, hs) = match (fi, hi) {
+        (None, None) => (0, 0),
+        (Some(i), Some(j)) if f[i].0 < h[j].0 => (f_after, j),
+        (Some(i), _) => (i, h_after),
+        (None, Some(j)) => (f_after, j),
+    };
+    match range_outcome(ev, name, s, &f[fs..], &h[hs..], w) {
+        Outcome::Value(x, _) => Some((x, None)),
+        _ => None,
+    }
+}
+
+/// The histogram at `t` on the line between two samples; a counter that was reset
+/// between them is taken to have restarted from zero.
+fn interpolate_histograms(
+    ev: &Ev<'_>,
+    s: &RangeSeries,
+    p1: &(i64, Arc<Histogram>),
+    p2: &(i64, Arc<Histogram>),
+    t: i64,
+    counter: bool,
+) -> Option<Histogram> {
+    if t == p1.0 {
+        return Some((*p1.1).clone());
+    }
+    if t == p2.0 {
+        return Some((*p2.1).clone());
+    }
+    if p1.1.uses_custom_buckets() != p2.1.uses_custom_buckets() {
+        ev.warn(histogram::mixed_schemas_warning(metric_name(s)));
+        return None;
+    }
+    let frac = (t - p1.0) as f64 / (p2.0 - p1.0) as f64;
+    if counter && histogram::is_reset(&p1.1, &p2.1) {
+        return Some(histogram::scale(&p2.1, frac));
+    }
+    let diff = combine(ev, s, &p2.1, &p1.1, true)?;
+    combine(ev, s, &p1.1, &histogram::scale(&diff, frac), false)
+}
+
+/// `rate`, `increase` and `delta` of one window of histograms.
+fn histogram_rate(
+    ev: &Ev<'_>,
+    s: &RangeSeries,
+    h: &[(i64, Arc<Histogram>)],
+    w: (i64, i64),
+    m: Modifier,
+    name: &str,
+) -> Option<Histogram> {
+    let counter = name != "delta";
+    let (a, b) = bounds(h, w, m)?;
+    let (left, right) = match m {
+        Modifier::Anchored => ((*h[a].1).clone(), (*h[b].1).clone()),
+        Modifier::Smoothed => {
+            let left = if h[a].0 < w.0 {
+                interpolate_histograms(ev, s, &h[a], &h[a + 1], w.0, counter)?
+            } else {
+                (*h[a].1).clone()
+            };
+            let right = if b > 0 && h[b].0 > w.1 {
+                interpolate_histograms(ev, s, &h[b - 1], &h[b], w.1, counter)?
+            } else {
+                (*h[b].1).clone()
+            };
+            (left, right)
+        }
+    };
+    // Stored histograms carry no gauge hint: they are counters.
+    if !counter {
+        ev.warn(histogram::not_gauge_warning(metric_name(s)));
+    }
+    let mut d = combine(ev, s, &right, &left, true)?;
+    if counter {
+        let mut from = if h[a].0 <= w.0 { a + 1 } else { a };
+        let to = if h[b].0 >= w.1 { b } else { b + 1 };
+        let mut prev: &Histogram = &left;
+        // A reset right after an interpolated start is already in the start's value;
+        // when the end is interpolated on the same segment, there is nothing to add.
+        let mut corrected = true;
+        if m == Modifier::Smoothed && h[a].0 < w.0 && histogram::is_reset(&h[a].1, &h[a + 1].1) {
+            prev = &h[a + 1].1;
+            from = a + 2;
+            corrected = a + 1 != b;
+        }
+        if corrected {
+            for p in h.get(from..to).unwrap_or(&[]) {
+                if histogram::is_reset(prev, &p.1) {
+                    d = combine(ev, s, &d, prev, false)?;
+                }
+                prev = &p.1;
+            }
+            if histogram::is_reset(prev, &right) {
+                d = combine(ev, s, &d, prev, false)?;
+            }
+        }
+    }
+    if name == "rate" {
+        d = histogram::divide(&d, (w.1 - w.0) as f64 / 1000.0);
+    }
+    Some(d)
 }
 
 /// The points of a range selector with a modifier, as a query for the range itself
@@ -429,19 +555,24 @@ pub(crate) fn smoothed_select(
     let lookback = ev.opts.lookback.as_millis() as i64;
     let off = super::fetch::offset_ms(&vs.offset);
     let at = super::fetch::at_ms(&vs.at, ev.query_start, ev.query_end);
-    let series = ev.series_of(vs);
-    if series.iter().any(|s| !s.histograms.is_empty()) {
-        return Err(no_histograms(Modifier::Smoothed));
-    }
-    let labels: Vec<Arc<Labels>> = series.iter().map(|s| Arc::new(s.labels.clone())).collect();
-    let points: Vec<Vec<(i64, f64)>> = series
+    let series: Vec<RangeSeries> = ev
+        .series_of(vs)
         .iter()
-        .map(|s| {
-            s.samples
+        .map(|s| RangeSeries {
+            labels: Arc::new(s.labels.clone()),
+            points: s
+                .samples
                 .iter()
                 .filter(|x| !is_stale_nan(x.v))
                 .map(|x| (x.t, x.v))
-                .collect()
+                .collect(),
+            hists: s
+                .histograms
+                .iter()
+                .filter(|x| x.h.is_valid())
+                .map(|x| (x.t, Arc::new(x.h.clone())))
+                .collect(),
+            drop_name: false,
         })
         .collect();
     let mut out = Vec::with_capacity(ev.times.len());
@@ -451,25 +582,54 @@ pub(crate) fn smoothed_select(
         }
         let t = at.unwrap_or(ts) - off;
         let mut v = Vec::new();
-        for (labels, points) in labels.iter().zip(&points) {
-            let f = within(points, t - lookback, t + lookback);
-            let i = f.partition_point(|p| p.0 < t);
-            let value = match (i.checked_sub(1).map(|j| f[j]), f.get(i)) {
-                (_, Some(next)) if next.0 == t => next.1,
-                (Some(prev), Some(&next)) => interpolate(prev, next, t, false),
-                (Some(prev), None) => prev.1,
-                (None, _) => continue,
+        for s in &series {
+            let f = within(&s.points, t - lookback, t + lookback);
+            let h = within(&s.hists, t - lookback, t + lookback);
+            let value = match (f.is_empty(), h.is_empty()) {
+                (false, true) => value_at(f, t).map(|x| (x, None)),
+                (true, false) => {
+                    let i = h.partition_point(|p| p.0 < t);
+                    match (i.checked_sub(1), h.get(i)) {
+                        (_, Some(next)) if next.0 == t => Some((*next.1).clone()),
+                        (Some(j), Some(next)) => {
+                            interpolate_histograms(ev, s, &h[j], next, t, true)
+                        }
+                        (Some(j), None) => Some((*h[j].1).clone()),
+                        (None, _) => None,
+                    }
+                    .map(|h| (0.0, Some(Arc::new(h))))
+                }
+                (false, false) => {
+                    ev.warn(histogram::mixed_floats_warning(metric_name(s)));
+                    None
+                }
+                (true, true) => None,
             };
-            v.push(Sample {
-                labels: labels.clone(),
-                f: value,
-                h: None,
-                drop_name: false,
-            });
+            if let Some((f, h)) = value {
+                v.push(Sample {
+                    labels: s.labels.clone(),
+                    f,
+                    h,
+                    drop_name: false,
+                });
+            }
         }
         out.push(v);
     }
     Ok(out)
+}
+
+/// The value at `t` from points around it: the sample at `t`, the line between the
+/// samples before and after it, or the newest before it when none follows; `None` when
+/// none precedes it.
+fn value_at(f: &[(i64, f64)], t: i64) -> Option<f64> {
+    let i = f.partition_point(|p| p.0 < t);
+    match (i.checked_sub(1).map(|j| f[j]), f.get(i)) {
+        (_, Some(next)) if next.0 == t => Some(next.1),
+        (Some(prev), Some(&next)) => Some(interpolate(prev, next, t, false)),
+        (Some(prev), None) => Some(prev.1),
+        (None, _) => None,
+    }
 }
 
 #[cfg(test)]

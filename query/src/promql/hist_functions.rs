@@ -206,7 +206,7 @@ pub(crate) fn range_outcome(
 
 /// `a + b` (or `a - b`) of two histograms of series `s`, with the annotations of
 /// reconciled custom bounds; `None` (with a warning) for exponential against custom.
-fn combine(
+pub(crate) fn combine(
     ev: &Ev<'_>,
     s: &RangeSeries,
     a: &Histogram,
