@@ -298,12 +298,13 @@ fn a_query_whose_client_disconnects_stops() {
             std::thread::sleep(Duration::from_millis(20));
         }
     };
-    // Nested subqueries over a week at one-second steps: far longer than the test waits.
+    // Nested subqueries over a week at one-second steps: far longer than the test waits
+    // (and the request's own timeout, an hour, does not end it first).
     let q = "max_over_time(max_over_time(vector(1)%5B1d%3A1s%5D)%5B7d%3A1s%5D)";
     let mut conn = std::net::TcpStream::connect(srv.http).unwrap();
     write!(
         conn,
-        "GET /api/v1/query?query={q}&time=2600000 HTTP/1.1\r\nHost: {}\r\n\r\n",
+        "GET /api/v1/query?query={q}&time=2600000&timeout=1h HTTP/1.1\r\nHost: {}\r\n\r\n",
         srv.http
     )
     .unwrap();

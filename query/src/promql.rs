@@ -23,7 +23,7 @@ mod quantiles;
 pub(crate) mod types;
 
 pub use error::PromqlError;
-pub use eval::{Engine, EngineOptions};
+pub use eval::{Engine, EngineOptions, check};
 pub use types::{QueryResult, QueryValue, Value};
 
 pub(crate) use fetch::storage_matchers;

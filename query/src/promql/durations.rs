@@ -6,10 +6,8 @@
 //! in milliseconds. Text without duration expressions is left exactly as it is, and so
 //! is anything that does not read as one (the parser then says what is wrong with it).
 
-use std::borrow::Cow;
-
 use super::error::PromqlError;
-use super::position::{Kind, Token, splice, tokens};
+use super::position::{Kind, Rewritten, Token, ends_expression, splice, tokens};
 
 /// The query with every duration expression replaced by its value; `step_ms` and
 /// `range_ms` are the query's step and `end − start` (both 0 for an instant query).
@@ -17,7 +15,7 @@ pub(crate) fn resolve(
     query: &str,
     step_ms: i64,
     range_ms: i64,
-) -> Result<Cow<'_, str>, PromqlError> {
+) -> Result<Rewritten<'_>, PromqlError> {
     let cx = Cx {
         step: step_ms as f64 / 1000.0,
         range: range_ms as f64 / 1000.0,
@@ -59,8 +57,10 @@ pub(crate) fn resolve(
             i = close + 1;
             continue;
         }
+        // `offset` after an expression; elsewhere it is a name.
         if t.kind == Kind::Ident
             && t.text.eq_ignore_ascii_case("offset")
+            && i.checked_sub(1).is_some_and(|j| ends_expression(&toks, j))
             && let Some(end) = cx.offset_operand(&toks, i + 1)
         {
             // The parser refuses a zero offset, which is no offset.
@@ -111,6 +111,7 @@ impl Cx {
             toks,
             at: i,
             end: toks.len(),
+            depth: 0,
         };
         // Only where it ends matters here; its value is computed when it is replaced.
         let _value = p.primary().ok()?;
@@ -134,6 +135,7 @@ impl Cx {
             toks,
             at: from,
             end: to,
+            depth: 0,
         };
         let v = match p.expr() {
             Ok(v) if p.at == to => {
@@ -172,7 +174,12 @@ struct Parser<'c, 't, 'q> {
     toks: &'t [Token<'q>],
     at: usize,
     end: usize,
+    /// Nesting so far: deeper expressions are left to the PromQL parser.
+    depth: usize,
 }
+
+/// How deeply a duration expression may nest.
+const MAX_DEPTH: usize = 64;
 
 /// The tokens do not form a duration expression.
 struct NotOne;
@@ -227,6 +234,16 @@ impl Parser<'_, '_, '_> {
 
     /// A sign binds looser than `^`, as in PromQL: `-2^2` is −4.
     fn unary(&mut self) -> Result<Computed, NotOne> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(NotOne);
+        }
+        let v = self.unary_inner();
+        self.depth -= 1;
+        v
+    }
+
+    fn unary_inner(&mut self) -> Result<Computed, NotOne> {
         match self.peek() {
             Some("-") => {
                 self.at += 1;
@@ -336,9 +353,10 @@ fn seconds(text: &str) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::borrow::Cow;
 
     fn r(q: &str, step_ms: i64, range_ms: i64) -> String {
-        resolve(q, step_ms, range_ms).unwrap().into_owned()
+        resolve(q, step_ms, range_ms).unwrap().text.into_owned()
     }
 
     #[test]
@@ -353,7 +371,10 @@ mod tests {
             "x[1800]",
             "x[5m:]",
         ] {
-            assert!(matches!(resolve(q, 0, 0).unwrap(), Cow::Borrowed(_)), "{q}");
+            assert!(
+                matches!(resolve(q, 0, 0).unwrap().text, Cow::Borrowed(_)),
+                "{q}"
+            );
         }
     }
 
@@ -414,8 +435,18 @@ mod tests {
             "x[1m",
             "x offset min_of(1s)",
         ] {
-            assert!(matches!(resolve(q, 0, 0).unwrap(), Cow::Borrowed(_)), "{q}");
+            assert!(
+                matches!(resolve(q, 0, 0).unwrap().text, Cow::Borrowed(_)),
+                "{q}"
+            );
         }
+    }
+
+    #[test]
+    fn offset_as_a_name_and_deep_nesting_are_left_alone() {
+        assert_eq!(r("offset + (2)", 0, 0), "offset + (2)");
+        let deep = format!("x offset {}1s{}", "-(".repeat(200), ")".repeat(200));
+        assert_eq!(r(&deep, 0, 0), deep);
     }
 
     #[test]

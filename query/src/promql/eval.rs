@@ -138,11 +138,29 @@ impl Notes {
     }
 }
 
-/// The syntax tree on the heap: fetched samples and positions are keyed by node
-/// addresses, which must not change when the tree moves to the evaluating thread.
-fn parse(q: &str) -> Result<Box<Expr>, PromqlError> {
-    promql_parser::parser::parse(q)
+/// The syntax tree (on the heap: fetched samples and positions are keyed by node
+/// addresses, which must not change when the tree moves to the evaluating thread) and
+/// the positions of its nodes in `query`. Duration expressions are computed for the
+/// query's step and range and `anchored`/`smoothed` moved into their selectors first,
+/// since `promql-parser` reads neither.
+fn parse_query(query: &str, step: i64, range: i64) -> Result<(Box<Expr>, Positions), PromqlError> {
+    let durations = durations::resolve(query, step, range)?;
+    let marked = extended::mark(&durations.text)?;
+    let expr = promql_parser::parser::parse(&marked.text)
         .map(Box::new)
+        .map_err(PromqlError::Parse)?;
+    let positions =
+        Positions::of(&marked.text, &expr).relocated(query, |p| durations.back(marked.back(p)));
+    Ok((expr, positions))
+}
+
+/// Whether `query` is a valid PromQL expression (as the engine reads it, with duration
+/// expressions and the `anchored`/`smoothed` modifiers).
+pub fn check(query: &str) -> Result<(), PromqlError> {
+    let durations = durations::resolve(query, 0, 0)?;
+    let marked = extended::mark(&durations.text)?;
+    promql_parser::parser::parse(&marked.text)
+        .map(|_| ())
         .map_err(PromqlError::Parse)
 }
 
@@ -261,9 +279,7 @@ impl Engine {
         query: &str,
         t: i64,
     ) -> Result<QueryResult, PromqlError> {
-        let query = extended::mark(&durations::resolve(query, 0, 0)?)?.into_owned();
-        let expr = parse(&query)?;
-        let positions = Positions::of(&query, &expr);
+        let (expr, positions) = parse_query(query, 0, 0)?;
         let data = self.prepare(reader, &expr, t, t).await?;
         let long = may_take_long(&expr, &data, 1);
         self.evaluate(long, move |engine, canceled| {
@@ -283,19 +299,10 @@ impl Engine {
                         };
                         let points = match modifier {
                             None => s.values_in(r.windows[0]),
-                            Some(m) => {
-                                let has_histograms = !s.hists.is_empty();
-                                extended::range_points(
-                                    &s.points,
-                                    has_histograms,
-                                    r.windows[0],
-                                    m,
-                                    lookback,
-                                )?
+                            Some(m) => extended::range_points(s, r.windows[0], m, lookback)?
                                 .into_iter()
                                 .map(|(t, v)| (t, Value::Float(v)))
-                                .collect()
-                            }
+                                .collect(),
                         };
                         if !points.is_empty() {
                             out.push((labels, points));
@@ -358,8 +365,7 @@ impl Engine {
                 "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)".into(),
             ));
         }
-        let query = extended::mark(&durations::resolve(query, step, end - start)?)?.into_owned();
-        let expr = parse(&query)?;
+        let (expr, positions) = parse_query(query, step, end - start)?;
         match expr.value_type() {
             ValueType::Vector | ValueType::Scalar => {}
             other => {
@@ -369,7 +375,6 @@ impl Engine {
                 )));
             }
         }
-        let positions = Positions::of(&query, &expr);
         let data = self.prepare(reader, &expr, start, end).await?;
         let steps = ((end - start) / step + 1) as usize;
         let long = may_take_long(&expr, &data, steps);
@@ -945,8 +950,12 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         assert_eq!(engine.stats.canceled.get(), 1);
-        // A query that completes is not counted as canceled.
-        let r = engine.instant(&store, "vector(1)", t).await.unwrap();
+        // A long query that completes (a subquery runs on another thread) is not
+        // counted as canceled.
+        let r = engine
+            .instant(&store, "max_over_time(vector(1)[1m:1s])", t)
+            .await
+            .unwrap();
         assert!(matches!(r.value, QueryValue::Vector(ref v) if v.len() == 1));
         assert_eq!(engine.stats.canceled.get(), 1);
         assert_eq!(engine.stats.running.get(), 0);
@@ -974,6 +983,36 @@ mod tests {
         );
         let r = engine.instant(&store, "x", 150_000).await.unwrap();
         assert!(matches!(&r.value, QueryValue::Vector(v) if v.len() == 1));
+    }
+
+    /// Annotations of a query whose text is rewritten before parsing (duration
+    /// expressions, `anchored`) are placed in the text as written.
+    #[tokio::test]
+    async fn annotation_positions_refer_to_the_query_as_written() {
+        use signalbox_storage::{IngestSink, MetricsBatch, SeriesPoints};
+        let store = signalbox_storage::MemStore::new();
+        let mut batch = MetricsBatch::default();
+        for name in ["m", "n"] {
+            batch.series.push(SeriesPoints {
+                labels: Labels::from_pairs([("__name__", name)]),
+                samples: (0..10)
+                    .map(|i| Point {
+                        t: i * 10_000,
+                        v: i as f64,
+                    })
+                    .collect(),
+                histograms: vec![],
+            });
+        }
+        store.write_metrics(batch).await.unwrap();
+        let engine = Engine::default();
+        let q = "rate(m[1m] anchored) + rate(n[1m])";
+        let i = engine.instant(&store, q, 90_000).await.unwrap().infos;
+        assert!(i.iter().any(|x| x.ends_with("\"n\" (1:29)")), "{i:?}");
+        assert!(i.iter().any(|x| x.ends_with("\"m\" (1:6)")), "{i:?}");
+        let q = "rate(n[2m*15]) + rate(m[1m])";
+        let i = engine.instant(&store, q, 90_000).await.unwrap().infos;
+        assert!(i.iter().any(|x| x.ends_with("\"m\" (1:23)")), "{i:?}");
     }
 
     #[test]

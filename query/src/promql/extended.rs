@@ -16,7 +16,6 @@
 //! subtracted as whole histograms; stored histograms carry no counter-reset hints, so
 //! every one counts as a counter.
 
-use std::borrow::Cow;
 use std::sync::Arc;
 
 use promql_parser::parser::{Expr, VectorSelector};
@@ -26,7 +25,7 @@ use super::error::{PromqlError, exec};
 use super::eval::Ev;
 use super::hist_functions::{Outcome, combine, range_outcome};
 use super::histogram;
-use super::position::{Kind, Token, splice, tokens};
+use super::position::{Kind, Rewritten, Token, ends_expression, splice, tokens};
 use super::types::{Instant, METRIC_NAME, RangeInput, RangeSeries, Sample};
 
 /// The label name of the matcher that carries a modifier through the parser.
@@ -96,27 +95,13 @@ pub(crate) fn check_function(name: &str, arg: &Expr) -> Result<(), PromqlError> 
     }
 }
 
-/// Words before a modifier that cannot end an expression.
-const NOT_AN_END: [&str; 12] = [
-    "and",
-    "or",
-    "unless",
-    "by",
-    "without",
-    "on",
-    "ignoring",
-    "group_left",
-    "group_right",
-    "bool",
-    "offset",
-    "atan2",
-];
-
 /// The query with each modifier moved into its selector as a marker matcher.
-pub(crate) fn mark(query: &str) -> Result<Cow<'_, str>, PromqlError> {
+pub(crate) fn mark(query: &str) -> Result<Rewritten<'_>, PromqlError> {
     let toks = tokens(query);
     let mut edits: Vec<(usize, usize, String)> = Vec::new();
     let mut marked: Vec<(usize, Modifier)> = Vec::new();
+    // Tokens read as modifiers (a word of the same spelling may be a name).
+    let mut modifiers: Vec<usize> = Vec::new();
     for (i, t) in toks.iter().enumerate() {
         let Some(m) = (t.kind == Kind::Ident)
             .then(|| Modifier::from_word(t.text))
@@ -125,19 +110,11 @@ pub(crate) fn mark(query: &str) -> Result<Cow<'_, str>, PromqlError> {
             continue;
         };
         // Only after an expression is the word a modifier; elsewhere it is a name.
-        let Some(prev) = i.checked_sub(1).map(|j| &toks[j]) else {
-            continue;
-        };
-        let ends = match prev.kind {
-            Kind::Number => true,
-            Kind::Punct => matches!(prev.text, "]" | "}" | ")"),
-            Kind::Ident => !NOT_AN_END.iter().any(|w| prev.text.eq_ignore_ascii_case(w)),
-            Kind::Str => false,
-        };
-        if !ends {
+        if i == 0 || !ends_expression(&toks, i - 1) {
             continue;
         }
-        let (at, text) = insertion(query, &toks, i - 1, m)?;
+        modifiers.push(i);
+        let (at, text) = insertion(query, &toks, &modifiers, i - 1, m)?;
         match marked.iter().find(|(p, _)| *p == at) {
             Some((_, other)) if *other != m => {
                 return Err(PromqlError::Parse(
@@ -161,6 +138,7 @@ pub(crate) fn mark(query: &str) -> Result<Cow<'_, str>, PromqlError> {
 fn insertion(
     query: &str,
     toks: &[Token<'_>],
+    modifiers: &[usize],
     mut k: usize,
     m: Modifier,
 ) -> Result<(usize, String), PromqlError> {
@@ -188,7 +166,7 @@ fn insertion(
                 k = back(4).ok_or_else(not_implemented)?;
                 continue;
             }
-            Kind::Ident if Modifier::from_word(toks[k].text).is_some() => {
+            Kind::Ident if modifiers.contains(&k) => {
                 k = back(1).ok_or_else(not_implemented)?;
                 continue;
             }
@@ -221,7 +199,7 @@ fn insertion(
             };
             Ok((t.start, text))
         }
-        Kind::Ident if !NOT_AN_END.iter().any(|w| t.text.eq_ignore_ascii_case(w)) => {
+        Kind::Ident if ends_expression(toks, k) => {
             Ok((t.start + t.text.len(), format!("{{{matcher}}}")))
         }
         _ => Err(not_implemented()),
@@ -355,7 +333,10 @@ pub(crate) fn range_fn(
             ev.check_time()?;
         }
         let mut v = Vec::new();
-        for s in &input.series {
+        for (i, s) in input.series.iter().enumerate() {
+            if i % 1024 == 1023 {
+                ev.check_time()?;
+            }
             let f = extended_window(&s.points, w, m, lookback);
             let h = extended_window(&s.hists, w, m, lookback);
             let r = match name {
@@ -513,19 +494,18 @@ fn histogram_rate(
 /// returns them: the values at the window's edges as points at its start and end, and
 /// the samples between.
 pub(crate) fn range_points(
-    points: &[(i64, f64)],
-    has_histograms: bool,
+    s: &RangeSeries,
     w: (i64, i64),
     m: Modifier,
     lookback: i64,
 ) -> Result<Vec<(i64, f64)>, PromqlError> {
-    if has_histograms {
+    if !extended_window(&s.hists, w, m, lookback).is_empty() {
         return Err(PromqlError::Execution(format!(
             "{} modifier is not supported with histograms",
             m.word()
         )));
     }
-    let f = extended_window(points, w, m, lookback);
+    let f = extended_window(&s.points, w, m, lookback);
     let Some(last) = f.len().checked_sub(1) else {
         return Ok(Vec::new());
     };
@@ -635,9 +615,10 @@ fn value_at(f: &[(i64, f64)], t: i64) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::borrow::Cow;
 
     fn marked(q: &str) -> String {
-        mark(q).unwrap().into_owned()
+        mark(q).unwrap().text.into_owned()
     }
 
     #[test]
@@ -673,9 +654,24 @@ mod tests {
             "x and anchored",
             "x / smoothed",
             "x{anchored=\"1\"}",
+            "x / on(job) anchored",
+            "x * ignoring(a) group_left(b) smoothed",
+            "x + fill(0) anchored",
         ] {
-            assert!(matches!(mark(q).unwrap(), Cow::Borrowed(_)), "{q}");
+            assert!(matches!(mark(q).unwrap().text, Cow::Borrowed(_)), "{q}");
         }
+    }
+
+    #[test]
+    fn a_name_spelled_like_a_modifier_can_take_one() {
+        assert_eq!(
+            marked("anchored smoothed"),
+            "anchored{__signalbox_modifier__!=\"smoothed\"} "
+        );
+        assert_eq!(
+            marked("anchored anchored"),
+            "anchored{__signalbox_modifier__!=\"anchored\"} "
+        );
     }
 
     #[test]
@@ -722,8 +718,13 @@ mod tests {
 
     #[test]
     fn a_range_with_a_modifier_gets_points_at_its_edges() {
-        let f: Vec<(i64, f64)> = (0..10).map(|i| (i * 10_000, (i + 1) as f64)).collect();
-        let pts = |w, m| range_points(&f, false, w, m, 300_000).unwrap();
+        let s = RangeSeries {
+            labels: Arc::default(),
+            points: (0..10).map(|i| (i * 10_000, (i + 1) as f64)).collect(),
+            hists: Vec::new(),
+            drop_name: false,
+        };
+        let pts = |w, m| range_points(&s, w, m, 300_000).unwrap();
         assert_eq!(
             pts((-5_000, 5_000), Modifier::Anchored),
             vec![(-5_000, 1.0), (0, 1.0), (5_000, 1.0)]

@@ -461,7 +461,11 @@ fn range_fn(
             ev.check_time()?;
         }
         let mut v = Vec::new();
-        for (s, (cf, ch)) in input.series.iter().zip(&mut cursors) {
+        for (i, (s, (cf, ch))) in input.series.iter().zip(&mut cursors).enumerate() {
+            // One step over many series (an instant query) can be long as well.
+            if i % 1024 == 1023 {
+                ev.check_time()?;
+            }
             let pts = cf.window(&s.points, *w);
             let hpts = ch.window(&s.hists, *w);
             if !hpts.is_empty() {

@@ -38,6 +38,14 @@ impl Positions {
         }
     }
 
+    /// The same positions in `original`, the text the query was rewritten from.
+    pub(crate) fn relocated(self, original: &str, back: impl Fn(usize) -> usize) -> Positions {
+        Positions {
+            query: original.to_string(),
+            starts: self.starts.into_iter().map(|(k, p)| (k, back(p))).collect(),
+        }
+    }
+
     /// ` (line:col)` for the node at `key`, as Prometheus writes it (line and column
     /// from 1, the column in bytes); empty when unknown.
     pub(crate) fn suffix(&self, key: usize) -> String {
@@ -71,21 +79,106 @@ pub(crate) struct Token<'a> {
 
 const TWO_CHAR_OPS: [&str; 6] = ["==", "!=", ">=", "<=", "=~", "!~"];
 
+/// A query after parts of its text were replaced, with where each replacement was, so
+/// that an offset in the new text can be traced back to the original.
+#[derive(Debug)]
+pub(crate) struct Rewritten<'a> {
+    pub(crate) text: std::borrow::Cow<'a, str>,
+    /// Per replacement: its start and end in the original, and the new text's length.
+    moves: Vec<(usize, usize, usize)>,
+}
+
+impl Rewritten<'_> {
+    /// The offset in the original text of offset `p` of the new one (inside a
+    /// replacement, the replacement's start).
+    pub(crate) fn back(&self, p: usize) -> usize {
+        let mut shift = 0isize;
+        for &(start, end, len) in &self.moves {
+            let new_start = start.saturating_add_signed(shift);
+            if p < new_start {
+                break;
+            }
+            if p < new_start + len {
+                return start;
+            }
+            shift += len as isize - (end - start) as isize;
+        }
+        p.saturating_add_signed(-shift)
+    }
+}
+
 /// The query with the byte ranges of `edits` (sorted, not overlapping) replaced by
 /// their texts; the query itself when there are none.
-pub(crate) fn splice(q: &str, edits: Vec<(usize, usize, String)>) -> std::borrow::Cow<'_, str> {
+pub(crate) fn splice(q: &str, edits: Vec<(usize, usize, String)>) -> Rewritten<'_> {
     if edits.is_empty() {
-        return std::borrow::Cow::Borrowed(q);
+        return Rewritten {
+            text: std::borrow::Cow::Borrowed(q),
+            moves: Vec::new(),
+        };
     }
     let mut out = String::with_capacity(q.len() + edits.iter().map(|e| e.2.len()).sum::<usize>());
+    let mut moves = Vec::with_capacity(edits.len());
     let mut at = 0;
     for (start, end, text) in edits {
         out.push_str(&q[at..start]);
         out.push_str(&text);
+        moves.push((start, end, text.len()));
         at = end;
     }
     out.push_str(&q[at..]);
-    std::borrow::Cow::Owned(out)
+    Rewritten {
+        text: std::borrow::Cow::Owned(out),
+        moves,
+    }
+}
+
+/// Keywords whose parentheses hold label names, not an expression (as do those of the
+/// fill modifiers, which hold values).
+const GROUPING: [&str; 6] = [
+    "by",
+    "without",
+    "on",
+    "ignoring",
+    "group_left",
+    "group_right",
+];
+
+/// Other words that cannot end an expression.
+const OPERATOR_WORDS: [&str; 6] = ["and", "or", "unless", "bool", "offset", "atan2"];
+
+/// Whether token `i` can be the last of an expression (so that a word after it is a
+/// modifier rather than a name): a number, a closing bracket or brace, a closing
+/// parenthesis that does not close a label list, or a name that is not a keyword.
+pub(crate) fn ends_expression(toks: &[Token<'_>], i: usize) -> bool {
+    let t = &toks[i];
+    let is_keyword = |t: &Token<'_>, words: &[&str]| {
+        t.kind == Kind::Ident && words.iter().any(|w| t.text.eq_ignore_ascii_case(w))
+    };
+    match t.kind {
+        Kind::Number => true,
+        Kind::Str => false,
+        Kind::Ident => !is_keyword(t, &GROUPING) && !is_keyword(t, &OPERATOR_WORDS),
+        Kind::Punct => match t.text {
+            "]" | "}" => true,
+            ")" => {
+                let mut depth = 0;
+                let open = (0..i).rev().find(|&j| {
+                    match toks[j].text {
+                        ")" => depth += 1,
+                        "(" if depth == 0 => return true,
+                        "(" => depth -= 1,
+                        _ => {}
+                    }
+                    false
+                });
+                !open.and_then(|j| j.checked_sub(1)).is_some_and(|j| {
+                    is_keyword(&toks[j], &GROUPING)
+                        || is_keyword(&toks[j], &["fill", "fill_left", "fill_right"])
+                })
+            }
+            _ => false,
+        },
+    }
 }
 
 pub(crate) fn tokens(q: &str) -> Vec<Token<'_>> {

@@ -241,7 +241,7 @@ fn parse_dur(s: &Option<String>) -> Result<Option<Duration>, String> {
 /// Checks an expression in the group's language.
 fn check_expr(lang: Lang, expr: &str) -> Result<(), String> {
     match lang {
-        Lang::PromQL => promql_parser::parser::parse(expr).map(|_| ()),
+        Lang::PromQL => crate::promql::check(expr).map_err(|e| e.to_string()),
         Lang::LogQL => crate::logql::check(expr),
     }
 }
@@ -541,6 +541,21 @@ mod tests {
         assert_eq!(g.rules.len(), 2);
         assert!(
             matches!(g.rules[1].kind, RuleKind::Alert { hold, .. } if hold == Duration::from_secs(300))
+        );
+    }
+
+    #[test]
+    fn rules_may_use_duration_expressions_and_extended_ranges() {
+        let c = parse_rules(
+            "r.yml",
+            "groups:\n- name: g\n  rules:\n  - record: a:b\n    expr: increase(x_total[5m] anchored)\n  - record: a:c\n    expr: rate(x_total[2m*5] smoothed)\n",
+            Lang::PromQL,
+        )
+        .unwrap();
+        assert_eq!(c.groups[0].rules.len(), 2);
+        assert!(
+            errs("groups:\n- name: g\n  rules:\n  - record: a:b\n    expr: x[1m-1m]\n")[0]
+                .contains("duration must be greater than 0")
         );
     }
 
