@@ -20,6 +20,7 @@ pub(crate) mod info;
 pub mod notation;
 mod position;
 mod quantiles;
+mod trim;
 pub(crate) mod types;
 
 pub use error::PromqlError;

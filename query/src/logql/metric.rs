@@ -573,7 +573,8 @@ fn eval_with(
                 .zip(right)
                 // Log metrics are floats only, so no operation is left out with a note.
                 .map(|(l, r)| {
-                    binary::eval(&op, Some(&modifier), l, r, &mut Vec::new()).map_err(promql_err)
+                    binary::eval(&op.to_string(), Some(&modifier), l, r, &mut Vec::new())
+                        .map_err(promql_err)
                 })
                 .collect::<Result<_, _>>()?
         }

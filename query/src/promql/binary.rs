@@ -5,12 +5,12 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use promql_parser::label::Labels as PLabels;
-use promql_parser::parser::token::TokenType;
 use promql_parser::parser::{BinModifier, LabelModifier, VectorMatchCardinality};
 use signalbox_storage::{Histogram, Labels};
 
 use super::error::{PromqlError, exec};
 use super::histogram;
+use super::trim::trim;
 use super::types::{Instant, METRIC_NAME, Sample, keep_only, remove, with_label, without_name};
 
 fn names(l: &PLabels) -> Vec<String> {
@@ -19,6 +19,11 @@ fn names(l: &PLabels) -> Vec<String> {
 
 fn is_comparison(op: &str) -> bool {
     matches!(op, "==" | "!=" | ">" | "<" | ">=" | "<=")
+}
+
+/// The histogram trim operators, which keep the metric name.
+fn is_trim(op: &str) -> bool {
+    matches!(op, "</" | ">/")
 }
 
 /// `lhs op rhs` for two floats: the value, and for comparisons whether it holds.
@@ -69,6 +74,7 @@ fn apply_operands(
         (None, Some(h)) if op == "*" => Some((0.0, new(histogram::scale(h, lf)), true)),
         (Some(h), None) if op == "*" => Some((0.0, new(histogram::scale(h, rf)), true)),
         (Some(h), None) if op == "/" => Some((0.0, new(histogram::divide(h, rf)), true)),
+        (Some(h), None) if is_trim(op) => Some((0.0, new(trim(h, rf, op == "</")), true)),
         (Some(a), Some(b)) if op == "+" || op == "-" => {
             let Some((h, reconciled)) = histogram::combine(a, b, op == "-") else {
                 notes.push(format!(
@@ -105,16 +111,17 @@ fn apply_operands(
 
 /// `lhs op rhs` at one step. Annotations (full messages) are added to `notes`.
 pub(crate) fn eval(
-    op: &TokenType,
+    op: &str,
     m: Option<&BinModifier>,
     lhs: Instant,
     rhs: Instant,
     notes: &mut Vec<String>,
 ) -> Result<Instant, PromqlError> {
-    let op_s = op.to_string();
-    let op = op_s.as_str();
     let return_bool = m.is_some_and(|m| m.return_bool);
     match (lhs, rhs) {
+        (Instant::Scalar(_), Instant::Scalar(_)) if is_trim(op) => Err(exec(format!(
+            "operator {op:?} not allowed for Scalar operations"
+        ))),
         (Instant::Scalar(l), Instant::Scalar(r)) => {
             let (v, keep) = apply(op, l, r)?;
             Ok(Instant::Scalar(if is_comparison(op) {
@@ -176,7 +183,7 @@ fn vector_scalar(
         out.push(Sample {
             f: if cmp { bool_of(keep) } else { val },
             h: if cmp { None } else { h },
-            drop_name: true,
+            drop_name: x.drop_name || !is_trim(op),
             ..x
         });
     }
@@ -218,7 +225,7 @@ fn vector_vector(
     }
     let fill = m.map(|m| m.fill_values.clone()).unwrap_or_default();
     let cmp = is_comparison(op);
-    let drop_name = !cmp || return_bool;
+    let drop_name = (!cmp && !is_trim(op)) || return_bool;
     // The "one" side is looked up by signature; group_right swaps the roles.
     let (many, one, swapped, include) = match &card {
         VectorMatchCardinality::OneToMany(l) => (rhs, lhs, true, names(l)),
@@ -419,7 +426,13 @@ mod tests {
         let Expr::Binary(b) = promql_parser::parser::parse(q).unwrap() else {
             panic!("not a binary operation: {q}");
         };
-        eval(&b.op, b.modifier.as_ref(), lhs, rhs, &mut Vec::new())
+        eval(
+            &b.op.to_string(),
+            b.modifier.as_ref(),
+            lhs,
+            rhs,
+            &mut Vec::new(),
+        )
     }
 
     /// Two left series that meet the same (filled) right side are a many-to-one match

@@ -23,7 +23,7 @@ use super::types::{
     Cursor, Instant, QueryResult, QueryValue, RangeInput, RangeSeries, Sample, Value, final_labels,
 };
 use super::{aggregate, binary, functions, histogram};
-use super::{durations, extended};
+use super::{durations, extended, trim};
 
 /// Limits and defaults of the engine.
 #[derive(Clone, Debug)]
@@ -144,24 +144,27 @@ impl Notes {
 /// query's step and range and `anchored`/`smoothed` moved into their selectors first,
 /// since `promql-parser` reads neither.
 fn parse_query(query: &str, step: i64, range: i64) -> Result<(Box<Expr>, Positions), PromqlError> {
-    let durations = durations::resolve(query, step, range)?;
+    // The trim operators' replacements keep every offset where it was.
+    let (trimmed, trims) = trim::mark(query);
+    let durations = durations::resolve(&trimmed.text, step, range)?;
     let marked = extended::mark(&durations.text)?;
     let expr = promql_parser::parser::parse(&marked.text)
         .map(Box::new)
         .map_err(PromqlError::Parse)?;
-    let positions =
+    let mut positions =
         Positions::of(&marked.text, &expr).relocated(query, |p| durations.back(marked.back(p)));
+    if !positions.mark_trims(&trims) {
+        return Err(PromqlError::Parse(
+            "the trim operators </ and >/ are not supported in this form of query".into(),
+        ));
+    }
     Ok((expr, positions))
 }
 
 /// Whether `query` is a valid PromQL expression (as the engine reads it, with duration
-/// expressions and the `anchored`/`smoothed` modifiers).
+/// expressions, the `anchored`/`smoothed` modifiers and the trim operators).
 pub fn check(query: &str) -> Result<(), PromqlError> {
-    let durations = durations::resolve(query, 0, 0)?;
-    let marked = extended::mark(&durations.text)?;
-    promql_parser::parser::parse(&marked.text)
-        .map(|_| ())
-        .map_err(PromqlError::Parse)
+    parse_query(query, 0, 0).map(|_| ())
 }
 
 fn unwrap_parens(e: &Expr) -> &Expr {
@@ -625,13 +628,20 @@ impl Ev<'_> {
                 })
                 .collect()),
             Expr::Binary(b) => {
+                let op = match self.positions.trim(node_key(e)) {
+                    Some(t) => {
+                        trim::check_modifier(b.modifier.as_ref().is_some_and(|m| m.return_bool))?;
+                        t.to_string()
+                    }
+                    None => b.op.to_string(),
+                };
                 let lhs = self.eval(&b.lhs)?;
                 let rhs = self.eval(&b.rhs)?;
                 let mut notes = Vec::new();
                 let out = lhs
                     .into_iter()
                     .zip(rhs)
-                    .map(|(l, r)| binary::eval(&b.op, b.modifier.as_ref(), l, r, &mut notes))
+                    .map(|(l, r)| binary::eval(&op, b.modifier.as_ref(), l, r, &mut notes))
                     .collect();
                 self.noting_at(node_key(e), || self.annotate(notes));
                 out

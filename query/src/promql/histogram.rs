@@ -56,7 +56,7 @@ impl Bucket {
 }
 
 /// Upper bound of positive bucket `idx` at `schema`: `2^(idx * 2^-schema)`.
-fn upper_bound(idx: i64, schema: i32) -> f64 {
+pub(crate) fn upper_bound(idx: i64, schema: i32) -> f64 {
     if schema <= 0 {
         // Exact powers of two.
         let shift = (-schema).min(62) as u32;
@@ -113,7 +113,7 @@ pub fn all_buckets(h: &Histogram) -> Vec<Bucket> {
 }
 
 /// Upper bound of custom bucket `idx`: `-Inf` below the first, `+Inf` for the last.
-fn custom_bound(h: &Histogram, idx: i64) -> f64 {
+pub(crate) fn custom_bound(h: &Histogram, idx: i64) -> f64 {
     if idx < 0 {
         return f64::NEG_INFINITY;
     }

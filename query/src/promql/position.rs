@@ -13,6 +13,10 @@ use rustc_hash::FxHashMap;
 pub(crate) struct Positions {
     query: String,
     starts: FxHashMap<usize, usize>,
+    /// The offset of each binary operation's operator.
+    ops: FxHashMap<usize, usize>,
+    /// The binary operations that are trims (`</`, `>/`), by node.
+    trims: FxHashMap<usize, &'static str>,
 }
 
 pub(crate) fn node_key(e: &Expr) -> usize {
@@ -22,20 +26,44 @@ pub(crate) fn node_key(e: &Expr) -> usize {
 impl Positions {
     pub(crate) fn of(query: &str, expr: &Expr) -> Positions {
         let mut starts = FxHashMap::default();
+        let mut ops = FxHashMap::default();
         let toks = tokens(query);
         let mut w = Walk {
             toks: &toks,
             at: 0,
             starts: &mut starts,
+            ops: &mut ops,
         };
         let complete = w.expr(expr).is_some() && w.at == toks.len();
         if !complete {
             starts.clear();
+            ops.clear();
         }
         Positions {
             query: query.to_string(),
             starts,
+            ops,
+            trims: FxHashMap::default(),
         }
+    }
+
+    /// Marks the binary operations whose operators stand at the given offsets (of the
+    /// text the positions refer to) as trims; `false` if one of them is not found.
+    pub(crate) fn mark_trims(&mut self, trims: &[(usize, &'static str)]) -> bool {
+        for &(at, op) in trims {
+            match self.ops.iter().find(|(_, p)| **p == at) {
+                Some((&key, _)) => {
+                    self.trims.insert(key, op);
+                }
+                None => return false,
+            }
+        }
+        true
+    }
+
+    /// The trim operator of a binary operation, if it is one.
+    pub(crate) fn trim(&self, key: usize) -> Option<&'static str> {
+        self.trims.get(&key).copied()
     }
 
     /// The same positions in `original`, the text the query was rewritten from.
@@ -43,6 +71,8 @@ impl Positions {
         Positions {
             query: original.to_string(),
             starts: self.starts.into_iter().map(|(k, p)| (k, back(p))).collect(),
+            ops: self.ops.into_iter().map(|(k, p)| (k, back(p))).collect(),
+            trims: self.trims,
         }
     }
 
@@ -251,6 +281,7 @@ struct Walk<'t, 'q> {
     toks: &'t [Token<'q>],
     at: usize,
     starts: &'t mut FxHashMap<usize, usize>,
+    ops: &'t mut FxHashMap<usize, usize>,
 }
 
 impl Walk<'_, '_> {
@@ -394,6 +425,7 @@ impl Walk<'_, '_> {
                 if !BINARY_OPS.iter().any(|o| o.eq_ignore_ascii_case(op)) {
                     return None;
                 }
+                self.ops.insert(node_key(e), self.toks[self.at].start);
                 self.at += 1;
                 loop {
                     if self.take("bool").is_some() {
