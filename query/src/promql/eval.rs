@@ -1025,6 +1025,27 @@ mod tests {
         assert!(i.iter().any(|x| x.ends_with("\"m\" (1:23)")), "{i:?}");
     }
 
+    proptest::proptest! {
+        /// Any text goes through the rewrites before parsing (trims, duration
+        /// expressions, extended ranges) and the parser without a panic; text without
+        /// anything to rewrite is parsed exactly as written.
+        #[test]
+        fn any_text_is_rewritten_and_parsed_without_a_panic(
+            q in "\\PC{0,40}|[a-z(){}\\[\\]\"+\\-*/%^<>=!~:.,@0-9 ]{0,24}( offset | anchored| smoothed|</|>/|\\[step\\(\\)\\]|\\[1m\\*2\\])[a-z(){}\\[\\]+\\-*/<>0-9 ]{0,16}"
+        ) {
+            let parsed = parse_query(&q, 15_000, 60_000);
+            let plain = !["offset", "anchored", "smoothed", "</", ">/", "[", "OFFSET"]
+                .iter()
+                .any(|w| q.to_ascii_lowercase().contains(&w.to_ascii_lowercase()));
+            if plain {
+                proptest::prop_assert_eq!(
+                    parsed.is_ok(),
+                    promql_parser::parser::parse(&q).is_ok()
+                );
+            }
+        }
+    }
+
     #[test]
     fn a_subquery_of_more_steps_than_samples_allowed_is_refused() {
         let engine = Engine::new(EngineOptions {
