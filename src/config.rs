@@ -247,6 +247,7 @@ pub(crate) struct LimitsSection {
     pub(crate) max_label_name_length: usize,
     pub(crate) max_label_value_length: usize,
     pub(crate) max_future: Dur,
+    pub(crate) max_exemplars: usize,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -383,6 +384,7 @@ impl Default for LimitsSection {
             max_label_name_length: l.max_label_name_length,
             max_label_value_length: l.max_label_value_length,
             max_future: Dur(l.max_future),
+            max_exemplars: l.max_exemplars,
         }
     }
 }
@@ -487,6 +489,7 @@ impl Config {
             max_label_name_length: l.max_label_name_length.max(1),
             max_label_value_length: l.max_label_value_length.max(1),
             max_future: l.max_future.0,
+            max_exemplars: l.max_exemplars,
         };
         storage.metrics = self.storage.metrics.validate("metrics")?;
         storage.logs = self.storage.logs.validate("logs")?;

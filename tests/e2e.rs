@@ -317,3 +317,47 @@ fn a_query_whose_client_disconnects_stops() {
             && metric("signalbox_promql_queries") == Some(0.0)
     });
 }
+
+/// An OTLP exemplar comes back from `/api/v1/query_exemplars` with its trace id, also
+/// after a restart (from the WAL).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn otlp_exemplars_point_at_traces() {
+    use opentelemetry_proto::tonic::metrics::v1::{Exemplar, exemplar, metric};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let srv = Server::start(&data);
+    let t = now_ns();
+    let mut req = gauge_request("shop", "queue_depth", &["a".to_string()], t, 5.0);
+    let Some(metric::Data::Gauge(g)) =
+        &mut req.resource_metrics[0].scope_metrics[0].metrics[0].data
+    else {
+        panic!("not a gauge");
+    };
+    g.data_points[0].exemplars = vec![Exemplar {
+        time_unix_nano: t,
+        value: Some(exemplar::Value::AsDouble(5.0)),
+        trace_id: vec![0x4b; 16],
+        span_id: vec![0x21; 8],
+        ..Default::default()
+    }];
+    MetricsServiceClient::connect(format!("http://{}", srv.grpc))
+        .await
+        .unwrap()
+        .export(req)
+        .await
+        .unwrap();
+    let check = |srv: &Server| {
+        let v = get_json(srv.http, "/api/v1/query_exemplars?query=queue_depth");
+        let data = v["data"].as_array().unwrap();
+        assert_eq!(data.len(), 1, "{v}");
+        assert_eq!(data[0]["seriesLabels"]["series"], "a");
+        let e = &data[0]["exemplars"][0];
+        assert_eq!(e["labels"]["trace_id"], "4b".repeat(16));
+        assert_eq!(e["labels"]["span_id"], "21".repeat(8));
+        assert_eq!(e["value"], "5");
+    };
+    check(&srv);
+    assert_eq!(srv.terminate(), 0);
+    let srv = Server::start(&data);
+    check(&srv);
+}

@@ -772,15 +772,50 @@ async fn format_query(
     Ok(success(json!(expr.to_string()), &[], &[]))
 }
 
+/// `/api/v1/query_exemplars`: the exemplars of the series the query's selectors select,
+/// in `[start, end]` (all kept ones by default), by series.
 async fn exemplars(
+    State(api): State<PromApi>,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let p = Params::new(q, &headers, &body);
-    crate::promql::check(p.get("query").unwrap_or("")).map_err(|e| ApiError::param("query", e))?;
-    // Exemplars are not stored yet, so there are none to return.
-    Ok(success(json!([]), &[], &[]))
+    let sets = crate::promql::selector_matchers(p.get("query").unwrap_or(""))
+        .map_err(|e| ApiError::param("query", e))?;
+    let start = parse_time_or("start", p.get("start"), i64::MIN)?;
+    let end = parse_time_or("end", p.get("end"), i64::MAX)?;
+    if end < start {
+        return Err(ApiError::param(
+            "end",
+            "end timestamp must not be before start time",
+        ));
+    }
+    let mut by_series = std::collections::BTreeMap::new();
+    for matchers in sets {
+        for s in api
+            .reader
+            .select_exemplars(&matchers, start, end)
+            .await
+            .map_err(storage_err)?
+        {
+            by_series.entry(s.labels).or_insert(s.exemplars);
+        }
+    }
+    let data: Vec<Value> = by_series
+        .iter()
+        .map(|(labels, es)| {
+            json!({
+                "seriesLabels": labels_json(labels),
+                "exemplars": es.iter().map(|e| json!({
+                    "labels": labels_json(&e.labels),
+                    "value": value_string(e.value),
+                    "timestamp": ts_json(e.t),
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    Ok(success(json!(data), &[], &[]))
 }
 
 /// The `/api/v1` routes.

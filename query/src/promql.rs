@@ -24,7 +24,7 @@ mod trim;
 pub(crate) mod types;
 
 pub use error::PromqlError;
-pub use eval::{Engine, EngineOptions, check};
+pub use eval::{Engine, EngineOptions, check, selector_matchers};
 pub use types::{QueryResult, QueryValue, Value};
 
 pub(crate) use fetch::storage_matchers;

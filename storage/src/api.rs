@@ -8,6 +8,7 @@ use async_trait::async_trait;
 
 use crate::error::Result;
 use crate::metrics::Series;
+use crate::metrics::exemplars::SeriesExemplars;
 use crate::model::{
     Attributes, Labels, LogRecord, LogsBatch, Matcher, MetricMetadata, MetricsBatch, Span,
     TracesBatch,
@@ -108,6 +109,14 @@ pub trait MetricsReader: Send + Sync {
     }
     /// Type, unit and help of metrics, by metric name.
     async fn metadata(&self) -> Result<Vec<MetricMetadata>>;
+    /// Exemplars in `[start_ms, end_ms]` of the series matching all matchers, by series
+    /// (sorted by labels), oldest first.
+    async fn select_exemplars(
+        &self,
+        matchers: &[Matcher],
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<SeriesExemplars>>;
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]

@@ -50,6 +50,8 @@ pub struct Limits {
     pub max_label_value_length: usize,
     /// Items timestamped further than this in the future are rejected.
     pub max_future: Duration,
+    /// Exemplars kept (the most recent, over all series).
+    pub max_exemplars: usize,
 }
 
 impl Default for Limits {
@@ -60,6 +62,7 @@ impl Default for Limits {
             max_label_name_length: 256,
             max_label_value_length: 4096,
             max_future: Duration::from_secs(3600),
+            max_exemplars: 100_000,
         }
     }
 }

@@ -20,6 +20,7 @@ use crate::logs::head::LogsHead;
 use crate::logs::part::{
     LogsPart, StreamRef, encode_part as encode_logs, merge_streams, split_by_window as split_logs,
 };
+use crate::metrics::exemplars::{ExemplarBuffer, SeriesExemplars};
 use crate::metrics::head::MetricsHead;
 use crate::metrics::part::{
     MetricsPart, SeriesSlice, encode_part as encode_metrics, split_by_window as split_metrics,
@@ -36,8 +37,12 @@ use crate::traces::part::{
 use crate::validate::{self, TimeBounds};
 use crate::wal::{FsyncPolicy, ReplayReport};
 
-#[derive(Clone)]
-pub(crate) struct MetricsKind;
+/// Metrics, with the exemplar buffer whose content is written again into each segment
+/// a head cut starts (see ARCHITECTURE.md "Exemplars").
+#[derive(Clone, Default)]
+pub(crate) struct MetricsKind {
+    exemplars: Arc<parking_lot::Mutex<ExemplarBuffer>>,
+}
 
 impl Kind for MetricsKind {
     const SIGNAL: Signal = Signal::Metrics;
@@ -62,6 +67,13 @@ impl Kind for MetricsKind {
     }
     fn part_meta(p: &MetricsPart) -> &PartMeta {
         &p.meta
+    }
+    fn after_roll(&self, wal: &crate::wal::Wal) -> Result<()> {
+        let payload = crate::metrics::wal::encode_exemplar_snapshot(&self.exemplars.lock());
+        if let Some(payload) = payload {
+            wal.append_with(|_, buf| buf.push(crate::metrics::wal::EXEMPLAR_SNAPSHOT, &payload))?;
+        }
+        Ok(())
     }
     async fn merge(
         &self,
@@ -224,6 +236,8 @@ pub struct OpenReport {
 pub struct Storage {
     cfg: StorageConfig,
     metrics: Store<MetricsKind>,
+    /// The most recent exemplars (durable through the metrics WAL).
+    exemplars: Arc<parking_lot::Mutex<ExemplarBuffer>>,
     logs: Store<LogsKind>,
     traces: Store<TracesKind>,
     telemetry: StorageMetrics,
@@ -253,8 +267,13 @@ impl Storage {
         let parts = Arc::new(PartStore::local(&dir)?);
         let wal = |s: Signal| dir.join("wal").join(s.as_str());
         let mut replayer = Replayer::default();
+        let exemplars = Arc::new(parking_lot::Mutex::new(ExemplarBuffer::new(
+            cfg.limits.max_exemplars,
+        )));
         let (metrics, mr) = Store::open(
-            MetricsKind,
+            MetricsKind {
+                exemplars: exemplars.clone(),
+            },
             cfg.metrics.clone(),
             &wal(Signal::Metrics),
             cfg.wal.clone(),
@@ -299,9 +318,16 @@ impl Storage {
             logs: lr,
             traces: tr,
         };
+        {
+            let mut buf = exemplars.lock();
+            for (series, e) in std::mem::take(&mut replayer.exemplars) {
+                buf.push(&Arc::new(series), e);
+            }
+        }
         let s = Storage {
             cfg,
             metrics,
+            exemplars,
             logs,
             traces,
             telemetry,
@@ -527,6 +553,7 @@ pub(crate) fn insert_metrics(
             labels: &s.labels,
             samples: &s.samples,
             histograms: &s.histograms,
+            exemplars: &s.exemplars,
         })
         .collect();
     let lsn = match append {
@@ -566,9 +593,15 @@ impl IngestSink for Storage {
             return Ok(outcome);
         }
         let max = self.cfg.limits.max_active_series;
+        // Exemplars join the buffer under the head lock, as their WAL record is written:
+        // a head cut (which writes the buffer into the new segment) sees both or neither.
         let res = self
             .metrics
-            .write(|head, wal| insert_metrics(head, &batch, max, Some(wal)).map(|l| (l, ())))
+            .write(|head, wal| {
+                let lsn = insert_metrics(head, &batch, max, Some(wal))?;
+                self.exemplars.lock().keep(&batch);
+                Ok((lsn, ()))
+            })
             .await;
         if let Err(StorageError::SeriesLimit { .. }) = &res {
             self.telemetry
@@ -678,6 +711,15 @@ impl MetricsReader for Storage {
         }
         let set: BTreeSet<Labels> = all.into_iter().collect();
         Ok(set.into_iter().collect())
+    }
+
+    async fn select_exemplars(
+        &self,
+        matchers: &[Matcher],
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<SeriesExemplars>> {
+        Ok(self.exemplars.lock().select(matchers, start_ms, end_ms))
     }
 
     async fn metadata(&self) -> Result<Vec<MetricMetadata>> {

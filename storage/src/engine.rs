@@ -41,6 +41,11 @@ pub(crate) trait Kind: Clone + Send + Sync + 'static {
         store: Arc<PartStore>,
         window_ms: i64,
     ) -> impl Future<Output = Result<Vec<PartData>>> + Send;
+    /// Writes into the segment a head cut has just started what must outlive the older
+    /// segments (which are deleted once the cut heads are in parts).
+    fn after_roll(&self, _wal: &crate::wal::Wal) -> Result<()> {
+        Ok(())
+    }
 }
 
 pub(crate) struct Frozen<K: Kind> {
@@ -195,6 +200,7 @@ impl<K: Kind> Store<K> {
             return Ok(());
         }
         let boundary = self.wal.roll()?;
+        self.kind.after_roll(&self.wal)?;
         let bytes = K::head_bytes(&h);
         let frozen = Arc::new(std::mem::take(&mut *h));
         self.frozen_bytes.fetch_add(bytes, Ordering::Relaxed);
@@ -262,6 +268,9 @@ impl<K: Kind> Store<K> {
                 v.parts.sort_by_key(|p| K::part_meta(p).rank());
             }
             self.frozen_bytes.fetch_sub(bytes, Ordering::Relaxed);
+            // What `after_roll` wrote into the newer segment is durable before the older
+            // segments go.
+            self.wal.sync_now().await?;
             self.wal.remove_before(boundary)?;
             self.metrics.flushes.get_or_create(&self.sig()).inc();
             tracing::debug!(signal = %K::SIGNAL, rows, "head flushed");

@@ -44,6 +44,7 @@ pub use db::{OpenReport, Storage};
 pub use error::{ErrorKind, Result, StorageError};
 pub use mem::MemStore;
 pub use metrics::Series;
+pub use metrics::exemplars::SeriesExemplars;
 pub use model::*;
 pub use telemetry::Signal;
 pub use wal::{FsyncPolicy, ReplayReport, WalOptions};

@@ -13,6 +13,7 @@ use crate::api::{
 use crate::config::Limits;
 use crate::error::Result;
 use crate::logs::head::LogsHead;
+use crate::metrics::exemplars::{ExemplarBuffer, SeriesExemplars};
 use crate::metrics::head::MetricsHead;
 use crate::metrics::{Series, merge_series};
 use crate::model::{Labels, LogsBatch, Matcher, MetricMetadata, MetricsBatch, TracesBatch};
@@ -23,6 +24,7 @@ use crate::validate::{self, TimeBounds};
 #[derive(Default)]
 pub struct MemStore {
     metrics: RwLock<MetricsHead>,
+    exemplars: parking_lot::Mutex<ExemplarBuffer>,
     logs: RwLock<LogsHead>,
     traces: RwLock<TracesHead>,
     limits: Limits,
@@ -35,6 +37,7 @@ impl MemStore {
 
     pub fn with_limits(limits: Limits) -> MemStore {
         MemStore {
+            exemplars: parking_lot::Mutex::new(ExemplarBuffer::new(limits.max_exemplars)),
             limits,
             ..Default::default()
         }
@@ -58,6 +61,7 @@ impl IngestSink for MemStore {
             self.limits.max_active_series,
             None,
         )?;
+        self.exemplars.lock().keep(&batch);
         Ok(outcome)
     }
 
@@ -112,6 +116,15 @@ impl MetricsReader for MemStore {
         let mut v: Vec<MetricMetadata> = self.metrics.read().metadata.values().cloned().collect();
         v.sort_by(|a, b| a.metric.cmp(&b.metric));
         Ok(v)
+    }
+
+    async fn select_exemplars(
+        &self,
+        matchers: &[Matcher],
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<SeriesExemplars>> {
+        Ok(self.exemplars.lock().select(matchers, start_ms, end_ms))
     }
 }
 

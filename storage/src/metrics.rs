@@ -1,6 +1,7 @@
 //! Metrics: the in-memory head of series and samples, its WAL records, and the
 //! Parquet part format (series table + samples sorted by series and time).
 
+pub(crate) mod exemplars;
 pub(crate) mod head;
 pub(crate) mod part;
 pub(crate) mod wal;

@@ -10,8 +10,8 @@ pub(crate) mod value;
 pub use labels::{Label, Labels, MatchOp, Matcher};
 pub use logs::{LogRecord, LogStream, LogsBatch};
 pub use metrics::{
-    Buckets, CUSTOM_BUCKETS_SCHEMA, Histogram, HistogramSample, MetricKind, MetricMetadata,
-    MetricsBatch, STALE_NAN_BITS, Sample, SeriesPoints, is_stale_nan,
+    Buckets, CUSTOM_BUCKETS_SCHEMA, Exemplar, Histogram, HistogramSample, MetricKind,
+    MetricMetadata, MetricsBatch, STALE_NAN_BITS, Sample, SeriesPoints, is_stale_nan,
 };
 pub use traces::{ResourceSpans, Span, SpanEvent, SpanLink, TracesBatch};
 pub use value::{AnyValue, Attributes, Scope};

@@ -79,6 +79,16 @@ pub(crate) fn metrics(
             .retain(|x| bounds.check(x.t).map_err(|r| reason = Some(r)).is_ok());
         s.histograms
             .retain(|x| bounds.check(x.t).map_err(|r| reason = Some(r)).is_ok());
+        // Exemplars are examples, not data points: those out of bounds or with label
+        // sets longer than Prometheus allows (128 characters) are left out silently.
+        s.exemplars.retain(|e| {
+            let len: usize = e
+                .labels
+                .iter()
+                .map(|l| l.name.chars().count() + l.value.chars().count())
+                .sum();
+            bounds.check(e.t).is_ok() && len <= 128 && !e.value.is_nan()
+        });
         if let Some(r) = reason {
             out.reject((before - s.points()) as u64, r);
         }

@@ -678,3 +678,59 @@ async fn log_parts_answer_like_the_head_for_any_range_limit_and_filter() {
         }
     }
 }
+
+/// Exemplars are kept in memory and come back after a restart from the WAL, also those
+/// written before a head flush; a full buffer drops the oldest.
+#[tokio::test]
+async fn exemplars_survive_a_restart_through_the_wal() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = now_ms();
+    let mut cfg = config(dir.path());
+    cfg.limits.max_exemplars = 3;
+    let with_exemplars = |n: i64| {
+        let mut b = metrics(1, t + n, n as f64);
+        b.series[0].exemplars.push(Exemplar {
+            t: t + n,
+            value: n as f64,
+            labels: Labels::from_pairs([("trace_id", format!("{n:032x}"))]),
+        });
+        b
+    };
+    {
+        let (s, _) = open(cfg.clone()).await;
+        // Two before a head flush (their WAL segment is deleted then; the buffer is
+        // written into the next one), two after.
+        for n in 0..2 {
+            s.write_metrics(with_exemplars(n)).await.unwrap();
+        }
+        s.flush_all().await.unwrap();
+        for n in 2..4 {
+            s.write_metrics(with_exemplars(n)).await.unwrap();
+        }
+        let got = s
+            .select_exemplars(&[Matcher::eq("job", "api")], t, t + 10)
+            .await
+            .unwrap();
+        assert_eq!(got.len(), 1);
+        let values: Vec<f64> = got[0].exemplars.iter().map(|e| e.value).collect();
+        assert_eq!(values, vec![1.0, 2.0, 3.0]);
+    }
+    let (s, _) = open(cfg).await;
+    let got = s
+        .select_exemplars(&[Matcher::eq("__name__", "http_requests_total")], t, t + 10)
+        .await
+        .unwrap();
+    assert_eq!(got.len(), 1);
+    let values: Vec<f64> = got[0].exemplars.iter().map(|e| e.value).collect();
+    assert_eq!(values, vec![1.0, 2.0, 3.0]);
+    assert_eq!(
+        got[0].exemplars[2].labels.get("trace_id"),
+        Some(format!("{:032x}", 3).as_str())
+    );
+    assert!(
+        s.select_exemplars(&[Matcher::eq("job", "web")], t, t + 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}

@@ -22,6 +22,16 @@ async fn app() -> Router {
                 })
                 .collect(),
             histograms: vec![],
+            // One exemplar on the first series, pointing at a trace.
+            exemplars: if inst == "a" {
+                vec![signalbox_storage::Exemplar {
+                    t: 1_000_015,
+                    value: v,
+                    labels: Labels::from_pairs([("trace_id", "4bf92f3577b34da6a3ce929d0e0e4736")]),
+                }]
+            } else {
+                Vec::new()
+            },
         });
     }
     batch.metadata.push(MetricMetadata {
@@ -247,4 +257,47 @@ fn values_are_written_as_prometheus_writes_them() {
         histogram_json(&h),
         serde_json::json!({"count": "0", "sum": "0"})
     );
+}
+
+#[tokio::test]
+async fn exemplars_of_the_selected_series_in_the_range() {
+    let app = app().await;
+    let (st, v) = call(
+        &app,
+        "GET",
+        "/api/v1/query_exemplars?query=sum(up%7Bjob%3D%22api%22%7D)&start=999&end=1100",
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(
+        v,
+        serde_json::json!({"status": "success", "data": [{
+            "seriesLabels": {"__name__": "up", "instance": "a", "job": "api"},
+            "exemplars": [{
+                "labels": {"trace_id": "4bf92f3577b34da6a3ce929d0e0e4736"},
+                "value": "1",
+                "timestamp": 1000.015
+            }]
+        }]})
+    );
+    // Outside the range, or another job: none.
+    let (_, v) = call(
+        &app,
+        "GET",
+        "/api/v1/query_exemplars?query=up&start=1001&end=1100",
+        None,
+    )
+    .await;
+    assert_eq!(v["data"], serde_json::json!([]));
+    let (_, v) = call(
+        &app,
+        "GET",
+        "/api/v1/query_exemplars?query=up%7Bjob%3D%22web%22%7D",
+        None,
+    )
+    .await;
+    assert_eq!(v["data"], serde_json::json!([]));
+    let (st, v) = call(&app, "GET", "/api/v1/query_exemplars?query=up%7B", None).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
 }

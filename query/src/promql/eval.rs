@@ -161,6 +161,44 @@ fn parse_query(query: &str, step: i64, range: i64) -> Result<(Box<Expr>, Positio
     Ok((expr, positions))
 }
 
+/// The storage matchers of every selector in `query` (one set per `or` group), as the
+/// exemplar API looks series up by them.
+pub fn selector_matchers(query: &str) -> Result<Vec<Vec<signalbox_storage::Matcher>>, PromqlError> {
+    fn walk(e: &Expr, out: &mut Vec<Vec<signalbox_storage::Matcher>>) -> Result<(), PromqlError> {
+        let mut selector = |vs: &VectorSelector| -> Result<(), PromqlError> {
+            if vs.matchers.or_matchers.is_empty() {
+                out.push(fetch::storage_matchers(&vs.matchers, &vs.name)?);
+            }
+            for group in &vs.matchers.or_matchers {
+                let group = promql_parser::label::Matchers::new(group.clone());
+                out.push(fetch::storage_matchers(&group, &vs.name)?);
+            }
+            Ok(())
+        };
+        match e {
+            Expr::VectorSelector(vs) => selector(vs),
+            Expr::MatrixSelector(ms) => selector(&ms.vs),
+            Expr::Subquery(sq) => walk(&sq.expr, out),
+            Expr::Paren(p) => walk(&p.expr, out),
+            Expr::Unary(u) => walk(&u.expr, out),
+            Expr::Binary(b) => {
+                walk(&b.lhs, out)?;
+                walk(&b.rhs, out)
+            }
+            Expr::Aggregate(a) => {
+                walk(&a.expr, out)?;
+                a.param.as_deref().map_or(Ok(()), |p| walk(p, out))
+            }
+            Expr::Call(c) => c.args.args.iter().try_for_each(|a| walk(a, out)),
+            Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => Ok(()),
+        }
+    }
+    let (expr, _) = parse_query(query, 0, 0)?;
+    let mut out = Vec::new();
+    walk(&expr, &mut out)?;
+    Ok(out)
+}
+
 /// Whether `query` is a valid PromQL expression (as the engine reads it, with duration
 /// expressions, the `anchored`/`smoothed` modifiers and the trim operators).
 pub fn check(query: &str) -> Result<(), PromqlError> {
@@ -982,6 +1020,7 @@ mod tests {
             labels: Labels::from_pairs([("__name__", "x")]),
             samples: (0..150_000).map(|i| Point { t: i, v: i as f64 }).collect(),
             histograms: vec![],
+            exemplars: Vec::new(),
         });
         store.write_metrics(batch).await.unwrap();
         let engine = Engine::default();
@@ -1012,6 +1051,7 @@ mod tests {
                     })
                     .collect(),
                 histograms: vec![],
+                exemplars: Vec::new(),
             });
         }
         store.write_metrics(batch).await.unwrap();

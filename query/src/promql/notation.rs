@@ -688,5 +688,6 @@ pub fn series_points(
         labels: Labels::from_pairs(labels.iter().cloned()),
         samples,
         histograms,
+        exemplars: Vec::new(),
     }
 }

@@ -255,6 +255,7 @@ async fn write(sink: &dyn IngestSink, series: Vec<(Labels, f64)>, t: i64) -> Res
                 labels,
                 samples: vec![Sample { t, v }],
                 histograms: Vec::new(),
+                exemplars: Vec::new(),
             })
             .collect(),
         metadata: Vec::new(),

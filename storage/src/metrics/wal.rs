@@ -5,7 +5,9 @@ use std::collections::HashMap;
 
 use crate::codec::{Dec, Enc};
 use crate::error::{Result, StorageError};
-use crate::model::{Histogram, HistogramSample, Labels, MetricKind, MetricMetadata, Sample};
+use crate::model::{
+    Exemplar, Histogram, HistogramSample, Labels, MetricKind, MetricMetadata, Sample,
+};
 use crate::wal::FrameBuf;
 
 use super::head::MetricsHead;
@@ -14,6 +16,26 @@ const SERIES: u8 = 1;
 const SAMPLES: u8 = 2;
 const HISTOGRAMS: u8 = 3;
 const METADATA: u8 = 4;
+const EXEMPLARS: u8 = 5;
+/// All exemplars kept at a head cut, with their series' labels inline; replaces what
+/// was replayed before it.
+pub(crate) const EXEMPLAR_SNAPSHOT: u8 = 6;
+
+/// The payload of an `EXEMPLAR_SNAPSHOT` record; `None` when there are no exemplars.
+pub(crate) fn encode_exemplar_snapshot(buf: &super::exemplars::ExemplarBuffer) -> Option<Vec<u8>> {
+    if buf.is_empty() {
+        return None;
+    }
+    let mut e = Enc::default();
+    e.uvarint(buf.len() as u64);
+    for (series, x) in buf.iter() {
+        series.encode(&mut e);
+        e.ivarint(x.t);
+        e.f64(x.value);
+        x.labels.encode(&mut e);
+    }
+    Some(e.buf)
+}
 
 /// Points of one series resolved to its head index.
 pub(crate) struct Resolved<'a> {
@@ -21,6 +43,7 @@ pub(crate) struct Resolved<'a> {
     pub(crate) labels: &'a Labels,
     pub(crate) samples: &'a [Sample],
     pub(crate) histograms: &'a [HistogramSample],
+    pub(crate) exemplars: &'a [Exemplar],
 }
 
 /// Encodes the frames for one write into segment `seg`, defining series not yet defined there.
@@ -69,20 +92,29 @@ pub(crate) fn encode_write(
         }
         buf.push(SAMPLES, &e.buf);
     }
-    let n_hists: usize = items.iter().map(|i| i.histograms.len()).sum();
-    if n_hists > 0 {
-        let mut e = Enc::default();
-        e.uvarint(n_hists as u64);
-        for it in items {
-            let id = head.series[it.idx as usize].id;
-            for h in it.histograms {
-                e.uvarint(id);
-                e.ivarint(h.t);
-                h.h.encode(&mut e);
-            }
-        }
-        buf.push(HISTOGRAMS, &e.buf);
-    }
+    push_per_series(
+        head,
+        items,
+        HISTOGRAMS,
+        |i| i.histograms,
+        buf,
+        |e, h| {
+            e.ivarint(h.t);
+            h.h.encode(e);
+        },
+    );
+    push_per_series(
+        head,
+        items,
+        EXEMPLARS,
+        |i| i.exemplars,
+        buf,
+        |e, x| {
+            e.ivarint(x.t);
+            e.f64(x.value);
+            x.labels.encode(e);
+        },
+    );
     if !metadata.is_empty() {
         let mut e = Enc::default();
         e.uvarint(metadata.len() as u64);
@@ -96,12 +128,40 @@ pub(crate) fn encode_write(
     }
 }
 
+/// Pushes a record of `kind` with every item's entries of `list`, each after its series
+/// id; none when there are no entries.
+fn push_per_series<'a, T: 'a>(
+    head: &MetricsHead,
+    items: &[Resolved<'a>],
+    kind: u8,
+    list: impl Fn(&Resolved<'a>) -> &'a [T],
+    buf: &mut FrameBuf,
+    write: impl Fn(&mut Enc, &T),
+) {
+    let n: usize = items.iter().map(|i| list(i).len()).sum();
+    if n == 0 {
+        return;
+    }
+    let mut e = Enc::default();
+    e.uvarint(n as u64);
+    for it in items {
+        let id = head.series[it.idx as usize].id;
+        for x in list(it) {
+            e.uvarint(id);
+            write(&mut e, x);
+        }
+    }
+    buf.push(kind, &e.buf);
+}
+
 /// Replays metrics records into a head, tracking the series defined in each segment.
 #[derive(Default)]
 pub(crate) struct Replayer {
     seg: u64,
     refs: HashMap<u64, u32>,
     pub(crate) points: u64,
+    /// Exemplars in log order, with the labels of their series.
+    pub(crate) exemplars: Vec<(Labels, Exemplar)>,
 }
 
 impl Replayer {
@@ -149,6 +209,30 @@ impl Replayer {
                     head.insert_histogram(idx, HistogramSample { t, h });
                     self.points += 1;
                 }
+            }
+            EXEMPLARS => {
+                let n = d.count(11)?;
+                for _ in 0..n {
+                    let id = d.uvarint()?;
+                    let t = d.ivarint()?;
+                    let value = d.f64()?;
+                    let labels = Labels::decode(&mut d)?;
+                    let idx = self.idx(id)?;
+                    let series = head.series[idx as usize].labels.labels();
+                    self.exemplars.push((series, Exemplar { t, value, labels }));
+                }
+            }
+            EXEMPLAR_SNAPSHOT => {
+                let n = d.count(11)?;
+                let mut all = Vec::with_capacity(n);
+                for _ in 0..n {
+                    let series = Labels::decode(&mut d)?;
+                    let t = d.ivarint()?;
+                    let value = d.f64()?;
+                    let labels = Labels::decode(&mut d)?;
+                    all.push((series, Exemplar { t, value, labels }));
+                }
+                self.exemplars = all;
             }
             METADATA => {
                 let n = d.count(4)?;

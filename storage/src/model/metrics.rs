@@ -153,12 +153,23 @@ pub struct HistogramSample {
     pub h: Histogram,
 }
 
+/// An example observation of a series, usually pointing at a trace (`trace_id`,
+/// `span_id` labels).
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct Exemplar {
+    /// Milliseconds since the Unix epoch.
+    pub t: i64,
+    pub value: f64,
+    pub labels: Labels,
+}
+
 /// All points of one series in a batch.
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct SeriesPoints {
     pub labels: Labels,
     pub samples: Vec<Sample>,
     pub histograms: Vec<HistogramSample>,
+    pub exemplars: Vec<Exemplar>,
 }
 
 impl SeriesPoints {

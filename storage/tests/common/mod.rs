@@ -23,6 +23,7 @@ pub fn metrics(series: usize, t: i64, v: f64) -> MetricsBatch {
                 ]),
                 samples: vec![Sample { t, v }],
                 histograms: vec![],
+                exemplars: Vec::new(),
             })
             .collect(),
         metadata: vec![MetricMetadata {

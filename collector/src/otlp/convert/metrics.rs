@@ -15,7 +15,7 @@ use opentelemetry_proto::tonic::metrics::v1::{
 };
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use signalbox_storage::{
-    Attributes, Buckets, Histogram, HistogramSample, Labels, MetricKind, MetricMetadata,
+    Attributes, Buckets, Exemplar, Histogram, HistogramSample, Labels, MetricKind, MetricMetadata,
     MetricsBatch, STALE_NAN_BITS, Sample, SeriesPoints,
 };
 
@@ -271,6 +271,44 @@ pub(crate) fn format_bound(b: f64) -> String {
     }
 }
 
+/// An OTLP exemplar: its filtered attributes as labels, plus `trace_id` and `span_id`
+/// (lowercase hex) when set. `None` without a time or value.
+fn exemplar(e: &opentelemetry_proto::tonic::metrics::v1::Exemplar) -> Option<Exemplar> {
+    use opentelemetry_proto::tonic::metrics::v1::exemplar::Value;
+    let value = match e.value? {
+        Value::AsDouble(d) => d,
+        Value::AsInt(i) => i as f64,
+    };
+    if e.time_unix_nano == 0 {
+        return None;
+    }
+    let mut pairs = labels_from_kvs(&e.filtered_attributes);
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    if e.trace_id.iter().any(|b| *b != 0) {
+        pairs.push(("trace_id".into(), hex(&e.trace_id)));
+    }
+    if e.span_id.iter().any(|b| *b != 0) {
+        pairs.push(("span_id".into(), hex(&e.span_id)));
+    }
+    Some(Exemplar {
+        t: ms(e.time_unix_nano),
+        value,
+        labels: Labels::from_pairs(pairs),
+    })
+}
+
+/// The exemplars of a point, on the series with `labels`.
+fn exemplars_of(
+    cx: &mut Ctx<'_>,
+    labels: Labels,
+    es: &[opentelemetry_proto::tonic::metrics::v1::Exemplar],
+) {
+    let es: Vec<Exemplar> = es.iter().filter_map(exemplar).collect();
+    if !es.is_empty() {
+        cx.series(labels).exemplars.extend(es);
+    }
+}
+
 fn number(p: &NumberDataPoint) -> f64 {
     match p.value {
         Some(number_data_point::Value::AsDouble(d)) => d,
@@ -311,7 +349,9 @@ fn convert_metric(
                 } else {
                     number(p)
                 };
-                cx.push(point_labels(&name, base, &p.attributes, None), t, v);
+                let labels = point_labels(&name, base, &p.attributes, None);
+                exemplars_of(cx, labels.clone(), &p.exemplars);
+                cx.push(labels, t, v);
             }
         }
         Some(metric::Data::Sum(s)) => {
@@ -347,6 +387,7 @@ fn convert_metric(
                 } else {
                     number(p)
                 };
+                exemplars_of(cx, labels.clone(), &p.exemplars);
                 cx.push(labels, t, v);
             }
         }
@@ -403,6 +444,7 @@ fn convert_metric(
                     }
                     cx.pending.insert(key, Accum::Native(hist.clone()));
                 }
+                exemplars_of(cx, labels.clone(), &p.exemplars);
                 cx.series(labels)
                     .histograms
                     .push(HistogramSample { t, h: hist });
@@ -522,6 +564,8 @@ fn classic_histogram(
             },
         );
     }
+    // Each exemplar goes to the bucket series of the first bound at or above its value.
+    let mut exemplars: Vec<Exemplar> = p.exemplars.iter().filter_map(exemplar).collect();
     let mut cumulative = 0.0;
     for (i, bound) in p.explicit_bounds.iter().enumerate() {
         cumulative += buckets.get(i).copied().unwrap_or(0.0);
@@ -531,6 +575,12 @@ fn classic_histogram(
             attrs,
             Some(("le", format_bound(*bound))),
         );
+        let (here, rest): (Vec<Exemplar>, Vec<Exemplar>) =
+            exemplars.into_iter().partition(|e| e.value <= *bound);
+        exemplars = rest;
+        if !here.is_empty() {
+            cx.series(l.clone()).exemplars.extend(here);
+        }
         cx.push(l, t, cumulative);
     }
     let l = point_labels(
@@ -539,6 +589,9 @@ fn classic_histogram(
         attrs,
         Some(("le", "+Inf".into())),
     );
+    if !exemplars.is_empty() {
+        cx.series(l.clone()).exemplars.extend(exemplars);
+    }
     cx.push(l, t, count);
     if p.sum.is_some() {
         cx.push(

@@ -47,6 +47,7 @@ async fn store(now: i64) -> Arc<MemStore> {
                     })
                     .collect(),
                 histograms: vec![],
+                exemplars: Vec::new(),
             }],
             ..Default::default()
         })

@@ -32,6 +32,7 @@ async fn setup(
                 })
                 .collect(),
             histograms: Vec::new(),
+            exemplars: Vec::new(),
         });
     }
     store.write_metrics(batch).await.unwrap();

@@ -159,9 +159,9 @@ fn delta_sums_accumulate_only_once_committed() {
     assert!(has_delta(&req(1.0)));
 }
 
-#[test]
-fn classic_histograms_become_cumulative_buckets() {
-    let m = Metric {
+/// A cumulative `latency` histogram point: buckets (…, 0.1] 1, (0.1, 0.5] 2, (0.5, +Inf] 3.
+fn latency_histogram(exemplars: Vec<opentelemetry_proto::tonic::metrics::v1::Exemplar>) -> Metric {
+    Metric {
         name: "latency".into(),
         unit: "s".into(),
         data: Some(metric::Data::Histogram(PHist {
@@ -172,11 +172,17 @@ fn classic_histograms_become_cumulative_buckets() {
                 sum: Some(2.5),
                 bucket_counts: vec![1, 2, 3],
                 explicit_bounds: vec![0.1, 0.5],
+                exemplars,
                 ..Default::default()
             }],
         })),
         ..Default::default()
-    };
+    }
+}
+
+#[test]
+fn classic_histograms_become_cumulative_buckets() {
+    let m = latency_histogram(vec![]);
     let c = convert(&request(vec![m], vec![]), &DeltaState::default());
     let buckets = find(&c.batch, "latency_seconds_bucket");
     let mut got: Vec<(String, f64)> = buckets
@@ -331,4 +337,55 @@ fn no_recorded_value_becomes_a_staleness_marker() {
     assert!(signalbox_storage::is_stale_nan(
         find(&c.batch, "g")[0].samples[0].v
     ));
+}
+
+fn otlp_exemplar(v: f64, trace: u8) -> opentelemetry_proto::tonic::metrics::v1::Exemplar {
+    opentelemetry_proto::tonic::metrics::v1::Exemplar {
+        filtered_attributes: vec![kv("user.id", "7")],
+        time_unix_nano: 4_000_000,
+        span_id: vec![trace; 8],
+        trace_id: vec![trace; 16],
+        value: Some(opentelemetry_proto::tonic::metrics::v1::exemplar::Value::AsDouble(v)),
+    }
+}
+
+#[test]
+fn exemplars_go_to_their_series_and_histogram_buckets_by_value() {
+    let mut sum = sum_metric(
+        "requests",
+        "",
+        AggregationTemporality::Cumulative,
+        true,
+        3.0,
+        5_000_000,
+    );
+    if let Some(metric::Data::Sum(s)) = &mut sum.data {
+        s.data_points[0].exemplars = vec![otlp_exemplar(1.0, 0xab)];
+    }
+    let hist = latency_histogram(vec![
+        otlp_exemplar(0.3, 1),
+        otlp_exemplar(0.5, 2),
+        otlp_exemplar(9.0, 3),
+    ]);
+    let c = convert(&request(vec![sum, hist], vec![]), &DeltaState::default());
+    let s = &find(&c.batch, "requests_total")[0];
+    assert_eq!(s.exemplars.len(), 1);
+    let e = &s.exemplars[0];
+    assert_eq!((e.t, e.value), (4, 1.0));
+    assert_eq!(
+        e.labels.get("trace_id"),
+        Some("abababababababababababababababab")
+    );
+    assert_eq!(e.labels.get("span_id"), Some("abababababababab"));
+    assert_eq!(e.labels.get("user_id"), Some("7"));
+    let by_le = |le: &str| -> Vec<f64> {
+        find(&c.batch, "latency_seconds_bucket")
+            .iter()
+            .find(|s| s.labels.get("le") == Some(le))
+            .map(|s| s.exemplars.iter().map(|e| e.value).collect())
+            .unwrap_or_default()
+    };
+    assert_eq!(by_le("0.1"), Vec::<f64>::new());
+    assert_eq!(by_le("0.5"), vec![0.3, 0.5]);
+    assert_eq!(by_le("+Inf"), vec![9.0]);
 }
