@@ -67,6 +67,8 @@ fn apply_operands(
 ) -> Result<Option<Applied>, PromqlError> {
     let new = |h: Histogram| Some(Arc::new(h));
     let r = match (lh, rh) {
+        // A trim needs a histogram on the left and a float on the right.
+        (None, None) if is_trim(op) => None,
         (None, None) => {
             let (v, keep) = apply(op, lf, rf)?;
             Some((v, None, keep))

@@ -158,7 +158,38 @@ fn parse_query(query: &str, step: i64, range: i64) -> Result<(Box<Expr>, Positio
             "the trim operators </ and >/ are not supported in this form of query".into(),
         ));
     }
+    if !trims.is_empty() {
+        check_trims(&expr, &positions)?;
+    }
     Ok((expr, positions))
+}
+
+/// Refuses what Prometheus' parser refuses about trims (`bool`), before any data is read.
+fn check_trims(e: &Expr, positions: &Positions) -> Result<(), PromqlError> {
+    match e {
+        Expr::Binary(b) => {
+            if positions.trim(node_key(e)).is_some() {
+                trim::check_modifier(b.modifier.as_ref().is_some_and(|m| m.return_bool))?;
+            }
+            check_trims(&b.lhs, positions)?;
+            check_trims(&b.rhs, positions)
+        }
+        Expr::Paren(p) => check_trims(&p.expr, positions),
+        Expr::Unary(u) => check_trims(&u.expr, positions),
+        Expr::Subquery(s) => check_trims(&s.expr, positions),
+        Expr::Aggregate(a) => {
+            check_trims(&a.expr, positions)?;
+            a.param
+                .as_deref()
+                .map_or(Ok(()), |p| check_trims(p, positions))
+        }
+        Expr::Call(c) => c
+            .args
+            .args
+            .iter()
+            .try_for_each(|a| check_trims(a, positions)),
+        _ => Ok(()),
+    }
 }
 
 /// The storage matchers of every selector in `query` (one set per `or` group), as the
@@ -667,10 +698,7 @@ impl Ev<'_> {
                 .collect()),
             Expr::Binary(b) => {
                 let op = match self.positions.trim(node_key(e)) {
-                    Some(t) => {
-                        trim::check_modifier(b.modifier.as_ref().is_some_and(|m| m.return_bool))?;
-                        t.to_string()
-                    }
+                    Some(t) => t.to_string(),
                     None => b.op.to_string(),
                 };
                 let lhs = self.eval(&b.lhs)?;
@@ -1084,6 +1112,68 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// Trims through the whole path (rewrite, parse, placing, evaluation): a histogram is
+    /// trimmed and keeps its name, a float is left out with an info, a comparison next
+    /// to a trim stays a comparison, `bool` is refused before evaluation.
+    #[tokio::test]
+    async fn trims_are_evaluated_where_they_are_written() {
+        use signalbox_storage::{Buckets, HistogramSample, IngestSink, MetricsBatch, SeriesPoints};
+        let store = signalbox_storage::MemStore::new();
+        let h = Histogram {
+            count: 4.0,
+            sum: 4.5,
+            positive: Buckets {
+                offset: 0,
+                counts: vec![2.0, 2.0],
+            },
+            ..Histogram::default()
+        };
+        let mut batch = MetricsBatch::default();
+        batch.series.push(SeriesPoints {
+            labels: Labels::from_pairs([("__name__", "h")]),
+            histograms: vec![HistogramSample { t: 0, h }],
+            ..Default::default()
+        });
+        batch.series.push(SeriesPoints {
+            labels: Labels::from_pairs([("__name__", "f")]),
+            samples: vec![Point { t: 0, v: 3.0 }],
+            ..Default::default()
+        });
+        store.write_metrics(batch).await.unwrap();
+        let engine = Engine::default();
+        let r = engine.instant(&store, "h </ 1", 1000).await.unwrap();
+        let QueryValue::Vector(v) = &r.value else {
+            panic!("{r:?}")
+        };
+        assert_eq!(v.len(), 1);
+        assert_eq!(v[0].0.get("__name__"), Some("h"));
+        assert!(
+            matches!(&v[0].2, Value::Histogram(t) if t.count == 2.0),
+            "{v:?}"
+        );
+        let r = engine.instant(&store, "f </ 2", 1000).await.unwrap();
+        assert!(matches!(&r.value, QueryValue::Vector(v) if v.is_empty()));
+        assert_eq!(
+            r.infos,
+            [
+                "PromQL info: incompatible sample types encountered for binary operator \"</\": float </ float (1:1)"
+            ]
+        );
+        let r = engine
+            .instant(&store, "f < 5 and h >/ 0.5", 1000)
+            .await
+            .unwrap();
+        assert!(
+            matches!(&r.value, QueryValue::Vector(v) if v.len() == 1),
+            "{r:?}"
+        );
+        let e = check("h </ bool 2").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "bool modifier can only be used on comparison operators"
+        );
     }
 
     #[test]

@@ -50,9 +50,13 @@ impl Positions {
     /// Marks the binary operations whose operators stand at the given offsets (of the
     /// text the positions refer to) as trims; `false` if one of them is not found.
     pub(crate) fn mark_trims(&mut self, trims: &[(usize, &'static str)]) -> bool {
+        if trims.is_empty() {
+            return true;
+        }
+        let by_offset: FxHashMap<usize, usize> = self.ops.iter().map(|(&k, &p)| (p, k)).collect();
         for &(at, op) in trims {
-            match self.ops.iter().find(|(_, p)| **p == at) {
-                Some((&key, _)) => {
+            match by_offset.get(&at) {
+                Some(&key) => {
                     self.trims.insert(key, op);
                 }
                 None => return false,
