@@ -483,6 +483,10 @@ impl Config {
         if l.max_active_series == 0 || l.max_labels_per_series == 0 {
             bail!("storage.limits: max_active_series and max_labels_per_series must be positive");
         }
+        // The whole buffer is written into the WAL at every head cut, as one record.
+        if l.max_exemplars > 1_000_000 {
+            bail!("storage.limits.max_exemplars must be at most 1000000");
+        }
         storage.limits = Limits {
             max_active_series: l.max_active_series,
             max_labels_per_series: l.max_labels_per_series,

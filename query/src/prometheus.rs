@@ -781,29 +781,23 @@ async fn exemplars(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let p = Params::new(q, &headers, &body);
-    let sets = crate::promql::selector_matchers(p.get("query").unwrap_or(""))
-        .map_err(|e| ApiError::param("query", e))?;
     let start = parse_time_or("start", p.get("start"), i64::MIN)?;
     let end = parse_time_or("end", p.get("end"), i64::MAX)?;
     if end < start {
-        return Err(ApiError::param(
-            "end",
-            "end timestamp must not be before start time",
+        return Err(ApiError::bad_data(
+            "end timestamp must not be before start timestamp",
         ));
     }
-    let mut by_series = std::collections::BTreeMap::new();
-    for matchers in sets {
-        for s in api
-            .reader
-            .select_exemplars(&matchers, start, end)
-            .await
-            .map_err(storage_err)?
-        {
-            by_series.entry(s.labels).or_insert(s.exemplars);
-        }
-    }
-    let data: Vec<Value> = by_series
+    let sets = crate::promql::selector_matchers(p.get("query").unwrap_or(""))
+        .map_err(|e| ApiError::bad_data(e.to_string()))?;
+    let found = api
+        .reader
+        .select_exemplars(&sets, start, end)
+        .await
+        .map_err(storage_err)?;
+    let data: Vec<Value> = found
         .iter()
+        .map(|s| (&s.labels, &s.exemplars))
         .map(|(labels, es)| {
             json!({
                 "seriesLabels": labels_json(labels),

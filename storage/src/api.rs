@@ -109,11 +109,11 @@ pub trait MetricsReader: Send + Sync {
     }
     /// Type, unit and help of metrics, by metric name.
     async fn metadata(&self) -> Result<Vec<MetricMetadata>>;
-    /// Exemplars in `[start_ms, end_ms]` of the series matching all matchers, by series
-    /// (sorted by labels), oldest first.
+    /// Exemplars in `[start_ms, end_ms]` of the series matching all matchers of one of
+    /// the sets, by series (sorted by labels), oldest first.
     async fn select_exemplars(
         &self,
-        matchers: &[Matcher],
+        sets: &[Vec<Matcher>],
         start_ms: i64,
         end_ms: i64,
     ) -> Result<Vec<SeriesExemplars>>;

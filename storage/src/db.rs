@@ -266,7 +266,7 @@ impl Storage {
         })?;
         let parts = Arc::new(PartStore::local(&dir)?);
         let wal = |s: Signal| dir.join("wal").join(s.as_str());
-        let mut replayer = Replayer::default();
+        let mut replayer = Replayer::new(cfg.limits.max_exemplars);
         let exemplars = Arc::new(parking_lot::Mutex::new(ExemplarBuffer::new(
             cfg.limits.max_exemplars,
         )));
@@ -321,7 +321,7 @@ impl Storage {
         {
             let mut buf = exemplars.lock();
             for (series, e) in std::mem::take(&mut replayer.exemplars) {
-                buf.push(&Arc::new(series), e);
+                buf.push(&series, e);
             }
         }
         let s = Storage {
@@ -715,11 +715,11 @@ impl MetricsReader for Storage {
 
     async fn select_exemplars(
         &self,
-        matchers: &[Matcher],
+        sets: &[Vec<Matcher>],
         start_ms: i64,
         end_ms: i64,
     ) -> Result<Vec<SeriesExemplars>> {
-        Ok(self.exemplars.lock().select(matchers, start_ms, end_ms))
+        Ok(self.exemplars.lock().select(sets, start_ms, end_ms))
     }
 
     async fn metadata(&self) -> Result<Vec<MetricMetadata>> {

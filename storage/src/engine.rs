@@ -217,6 +217,9 @@ impl<K: Kind> Store<K> {
     pub(crate) async fn flush(&self) -> Result<()> {
         let _m = self.flush_lock.lock().await;
         self.cut()?;
+        // What `after_roll` wrote into the new segment is durable before a part is
+        // published: a published part's WAL boundary makes the older segments dead.
+        self.wal.sync_now().await?;
         let res = self.flush_frozen().await;
         if res.is_err() {
             self.metrics.flush_failures.get_or_create(&self.sig()).inc();
@@ -268,9 +271,6 @@ impl<K: Kind> Store<K> {
                 v.parts.sort_by_key(|p| K::part_meta(p).rank());
             }
             self.frozen_bytes.fetch_sub(bytes, Ordering::Relaxed);
-            // What `after_roll` wrote into the newer segment is durable before the older
-            // segments go.
-            self.wal.sync_now().await?;
             self.wal.remove_before(boundary)?;
             self.metrics.flushes.get_or_create(&self.sig()).inc();
             tracing::debug!(signal = %K::SIGNAL, rows, "head flushed");

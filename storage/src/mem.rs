@@ -120,11 +120,11 @@ impl MetricsReader for MemStore {
 
     async fn select_exemplars(
         &self,
-        matchers: &[Matcher],
+        sets: &[Vec<Matcher>],
         start_ms: i64,
         end_ms: i64,
     ) -> Result<Vec<SeriesExemplars>> {
-        Ok(self.exemplars.lock().select(matchers, start_ms, end_ms))
+        Ok(self.exemplars.lock().select(sets, start_ms, end_ms))
     }
 }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::api::WriteOutcome;
 use crate::config::Limits;
-use crate::model::{LogsBatch, MetricsBatch, SeriesPoints, TracesBatch};
+use crate::model::{Labels, LogsBatch, MetricsBatch, SeriesPoints, TracesBatch};
 
 /// The accepted time range of one signal, milliseconds.
 #[derive(Clone, Copy, Debug)]
@@ -79,16 +79,26 @@ pub(crate) fn metrics(
             .retain(|x| bounds.check(x.t).map_err(|r| reason = Some(r)).is_ok());
         s.histograms
             .retain(|x| bounds.check(x.t).map_err(|r| reason = Some(r)).is_ok());
-        // Exemplars are examples, not data points: those out of bounds or with label
-        // sets longer than Prometheus allows (128 characters) are left out silently.
-        s.exemplars.retain(|e| {
-            let len: usize = e
-                .labels
-                .iter()
+        // Exemplars are examples, not data points: those out of bounds are left out
+        // silently. A label set longer than Prometheus allows (128 characters) keeps
+        // only the trace and span ids, as Prometheus' OTLP translation does.
+        let len = |l: &Labels| -> usize {
+            l.iter()
                 .map(|l| l.name.chars().count() + l.value.chars().count())
-                .sum();
-            bounds.check(e.t).is_ok() && len <= 128 && !e.value.is_nan()
-        });
+                .sum()
+        };
+        for e in &mut s.exemplars {
+            if len(&e.labels) > 128 {
+                e.labels = Labels::from_pairs(
+                    e.labels
+                        .iter()
+                        .filter(|l| l.name == "trace_id" || l.name == "span_id")
+                        .map(|l| (l.name.clone(), l.value.clone())),
+                );
+            }
+        }
+        s.exemplars
+            .retain(|e| bounds.check(e.t).is_ok() && len(&e.labels) <= 128);
         if let Some(r) = reason {
             out.reject((before - s.points()) as u64, r);
         }
@@ -157,4 +167,49 @@ pub(crate) fn traces(mut batch: TracesBatch, bounds: TimeBounds) -> (TracesBatch
     }
     batch.resources.retain(|r| !r.spans.is_empty());
     (batch, out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Exemplar, Sample};
+
+    #[test]
+    fn long_exemplar_label_sets_keep_their_trace_and_span_ids() {
+        let ids = [("trace_id", "4b".repeat(16)), ("span_id", "21".repeat(8))];
+        let long = Labels::from_pairs(ids.iter().cloned().chain([("note", "x".repeat(100))]));
+        let batch = MetricsBatch {
+            series: vec![SeriesPoints {
+                labels: Labels::from_pairs([("__name__", "x")]),
+                samples: vec![Sample { t: 10, v: 1.0 }],
+                histograms: vec![],
+                exemplars: vec![
+                    Exemplar {
+                        t: 10,
+                        value: 1.0,
+                        labels: long,
+                    },
+                    // Outside the time bounds.
+                    Exemplar {
+                        t: -10,
+                        value: 1.0,
+                        labels: Labels::default(),
+                    },
+                ],
+            }],
+            metadata: vec![],
+        };
+        let (b, out) = metrics(
+            batch,
+            &Limits::default(),
+            TimeBounds {
+                min_ms: 0,
+                max_ms: 100,
+            },
+        );
+        assert_eq!(out.accepted, 1);
+        let e = &b.series[0].exemplars;
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].labels, Labels::from_pairs(ids));
+    }
 }

@@ -708,7 +708,7 @@ async fn exemplars_survive_a_restart_through_the_wal() {
             s.write_metrics(with_exemplars(n)).await.unwrap();
         }
         let got = s
-            .select_exemplars(&[Matcher::eq("job", "api")], t, t + 10)
+            .select_exemplars(&[vec![Matcher::eq("job", "api")]], t, t + 10)
             .await
             .unwrap();
         assert_eq!(got.len(), 1);
@@ -717,7 +717,11 @@ async fn exemplars_survive_a_restart_through_the_wal() {
     }
     let (s, _) = open(cfg).await;
     let got = s
-        .select_exemplars(&[Matcher::eq("__name__", "http_requests_total")], t, t + 10)
+        .select_exemplars(
+            &[vec![Matcher::eq("__name__", "http_requests_total")]],
+            t,
+            t + 10,
+        )
         .await
         .unwrap();
     assert_eq!(got.len(), 1);
@@ -728,7 +732,7 @@ async fn exemplars_survive_a_restart_through_the_wal() {
         Some(format!("{:032x}", 3).as_str())
     );
     assert!(
-        s.select_exemplars(&[Matcher::eq("job", "web")], t, t + 10)
+        s.select_exemplars(&[vec![Matcher::eq("job", "web")]], t, t + 10)
             .await
             .unwrap()
             .is_empty()

@@ -1,7 +1,7 @@
 //! The most recent exemplars of all series, in memory (made durable by the metrics WAL,
 //! replayed at start-up; see ARCHITECTURE.md "Exemplars").
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use crate::model::{Exemplar, Labels, Matcher, MetricsBatch};
@@ -13,11 +13,13 @@ pub struct SeriesExemplars {
     pub exemplars: Vec<Exemplar>,
 }
 
-/// A ring buffer of the newest exemplars over all series.
+/// A ring buffer of the newest exemplars over all series, with an index by series: its
+/// shared label set, how many of its exemplars are kept, and its newest one.
 #[derive(Debug)]
 pub(crate) struct ExemplarBuffer {
     cap: usize,
     items: VecDeque<(Arc<Labels>, Exemplar)>,
+    series: HashMap<Arc<Labels>, (usize, Exemplar)>,
 }
 
 impl Default for ExemplarBuffer {
@@ -31,23 +33,8 @@ impl ExemplarBuffer {
         ExemplarBuffer {
             cap,
             items: VecDeque::new(),
+            series: HashMap::new(),
         }
-    }
-
-    /// Adds an exemplar of `series`, dropping the oldest when full. One equal to the
-    /// newest kept for the series is not added again.
-    pub(crate) fn push(&mut self, series: &Arc<Labels>, e: Exemplar) {
-        if self.cap == 0 {
-            return;
-        }
-        let newest = self.items.iter().rev().find(|(l, _)| l == series);
-        if newest.is_some_and(|(_, n)| *n == e) {
-            return;
-        }
-        if self.items.len() == self.cap {
-            self.items.pop_front();
-        }
-        self.items.push_back((series.clone(), e));
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -63,37 +50,70 @@ impl ExemplarBuffer {
         self.items.iter().map(|(l, e)| (l.as_ref(), e))
     }
 
+    /// Adds an exemplar of `series`, dropping the oldest when full. As in Prometheus, one
+    /// older than the newest kept for the series, or equal to it, is not added.
+    pub(crate) fn push(&mut self, series: &Labels, e: Exemplar) {
+        if self.cap == 0 {
+            return;
+        }
+        let key = match self.series.get_key_value(series) {
+            Some((key, (_, newest))) => {
+                if e.t < newest.t || (e.t == newest.t && e == *newest) {
+                    return;
+                }
+                key.clone()
+            }
+            None => Arc::new(series.clone()),
+        };
+        if self.items.len() == self.cap
+            && let Some((old, _)) = self.items.pop_front()
+            && let Some(entry) = self.series.get_mut(&old)
+        {
+            entry.0 -= 1;
+            if entry.0 == 0 {
+                self.series.remove(&old);
+            }
+        }
+        let entry = self.series.entry(key.clone()).or_insert((0, e.clone()));
+        entry.0 += 1;
+        entry.1 = e.clone();
+        self.items.push_back((key, e));
+    }
+
     /// Keeps the exemplars of a written batch.
     pub(crate) fn keep(&mut self, batch: &MetricsBatch) {
-        for s in batch.series.iter().filter(|s| !s.exemplars.is_empty()) {
-            let series = Arc::new(s.labels.clone());
+        for s in &batch.series {
             for e in &s.exemplars {
-                self.push(&series, e.clone());
+                self.push(&s.labels, e.clone());
             }
         }
     }
 
-    /// The exemplars in `[start, end]` of the series matching every matcher, by series
-    /// (sorted by labels), each series' oldest first.
+    /// The exemplars in `[start, end]` of the series matching every matcher of one of
+    /// the sets, by series (sorted by labels), each series' oldest first.
     pub(crate) fn select(
         &self,
-        matchers: &[Matcher],
+        sets: &[Vec<Matcher>],
         start: i64,
         end: i64,
     ) -> Vec<SeriesExemplars> {
+        // Each series is matched once.
+        let matched: HashSet<*const Labels> = self
+            .series
+            .keys()
+            .filter(|l| sets.iter().any(|m| l.matches(m)))
+            .map(Arc::as_ptr)
+            .collect();
         let mut out: std::collections::BTreeMap<&Labels, Vec<Exemplar>> = Default::default();
         for (series, e) in &self.items {
-            if e.t >= start && e.t <= end && series.matches(matchers) {
+            if e.t >= start && e.t <= end && matched.contains(&Arc::as_ptr(series)) {
                 out.entry(series).or_default().push(e.clone());
             }
         }
         out.into_iter()
-            .map(|(labels, mut exemplars)| {
-                exemplars.sort_by_key(|e| e.t);
-                SeriesExemplars {
-                    labels: labels.clone(),
-                    exemplars,
-                }
+            .map(|(labels, exemplars)| SeriesExemplars {
+                labels: labels.clone(),
+                exemplars,
             })
             .collect()
     }
@@ -114,19 +134,33 @@ mod tests {
     #[test]
     fn the_oldest_go_first_and_selection_follows_matchers_and_time() {
         let mut b = ExemplarBuffer::new(3);
-        let a = Arc::new(Labels::from_pairs([("__name__", "x"), ("job", "a")]));
-        let c = Arc::new(Labels::from_pairs([("__name__", "x"), ("job", "c")]));
+        let a = Labels::from_pairs([("__name__", "x"), ("job", "a")]);
+        let c = Labels::from_pairs([("__name__", "x"), ("job", "c")]);
         b.push(&a, ex(1, "t1"));
         b.push(&c, ex(2, "t2"));
         b.push(&a, ex(3, "t3"));
+        // A repeat and an older one (a retried request) are not kept again.
         b.push(&a, ex(3, "t3"));
+        b.push(&a, ex(1, "t1"));
         b.push(&c, ex(4, "t4"));
-        let all = b.select(&[Matcher::eq("__name__", "x")], 0, 10);
+        let all = b.select(&[vec![Matcher::eq("__name__", "x")]], 0, 10);
         assert_eq!(all.len(), 2);
         assert_eq!(all[0].exemplars, vec![ex(3, "t3")]);
         assert_eq!(all[1].exemplars, vec![ex(2, "t2"), ex(4, "t4")]);
-        let some = b.select(&[Matcher::eq("job", "c")], 3, 10);
+        let some = b.select(&[vec![Matcher::eq("job", "c")]], 3, 10);
         assert_eq!(some.len(), 1);
         assert_eq!(some[0].exemplars, vec![ex(4, "t4")]);
+        // Either of two matcher sets.
+        let both = b.select(
+            &[vec![Matcher::eq("job", "a")], vec![Matcher::eq("job", "c")]],
+            0,
+            10,
+        );
+        assert_eq!(both.len(), 2);
+        // A series whose exemplars all left the buffer is forgotten.
+        b.push(&c, ex(5, "t5"));
+        b.push(&c, ex(6, "t6"));
+        assert_eq!(b.series.len(), 1);
+        assert_eq!(b.len(), 3);
     }
 }

@@ -160,11 +160,30 @@ pub(crate) struct Replayer {
     seg: u64,
     refs: HashMap<u64, u32>,
     pub(crate) points: u64,
-    /// Exemplars in log order, with the labels of their series.
-    pub(crate) exemplars: Vec<(Labels, Exemplar)>,
+    /// Exemplars in log order, with the labels of their series; the newest
+    /// `exemplar_cap` (the buffer's size) only.
+    pub(crate) exemplars: std::collections::VecDeque<(Labels, Exemplar)>,
+    exemplar_cap: usize,
 }
 
 impl Replayer {
+    /// A replayer that keeps the newest `exemplar_cap` exemplars.
+    pub(crate) fn new(exemplar_cap: usize) -> Replayer {
+        Replayer {
+            exemplar_cap,
+            ..Default::default()
+        }
+    }
+
+    fn keep_exemplar(&mut self, series: Labels, e: Exemplar) {
+        if self.exemplars.len() >= self.exemplar_cap {
+            self.exemplars.pop_front();
+        }
+        if self.exemplar_cap > 0 {
+            self.exemplars.push_back((series, e));
+        }
+    }
+
     pub(crate) fn apply(
         &mut self,
         head: &mut MetricsHead,
@@ -219,20 +238,19 @@ impl Replayer {
                     let labels = Labels::decode(&mut d)?;
                     let idx = self.idx(id)?;
                     let series = head.series[idx as usize].labels.labels();
-                    self.exemplars.push((series, Exemplar { t, value, labels }));
+                    self.keep_exemplar(series, Exemplar { t, value, labels });
                 }
             }
             EXEMPLAR_SNAPSHOT => {
                 let n = d.count(11)?;
-                let mut all = Vec::with_capacity(n);
+                self.exemplars.clear();
                 for _ in 0..n {
                     let series = Labels::decode(&mut d)?;
                     let t = d.ivarint()?;
                     let value = d.f64()?;
                     let labels = Labels::decode(&mut d)?;
-                    all.push((series, Exemplar { t, value, labels }));
+                    self.keep_exemplar(series, Exemplar { t, value, labels });
                 }
-                self.exemplars = all;
             }
             METADATA => {
                 let n = d.count(4)?;
