@@ -23,7 +23,7 @@ use super::types::{
     Cursor, Instant, QueryResult, QueryValue, RangeInput, RangeSeries, Sample, Value, final_labels,
 };
 use super::{aggregate, binary, functions, histogram};
-use super::{durations, extended, trim};
+use super::{durations, extended, info, trim};
 
 /// Limits and defaults of the engine.
 #[derive(Clone, Debug)]
@@ -148,11 +148,12 @@ fn parse_query(query: &str, step: i64, range: i64) -> Result<(Box<Expr>, Positio
     let (trimmed, trims) = trim::mark(query);
     let durations = durations::resolve(&trimmed.text, step, range)?;
     let marked = extended::mark(&durations.text)?;
-    let expr = promql_parser::parser::parse(&marked.text)
+    let info = info::mark(&marked.text);
+    let expr = promql_parser::parser::parse(&info.text)
         .map(Box::new)
         .map_err(PromqlError::Parse)?;
-    let mut positions =
-        Positions::of(&marked.text, &expr).relocated(query, |p| durations.back(marked.back(p)));
+    let mut positions = Positions::of(&info.text, &expr)
+        .relocated(query, |p| durations.back(marked.back(info.back(p))));
     if !positions.mark_trims(&trims) {
         return Err(PromqlError::Parse(
             "the trim operators </ and >/ are not supported in this form of query".into(),
@@ -1102,7 +1103,7 @@ mod tests {
             q in "\\PC{0,40}|[a-z(){}\\[\\]\"+\\-*/%^<>=!~:.,@0-9 ]{0,24}( offset | anchored| smoothed|</|>/|\\[step\\(\\)\\]|\\[1m\\*2\\])[a-z(){}\\[\\]+\\-*/<>0-9 ]{0,16}"
         ) {
             let parsed = parse_query(&q, 15_000, 60_000);
-            let plain = !["offset", "anchored", "smoothed", "</", ">/", "[", "OFFSET"]
+            let plain = !["offset", "anchored", "smoothed", "</", ">/", "[", "info"]
                 .iter()
                 .any(|w| q.to_ascii_lowercase().contains(&w.to_ascii_lowercase()));
             if plain {

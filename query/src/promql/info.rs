@@ -21,6 +21,7 @@ use super::error::{PromqlError, exec};
 use super::eval::Ev;
 use super::fetch::{self, Ctx, Need, at_ms, offset_ms};
 use super::functions::arg;
+use super::position::{Kind, Rewritten, splice, tokens};
 use super::types::{Instant, METRIC_NAME, Sample};
 
 const TARGET_INFO: &str = "target_info";
@@ -53,6 +54,59 @@ fn selector(c: &Call) -> Result<Selector, PromqlError> {
         .into_iter()
         .partition(|m| m.name == METRIC_NAME);
     Ok(Selector { names, data })
+}
+
+/// `promql-parser` refuses a selector whose matchers all accept the empty value, which
+/// Prometheus allows as `info`'s second argument (`info(m, {data=~".*"})`). Such a
+/// selector gets the matcher `__signalbox_modifier__=~".+"`, which satisfies the parser
+/// and is never used (`fetch::storage_matchers` leaves that name out).
+pub(crate) fn mark(query: &str) -> Rewritten<'_> {
+    let toks = tokens(query);
+    let mut edits = Vec::new();
+    for (i, t) in toks.iter().enumerate() {
+        if t.kind != Kind::Ident
+            || !t.text.eq_ignore_ascii_case("info")
+            || toks.get(i + 1).is_none_or(|n| n.text != "(")
+        {
+            continue;
+        }
+        // The first comma at the call's own depth, then a selector without a name.
+        let mut depth = 0i32;
+        let mut comma = None;
+        for (j, u) in toks.iter().enumerate().skip(i + 1) {
+            match u.text {
+                "(" | "[" => depth += 1,
+                ")" | "]" => {
+                    depth -= 1;
+                    if depth == 0 {
+                        break;
+                    }
+                }
+                "," if depth == 1 => {
+                    comma = Some(j);
+                    break;
+                }
+                _ => {}
+            }
+        }
+        let Some(open) = comma
+            .map(|c| c + 1)
+            .filter(|&o| toks.get(o).is_some_and(|t| t.text == "{"))
+        else {
+            continue;
+        };
+        let Some(close) = (open + 1..toks.len()).find(|&j| toks[j].text == "}") else {
+            continue;
+        };
+        let matcher = format!("{}=~\".+\"", super::extended::MARKER);
+        let text = if matches!(toks[close - 1].text, "{" | ",") {
+            matcher
+        } else {
+            format!(",{matcher}")
+        };
+        edits.push((toks[close].start, toks[close].start, text));
+    }
+    splice(query, edits)
 }
 
 /// The `__name__` matchers info series are selected with: the given ones when one of
@@ -325,6 +379,27 @@ mod tests {
             (None, 180_000)
         );
         assert_eq!(at("info(vector(1))"), (None, 0));
+    }
+
+    #[test]
+    fn a_selector_of_empty_matching_matchers_gets_a_marker_only_as_second_argument() {
+        let m = |q: &str| mark(q).text.into_owned();
+        assert_eq!(
+            m("info(m, {data=~\".*\"})"),
+            "info(m, {data=~\".*\",__signalbox_modifier__=~\".+\"})"
+        );
+        assert_eq!(
+            m("sum(INFO(rate(m[5m]), {}))"),
+            "sum(INFO(rate(m[5m]), {__signalbox_modifier__=~\".+\"}))"
+        );
+        for q in [
+            "info(m)",
+            "info(m, build_info{a=\"b\"})",
+            "x{a=~\".*\"}",
+            "info",
+        ] {
+            assert_eq!(m(q), q);
+        }
     }
 
     #[test]
