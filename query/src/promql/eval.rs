@@ -854,6 +854,25 @@ impl Ev<'_> {
         Ok(out)
     }
 
+    /// The series fetched for a selector with all their points (staleness markers
+    /// and invalid histograms left out).
+    pub(crate) fn range_series_of(&self, vs: &VectorSelector) -> Vec<RangeSeries> {
+        self.series_of(vs)
+            .iter()
+            .map(|s| RangeSeries {
+                labels: Arc::new(s.labels.clone()),
+                points: s
+                    .samples
+                    .iter()
+                    .filter(|x| !is_stale_nan(x.v))
+                    .map(|x| (x.t, x.v))
+                    .collect(),
+                hists: histogram_points(s),
+                drop_name: false,
+            })
+            .collect()
+    }
+
     /// A range vector argument (range selector or subquery): its series and per-step windows.
     pub(crate) fn eval_range(&self, e: &Expr) -> Result<RangeInput, PromqlError> {
         match unwrap_parens(e) {
@@ -862,21 +881,7 @@ impl Ev<'_> {
                 let range = ms.range.as_millis() as i64;
                 let off = offset_ms(&vs.offset);
                 let at = at_ms(&vs.at, self.query_start, self.query_end);
-                let series: Vec<RangeSeries> = self
-                    .series_of(vs)
-                    .iter()
-                    .map(|s| RangeSeries {
-                        labels: Arc::new(s.labels.clone()),
-                        points: s
-                            .samples
-                            .iter()
-                            .filter(|x| !is_stale_nan(x.v))
-                            .map(|x| (x.t, x.v))
-                            .collect(),
-                        hists: histogram_points(s),
-                        drop_name: false,
-                    })
-                    .collect();
+                let series = self.range_series_of(vs);
                 let windows: Vec<(i64, i64)> = self
                     .times
                     .iter()

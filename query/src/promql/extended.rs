@@ -19,7 +19,7 @@
 use std::sync::Arc;
 
 use promql_parser::parser::{Expr, VectorSelector};
-use signalbox_storage::{Histogram, is_stale_nan};
+use signalbox_storage::Histogram;
 
 use super::error::{PromqlError, exec};
 use super::eval::Ev;
@@ -535,26 +535,7 @@ pub(crate) fn smoothed_select(
     let lookback = ev.opts.lookback.as_millis() as i64;
     let off = super::fetch::offset_ms(&vs.offset);
     let at = super::fetch::at_ms(&vs.at, ev.query_start, ev.query_end);
-    let series: Vec<RangeSeries> = ev
-        .series_of(vs)
-        .iter()
-        .map(|s| RangeSeries {
-            labels: Arc::new(s.labels.clone()),
-            points: s
-                .samples
-                .iter()
-                .filter(|x| !is_stale_nan(x.v))
-                .map(|x| (x.t, x.v))
-                .collect(),
-            hists: s
-                .histograms
-                .iter()
-                .filter(|x| x.h.is_valid())
-                .map(|x| (x.t, Arc::new(x.h.clone())))
-                .collect(),
-            drop_name: false,
-        })
-        .collect();
+    let series = ev.range_series_of(vs);
     let mut out = Vec::with_capacity(ev.times.len());
     for (step, &ts) in ev.times.iter().enumerate() {
         if step % 64 == 0 {
@@ -566,19 +547,13 @@ pub(crate) fn smoothed_select(
             let f = within(&s.points, t - lookback, t + lookback);
             let h = within(&s.hists, t - lookback, t + lookback);
             let value = match (f.is_empty(), h.is_empty()) {
-                (false, true) => value_at(f, t).map(|x| (x, None)),
-                (true, false) => {
-                    let i = h.partition_point(|p| p.0 < t);
-                    match (i.checked_sub(1), h.get(i)) {
-                        (_, Some(next)) if next.0 == t => Some((*next.1).clone()),
-                        (Some(j), Some(next)) => {
-                            interpolate_histograms(ev, s, &h[j], next, t, true)
-                        }
-                        (Some(j), None) => Some((*h[j].1).clone()),
-                        (None, _) => None,
-                    }
-                    .map(|h| (0.0, Some(Arc::new(h))))
+                (false, true) => {
+                    value_at(f, t, |a, b| Some(interpolate(*a, *b, t, false))).map(|x| (x, None))
                 }
+                (true, false) => value_at(h, t, |a, b| {
+                    interpolate_histograms(ev, s, a, b, t, true).map(Arc::new)
+                })
+                .map(|h| (0.0, Some(h))),
                 (false, false) => {
                     ev.warn(histogram::mixed_floats_warning(metric_name(s)));
                     None
@@ -599,15 +574,19 @@ pub(crate) fn smoothed_select(
     Ok(out)
 }
 
-/// The value at `t` from points around it: the sample at `t`, the line between the
-/// samples before and after it, or the newest before it when none follows; `None` when
-/// none precedes it.
-fn value_at(f: &[(i64, f64)], t: i64) -> Option<f64> {
+/// The value at `t` from points around it: the sample at `t`, `between` the samples
+/// before and after it, or the newest before it when none follows; `None` when none
+/// precedes it (or `between` gives none).
+fn value_at<T: Clone>(
+    f: &[(i64, T)],
+    t: i64,
+    between: impl FnOnce(&(i64, T), &(i64, T)) -> Option<T>,
+) -> Option<T> {
     let i = f.partition_point(|p| p.0 < t);
-    match (i.checked_sub(1).map(|j| f[j]), f.get(i)) {
-        (_, Some(next)) if next.0 == t => Some(next.1),
-        (Some(prev), Some(&next)) => Some(interpolate(prev, next, t, false)),
-        (Some(prev), None) => Some(prev.1),
+    match (i.checked_sub(1).map(|j| &f[j]), f.get(i)) {
+        (_, Some(next)) if next.0 == t => Some(next.1.clone()),
+        (Some(prev), Some(next)) => between(prev, next),
+        (Some(prev), None) => Some(prev.1.clone()),
         (None, _) => None,
     }
 }
