@@ -322,24 +322,17 @@ fn a_query_whose_client_disconnects_stops() {
 /// after a restart (from the WAL).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn otlp_exemplars_point_at_traces() {
-    use opentelemetry_proto::tonic::metrics::v1::{Exemplar, exemplar, metric};
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let srv = Server::start(&data);
     let t = now_ns();
-    let mut req = gauge_request("shop", "queue_depth", &["a".to_string()], t, 5.0);
-    let Some(metric::Data::Gauge(g)) =
-        &mut req.resource_metrics[0].scope_metrics[0].metrics[0].data
-    else {
-        panic!("not a gauge");
-    };
-    g.data_points[0].exemplars = vec![Exemplar {
-        time_unix_nano: t,
-        value: Some(exemplar::Value::AsDouble(5.0)),
-        trace_id: vec![0x4b; 16],
-        span_id: vec![0x21; 8],
-        ..Default::default()
-    }];
+    let req = with_exemplar(
+        gauge_request("shop", "queue_depth", &["a".to_string()], t, 5.0),
+        t,
+        5.0,
+        vec![0x4b; 16],
+        vec![0x21; 8],
+    );
     MetricsServiceClient::connect(format!("http://{}", srv.grpc))
         .await
         .unwrap()

@@ -28,13 +28,18 @@ use webdriver::{ARROW_DOWN, Driver, ENTER, Session, TAB, find_browser};
 
 const CHECKOUT_TRACE: &str = "0af7651916cd43dd8448eb211c80319c";
 
+/// The bytes of [`CHECKOUT_TRACE`].
+fn trace_id_bytes() -> Vec<u8> {
+    (0..16)
+        .map(|i| u8::from_str_radix(&CHECKOUT_TRACE[2 * i..2 * i + 2], 16).unwrap())
+        .collect()
+}
+
 /// A checkout across two services: frontend `GET /checkout` (0–120 ms) calls payments
 /// `charge card` (10–100 ms, failed, with an event), which runs `SELECT cards`
 /// (20–40 ms); and a log line written inside `charge card`.
 fn checkout_trace(t: u64) -> (ExportTraceServiceRequest, ExportLogsServiceRequest) {
-    let id: Vec<u8> = (0..16)
-        .map(|i| u8::from_str_radix(&CHECKOUT_TRACE[2 * i..2 * i + 2], 16).unwrap())
-        .collect();
+    let id = trace_id_bytes();
     let ms = |n: u64| t + n * 1_000_000;
     let span = |n: u8, parent: u8, name: &str, start: u64, end: u64| Span {
         trace_id: id.clone(),
@@ -192,15 +197,13 @@ async fn pages_render_hydrate_and_answer_in_a_real_browser() {
         .await
         .unwrap();
     for (ago, v) in [(240, 5.0), (120, 6.0), (0, 7.0)] {
-        otlp.export(gauge_request(
-            "shop",
-            "queue.depth",
-            &series,
-            t - ago * 1_000_000_000,
-            v,
-        ))
-        .await
-        .unwrap();
+        let at = t - ago * 1_000_000_000;
+        let mut req = gauge_request("shop", "queue.depth", &series, at, v);
+        if ago == 120 {
+            // The api series' point was measured in the checkout trace's first span.
+            req = with_exemplar(req, at, v, trace_id_bytes(), vec![0, 0, 0, 0, 0, 0, 0, 1]);
+        }
+        otlp.export(req).await.unwrap();
     }
     let lines: Vec<String> = (0..20)
         .map(|i| match i {
@@ -334,7 +337,35 @@ async fn pages_render_hydrate_and_answer_in_a_real_browser() {
         tip.contains("UTC") && tip.contains('7') && tip.contains("worker"),
         "{tip}"
     );
+    // The exemplar is a marker that names its series and opens its trace.
+    let marker = s
+        .js(
+            "const a = document.querySelector('.chart .exemplar a');
+             return [a?.getAttribute('href'), a?.querySelector('title')?.textContent]",
+            json!([]),
+        )
+        .await;
+    assert_eq!(marker[0], format!("/traces/{CHECKOUT_TRACE}"), "{marker}");
+    let title = marker[1].as_str().unwrap_or_default();
+    assert!(
+        title.contains("Exemplar 6")
+            && title.contains("series=\"api\"")
+            && title.contains("span_id: 0000000000000001"),
+        "{title}"
+    );
     s.screenshot(&shots.join("metrics.png")).await;
+    s.js(
+        "document.querySelector('.chart .exemplar a').dispatchEvent(new MouseEvent('click', {bubbles: true, cancelable: true}))",
+        json!([]),
+    )
+    .await;
+    s.wait_for(
+        "the exemplar's trace",
+        20,
+        "return document.querySelectorAll('.span-row').length === 3",
+    )
+    .await;
+    assert!(s.current_url().await.contains(CHECKOUT_TRACE));
 
     // Completion in the PromQL box: a metric name, then a label of that metric.
     s.goto(&format!("{base}/explore/metrics?from=now-15m&to=now"))

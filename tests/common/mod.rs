@@ -12,9 +12,9 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use opentelemetry_proto::tonic::metrics::v1::{
-    AggregationTemporality, ExponentialHistogram, ExponentialHistogramDataPoint, Gauge, Metric,
-    NumberDataPoint, ResourceMetrics, ScopeMetrics, exponential_histogram_data_point, metric,
-    number_data_point,
+    AggregationTemporality, Exemplar, ExponentialHistogram, ExponentialHistogramDataPoint, Gauge,
+    Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, exemplar,
+    exponential_histogram_data_point, metric, number_data_point,
 };
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
@@ -245,6 +245,30 @@ pub fn gauge_request(
             ..Default::default()
         },
     )
+}
+
+/// `req` (a [`gauge_request`]) with an exemplar on its first point: `value` at `t_ns`,
+/// pointing at the span `span_id` of the trace `trace_id`.
+pub fn with_exemplar(
+    mut req: ExportMetricsServiceRequest,
+    t_ns: u64,
+    value: f64,
+    trace_id: Vec<u8>,
+    span_id: Vec<u8>,
+) -> ExportMetricsServiceRequest {
+    let Some(metric::Data::Gauge(g)) =
+        &mut req.resource_metrics[0].scope_metrics[0].metrics[0].data
+    else {
+        panic!("not a gauge");
+    };
+    g.data_points[0].exemplars = vec![Exemplar {
+        time_unix_nano: t_ns,
+        value: Some(exemplar::Value::AsDouble(value)),
+        trace_id,
+        span_id,
+        ..Default::default()
+    }];
+    req
 }
 
 /// One cumulative exponential histogram point: scale 0, 1 observation in the zero

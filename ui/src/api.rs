@@ -312,6 +312,24 @@ pub struct InstantSample {
     pub value: Option<Sample>,
 }
 
+/// One series' entry in `data` of `/api/v1/query_exemplars`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ExemplarSeries {
+    #[serde(rename = "seriesLabels")]
+    pub series_labels: Labels,
+    #[serde(default)]
+    pub exemplars: Vec<ExemplarPoint>,
+}
+
+/// An exemplar: its labels, value (a string, as sample values are) and time in seconds.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ExemplarPoint {
+    #[serde(default)]
+    pub labels: Labels,
+    pub value: String,
+    pub timestamp: f64,
+}
+
 /// `data` of Loki's `/loki/api/v1/query_range`: log lines or, for a metric query,
 /// series like Prometheus'.
 #[derive(Debug, Clone, Deserialize)]

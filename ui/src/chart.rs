@@ -37,6 +37,43 @@ pub struct ChartSeries {
     pub points: Vec<(f64, f64)>,
 }
 
+/// An exemplar drawn on a chart: a marker at its time and value, linking to its trace
+/// when its labels name one (`trace_id`, or `traceID` as some SDKs write it).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ChartExemplar {
+    /// Seconds since the Unix epoch.
+    pub t: f64,
+    pub value: f64,
+    /// The series it was recorded on, as Prometheus prints a series.
+    pub series: String,
+    /// The exemplar's own labels.
+    pub labels: Vec<(String, String)>,
+}
+
+impl ChartExemplar {
+    /// The trace this exemplar points at.
+    pub fn trace_id(&self) -> Option<&str> {
+        self.labels
+            .iter()
+            .find(|(k, v)| (k == "trace_id" || k == "traceID") && !v.is_empty())
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// What the marker's tooltip says: value, time, series and labels, one per line.
+    fn describe(&self) -> String {
+        let mut text = format!(
+            "Exemplar {} at {} UTC\n{}",
+            format_value(self.value),
+            format_time(self.t),
+            self.series
+        );
+        for (k, v) in &self.labels {
+            text.push_str(&format!("\n{k}: {v}"));
+        }
+        text
+    }
+}
+
 /// The colour of the `i`th series.
 pub fn color(i: usize) -> &'static str {
     PALETTE[i % PALETTE.len()]
@@ -102,13 +139,23 @@ fn values_at(series: &[ChartSeries], t: f64, step: f64) -> Vec<(usize, f64)> {
         .collect()
 }
 
-/// A time-series line chart with axes, grid, legend and hover values.
+/// A time-series line chart with axes, grid, legend and hover values; exemplars, if
+/// given, are diamonds on the same axes that link to their traces.
 #[component]
-pub fn LineChart(series: Vec<ChartSeries>, range: Range) -> impl IntoView {
+pub fn LineChart(
+    series: Vec<ChartSeries>,
+    range: Range,
+    #[prop(optional)] exemplars: Vec<ChartExemplar>,
+) -> impl IntoView {
+    let exemplars: Vec<ChartExemplar> = exemplars
+        .into_iter()
+        .filter(|e| e.value.is_finite() && e.t >= range.start && e.t <= range.end)
+        .collect();
     let finite = || {
         series
             .iter()
             .flat_map(|s| s.points.iter().map(|p| p.1))
+            .chain(exemplars.iter().map(|e| e.value))
             .filter(|v| v.is_finite())
     };
     let lo = finite().fold(f64::INFINITY, f64::min);
@@ -161,6 +208,38 @@ pub fn LineChart(series: Vec<ChartSeries>, range: Range) -> impl IntoView {
                     stroke=color(i)
                     data-series=s.label.clone()
                 />
+            }
+        })
+        .collect_view();
+    let markers = exemplars
+        .iter()
+        .map(|e| {
+            let d = format!(
+                "M{x:.1} {top:.1}l5 5l-5 5l-5 -5z",
+                x = scale.x(e.t),
+                top = scale.y(e.value) - 5.0
+            );
+            let text = e.describe();
+            match e.trace_id() {
+                Some(id) => {
+                    let label = text.clone();
+                    view! {
+                    <g class="exemplar">
+                        <a href=format!("/traces/{}", crate::api::encode(id)) aria-label=label>
+                            <title>{text}</title>
+                            <path d=d/>
+                        </a>
+                    </g>
+                    }
+                    .into_any()
+                }
+                None => view! {
+                    <g class="exemplar">
+                        <title>{text}</title>
+                        <path d=d/>
+                    </g>
+                }
+                .into_any(),
             }
         })
         .collect_view();
@@ -243,7 +322,10 @@ pub fn LineChart(series: Vec<ChartSeries>, range: Range) -> impl IntoView {
         })
     };
     let cursor_x = move || hover.get().map(|f| LEFT + f * plot_w);
-    let summary = format!("Line chart of {} series", series.len());
+    let summary = match exemplars.len() {
+        0 => format!("Line chart of {} series", series.len()),
+        n => format!("Line chart of {} series with {n} exemplars", series.len()),
+    };
 
     view! {
         <div class="chart">
@@ -271,6 +353,8 @@ pub fn LineChart(series: Vec<ChartSeries>, range: Range) -> impl IntoView {
                     height=H - TOP - BOTTOM
                     on:mousemove=on_move
                 />
+                // Above the hover area, so that a marker can be clicked.
+                <g class="exemplars">{markers}</g>
             </svg>
             {tooltip}
             <ul class="legend">{legend}</ul>
@@ -343,5 +427,49 @@ mod tests {
             html.contains("&lt;script&gt;") && !html.contains("<script>"),
             "escaping: {html}"
         );
+    }
+
+    #[cfg(feature = "ssr")]
+    #[test]
+    fn exemplars_are_markers_that_link_to_their_traces() {
+        let range = Range {
+            start: 1_795_341_600.0,
+            end: 1_795_345_200.0,
+            step: 60.0,
+        };
+        let series = vec![ChartSeries {
+            label: "latency".into(),
+            points: vec![(1_795_341_600.0, 1.0), (1_795_341_660.0, 2.0)],
+        }];
+        let exemplar = |t: f64, value: f64, labels: &[(&str, &str)]| ChartExemplar {
+            t,
+            value,
+            series: "latency_bucket{le=\"5\"}".into(),
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        };
+        let exemplars = vec![
+            exemplar(
+                1_795_341_630.0,
+                9.5,
+                &[("trace_id", "4bf92f35"), ("user", "<i>")],
+            ),
+            exemplar(1_795_341_640.0, 1.5, &[("span_id", "00f067aa")]),
+            // Outside the range: not drawn.
+            exemplar(1_795_345_300.0, 1.0, &[("trace_id", "ffff")]),
+        ];
+        let html = Owner::new().with(|| view! { <LineChart series range exemplars/> }.to_html());
+        assert_eq!(html.matches("class=\"exemplar\"").count(), 2, "{html}");
+        assert_eq!(html.matches("href=\"/traces/").count(), 1, "{html}");
+        assert!(html.contains("href=\"/traces/4bf92f35\""), "{html}");
+        assert!(
+            html.contains("&lt;i&gt;") && !html.contains("<i>"),
+            "escaping: {html}"
+        );
+        assert!(html.contains("with 2 exemplars"), "{html}");
+        // The value axis reaches the highest exemplar.
+        assert!(html.contains(">10<"), "value ticks: {html}");
     }
 }

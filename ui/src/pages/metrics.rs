@@ -3,8 +3,10 @@
 //! queries, `from`, `to`, `step`, `tab`), so a link reproduces it.
 
 use super::{Running, param_or, quick_ranges};
-use crate::api::{Api, PromEnvelope, QueryData, Sample, encode, series_name, use_api};
-use crate::chart::{ChartSeries, LineChart, color, ticks::format_value};
+use crate::api::{
+    Api, ExemplarSeries, PromEnvelope, QueryData, Sample, encode, series_name, use_api,
+};
+use crate::chart::{ChartExemplar, ChartSeries, LineChart, color, ticks::format_value};
 use crate::complete::{Lang, QueryBox};
 use crate::timerange::{Range, format_duration, format_time, now, resolve};
 use leptos::prelude::*;
@@ -15,6 +17,9 @@ use serde::{Deserialize, Serialize};
 
 /// Most series one chart draws; the rest are counted in a note.
 const MAX_SERIES: usize = 200;
+
+/// Most exemplars one chart draws; the rest are counted in a note.
+const MAX_EXEMPLARS: usize = 2_000;
 
 /// Relative ranges offered as one-click choices.
 const QUICK_RANGES: [&str; 7] = ["5m", "15m", "1h", "6h", "24h", "7d", "30d"];
@@ -51,6 +56,8 @@ struct Outcome {
     range: Result<Range, String>,
     /// One answer per query, in the order of the queries.
     answers: Vec<Result<(QueryData, Vec<String>), String>>,
+    /// The exemplars of the series the queries select, for the chart.
+    exemplars: Vec<ChartExemplar>,
 }
 
 async fn run(api: Api, p: Params) -> Outcome {
@@ -59,9 +66,11 @@ async fn run(api: Api, p: Params) -> Outcome {
         return Outcome {
             range,
             answers: Vec::new(),
+            exemplars: Vec::new(),
         };
     };
     let mut answers = Vec::with_capacity(p.queries.len());
+    let mut exemplars = Vec::new();
     for q in &p.queries {
         let url = if p.table {
             format!("/api/v1/query?query={}&time={}", encode(q), r.end)
@@ -78,9 +87,46 @@ async fn run(api: Api, p: Params) -> Outcome {
             .get_json::<PromEnvelope<QueryData>>(&url)
             .await
             .and_then(PromEnvelope::into_result);
+        // Exemplars only decorate a chart of a query that succeeded; their own
+        // failure would repeat the query's error, so it is not shown.
+        if !p.table && answer.is_ok() {
+            let url = format!(
+                "/api/v1/query_exemplars?query={}&start={}&end={}",
+                encode(q),
+                r.start,
+                r.end
+            );
+            if let Ok((found, _)) = api
+                .get_json::<PromEnvelope<Vec<ExemplarSeries>>>(&url)
+                .await
+                .and_then(PromEnvelope::into_result)
+            {
+                exemplars.extend(chart_exemplars(found));
+            }
+        }
         answers.push(answer);
     }
-    Outcome { range, answers }
+    // Two queries over the same series find the same exemplars.
+    exemplars.sort_by(|a, b| a.t.total_cmp(&b.t).then_with(|| a.series.cmp(&b.series)));
+    exemplars.dedup();
+    Outcome {
+        range,
+        answers,
+        exemplars,
+    }
+}
+
+/// The exemplars of an answer of `/api/v1/query_exemplars`, as the chart draws them.
+fn chart_exemplars(found: Vec<ExemplarSeries>) -> impl Iterator<Item = ChartExemplar> {
+    found.into_iter().flat_map(|s| {
+        let series = series_name(&s.series_labels);
+        s.exemplars.into_iter().map(move |e| ChartExemplar {
+            t: e.timestamp,
+            value: Sample(e.timestamp, e.value).value(),
+            series: series.clone(),
+            labels: e.labels.into_iter().collect(),
+        })
+    })
 }
 
 /// The explorer page.
@@ -202,15 +248,22 @@ pub(crate) fn MetricsExplorer() -> impl IntoView {
                 }
                 let total = series.len();
                 series.truncate(MAX_SERIES);
+                let mut exemplars = o.exemplars;
+                let all_exemplars = exemplars.len();
+                // The most recent ones.
+                exemplars.drain(..all_exemplars.saturating_sub(MAX_EXEMPLARS));
                 view! {
                     <p class="range-info">{header}</p>
                     {(total > MAX_SERIES).then(|| view! {
                         <p class="warning">{format!("Showing {MAX_SERIES} of {total} series.")}</p>
                     })}
+                    {(all_exemplars > MAX_EXEMPLARS).then(|| view! {
+                        <p class="warning">{format!("Showing {MAX_EXEMPLARS} of {all_exemplars} exemplars.")}</p>
+                    })}
                     {if series.is_empty() {
                         view! { <p class="hint">"No data in this range."</p> }.into_any()
                     } else {
-                        view! { <LineChart series range/> }.into_any()
+                        view! { <LineChart series range exemplars/> }.into_any()
                     }}
                 }
                 .into_any()
