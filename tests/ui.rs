@@ -602,6 +602,29 @@ async fn pages_render_hydrate_and_answer_in_a_real_browser() {
         "{service_name=\"shop\"} | decolorize",
     )
     .await;
+    // After a parser, the labels it extracts from the query's recent lines.
+    let parsed = "{service_name=\"shop\"} | decolorize | regexp \"request (?P<num>[0-9]+)\"";
+    take_with_tab(
+        &s,
+        logs_box,
+        " | regexp \"request (?P<num>[0-9]+)\" | nu",
+        "num",
+        &format!("{parsed} | num"),
+    )
+    .await;
+    take_with_tab(
+        &s,
+        logs_box,
+        " > 3 | keep serv",
+        "service_name",
+        &format!("{parsed} | num > 3 | keep service_name"),
+    )
+    .await;
+    s.js(
+        &format!("document.querySelector('{logs_box}').value = arguments[0]"),
+        json!(["{service_name=\"shop\"} | decolorize"]),
+    )
+    .await;
     s.type_into(logs_box, ENTER).await;
     s.wait_for(
         "the query run by Enter",

@@ -3,9 +3,9 @@
 //! and the text after one is chosen. The [`QueryBox`] component offers them under a
 //! query's text area; the logic here is plain functions, tested without a browser.
 
-use crate::api::{PromEnvelope, encode, use_api};
+use crate::api::{LokiData, LokiStream, PromEnvelope, encode, use_api};
 use leptos::prelude::*;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 /// The query language of a box.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,9 +27,14 @@ pub enum Want {
         label: String,
         metric: Option<String>,
     },
-    /// One of fixed words: LogQL's pipeline stages after `|`, its functions and
-    /// aggregations where an expression starts.
+    /// One of fixed words: LogQL's pipeline stages after `|` (when no stream selector
+    /// comes before it), its functions and aggregations where an expression starts.
     Keyword(&'static [&'static str]),
+    /// A label of the lines that the LogQL log query `query` (a stream selector and the
+    /// pipeline before the cursor's stage) gives, with the labels its parser stages
+    /// extract: after `|` (a label filter, offered with the stage names when `stages`),
+    /// and in the label lists of `keep`, `drop` and `unwrap`.
+    LogLabel { query: String, stages: bool },
 }
 
 /// The word at the cursor and what it can be.
@@ -227,6 +232,9 @@ pub fn context(text: &str, cursor: usize, lang: Lang) -> Option<Context> {
     let mut comment = false;
     let mut parens: Vec<bool> = Vec::new(); // whether each open ( holds label names
     let mut matcher_label: Option<String> = None;
+    // LogQL: where the last stream selector starts, and the last `|` after it.
+    let mut selector: Option<usize> = None;
+    let mut pipe: Option<usize> = None;
     for (i, c) in before.char_indices() {
         if comment {
             comment = c != '\n';
@@ -258,7 +266,10 @@ pub fn context(text: &str, cursor: usize, lang: Lang) -> Option<Context> {
                 let metric =
                     (lang == Lang::PromQL && !metric.is_empty()).then(|| metric.to_string());
                 brace = Some(metric);
+                selector = Some(i);
+                pipe = None;
             }
+            '|' if brace.is_none() => pipe = Some(i),
             '}' => brace = None,
             '[' => bracket = true,
             ']' => bracket = false,
@@ -322,12 +333,53 @@ pub fn context(text: &str, cursor: usize, lang: Lang) -> Option<Context> {
     if word.is_empty() || starts_number {
         return None;
     }
+    if lang == Lang::LogQL
+        && let Some(want) = log_label(before, start, selector, pipe)
+    {
+        return ctx(want);
+    }
     match (lang, prev) {
         (Lang::PromQL, _) => ctx(Want::MetricName),
         (Lang::LogQL, Some('|')) => ctx(Want::Keyword(LOGQL_STAGES)),
         (Lang::LogQL, None | Some('(' | ',')) => ctx(Want::Keyword(LOGQL_FUNCTIONS)),
         (Lang::LogQL, _) => None,
     }
+}
+
+/// Where a LogQL word starting at byte `start` of `before` names a label of the log
+/// query's lines: the first word of a stage (a label filter, or a stage's name), or an
+/// item of `keep`, `drop` or `unwrap`. `selector` and `pipe` are where the last stream
+/// selector and the last `|` after it are.
+fn log_label(
+    before: &str,
+    start: usize,
+    selector: Option<usize>,
+    pipe: Option<usize>,
+) -> Option<Want> {
+    let (selector, pipe) = (selector?, pipe?);
+    let query = before.get(selector..pipe)?.trim().to_string();
+    // `|=` and `|~` are line filters, not stages.
+    let stage = before.get(pipe + 1..start)?;
+    if stage.starts_with(['=', '~']) {
+        return None;
+    }
+    let stage = stage.trim();
+    if stage.is_empty() {
+        return Some(Want::LogLabel {
+            query,
+            stages: true,
+        });
+    }
+    let (head, _) = stage.split_once(char::is_whitespace).unwrap_or((stage, ""));
+    let listing = match head {
+        "keep" | "drop" => stage == head || stage.ends_with(','),
+        "unwrap" => stage == head,
+        _ => false,
+    };
+    listing.then_some(Want::LogLabel {
+        query,
+        stages: false,
+    })
 }
 
 /// Byte offset in `s` of the UTF-16 offset `units` (what a text area's
@@ -404,7 +456,31 @@ pub fn source(want: &Want, lang: Lang) -> Option<String> {
         (Lang::LogQL, Want::LabelValue { label, .. }) => {
             format!("/loki/api/v1/label/{}/values", encode(label))
         }
+        // The labels of the most recent lines of the last hour, as Loki's query gives
+        // them: stream labels, structured metadata and what the pipeline extracts.
+        (_, Want::LogLabel { query, .. }) => format!(
+            "/loki/api/v1/query_range?query={}&limit={SAMPLE_LINES}&direction=backward",
+            encode(query)
+        ),
     })
+}
+
+/// How many recent lines of a log query are read to find the labels it gives.
+const SAMPLE_LINES: usize = 50;
+
+/// The label names of the lines of a Loki query's answer, sorted, without the
+/// `__error__` labels that mark lines a parser could not read.
+pub fn line_labels(data: LokiData) -> Vec<String> {
+    let LokiData::Streams(streams) = data else {
+        return Vec::new();
+    };
+    let names: BTreeSet<String> = streams
+        .into_iter()
+        .flat_map(LokiStream::into_lines)
+        .flat_map(|line| line.labels.into_keys())
+        .filter(|k| !k.starts_with("__error"))
+        .collect();
+    names.into_iter().collect()
 }
 
 /// Most candidates shown at once.
@@ -445,6 +521,9 @@ pub fn QueryBox(
         if matches!(ctx.want, Want::LabelName { .. }) {
             all.retain(|l| l != "__name__");
         }
+        if let Want::LogLabel { stages: true, .. } = ctx.want {
+            all.extend(LOGQL_STAGES.iter().map(|w| w.to_string()));
+        }
         let shown = rank(&all, &ctx.prefix, MAX_SHOWN);
         active.set(0);
         current.set_value((!shown.is_empty()).then_some(ctx));
@@ -473,12 +552,19 @@ pub fn QueryBox(
         }
         let api = api.clone();
         leptos::task::spawn_local(async move {
-            let found = api
-                .get_json::<PromEnvelope<Vec<String>>>(&url)
-                .await
-                .and_then(PromEnvelope::into_result)
-                .map(|(v, _)| v)
-                .unwrap_or_default();
+            // A query that does not run yet (it is being written) offers no labels.
+            let found = if let Want::LogLabel { .. } = ctx.want {
+                api.get_json::<PromEnvelope<LokiData>>(&url)
+                    .await
+                    .and_then(PromEnvelope::into_result)
+                    .map(|(d, _)| line_labels(d))
+            } else {
+                api.get_json::<PromEnvelope<Vec<String>>>(&url)
+                    .await
+                    .and_then(PromEnvelope::into_result)
+                    .map(|(v, _)| v)
+            }
+            .unwrap_or_default();
             // The box may be gone (the page moved on) by the time the answer comes.
             cache.try_update_value(|c| {
                 c.insert(url, found.clone());
@@ -714,11 +800,14 @@ mod tests {
         );
         assert_eq!(
             want("{a=\"b\"} | jso▮", L),
-            Some((Want::Keyword(LOGQL_STAGES), "jso".into()))
+            Some((log_label("{a=\"b\"}", true), "jso".into()))
         );
         assert_eq!(
             want("{a=\"b\"} | json | line_format \"{{.a}}\" |lab▮", L),
-            Some((Want::Keyword(LOGQL_STAGES), "lab".into()))
+            Some((
+                log_label("{a=\"b\"} | json | line_format \"{{.a}}\"", true),
+                "lab".into()
+            ))
         );
         assert_eq!(want("{a=\"b\"} | ▮", L), None, "nothing typed yet");
         assert_eq!(want("{a=\"b\"} | json | duration > 10▮", L), None);
@@ -735,6 +824,67 @@ mod tests {
             want("sum by (lev|) (count_over_time({a=\"b\"}[1m]))", L),
             Some((label(None), "lev".into()))
         );
+    }
+
+    fn log_label(query: &str, stages: bool) -> Want {
+        Want::LogLabel {
+            query: query.into(),
+            stages,
+        }
+    }
+
+    #[test]
+    fn logql_offers_the_labels_a_pipeline_extracts_where_a_label_is_written() {
+        use Lang::LogQL as L;
+        let q = "{app=\"shop\"} |= \"GET\" | logfmt";
+        assert_eq!(
+            want(&format!("{q} | sta▮"), L),
+            Some((log_label(q, true), "sta".into()))
+        );
+        assert_eq!(
+            want(&format!("{q} | keep sta▮"), L),
+            Some((log_label(q, false), "sta".into()))
+        );
+        assert_eq!(
+            want(&format!("{q} | drop a, st▮"), L),
+            Some((log_label(q, false), "st".into()))
+        );
+        assert_eq!(want(&format!("{q} | drop a b▮"), L), None);
+        assert_eq!(
+            want(&format!("sum by (x) (count_over_time({q} | unwrap dur▮"), L),
+            Some((log_label(q, false), "dur".into()))
+        );
+        assert_eq!(
+            want(&format!("rate({q} | status >= 500 or le▮"), L),
+            None,
+            "not the first word of a stage"
+        );
+        assert_eq!(want("{a=\"b\"} |= \"x\" |~ \"y\" ▮", L), None);
+        assert_eq!(
+            want("{a=\"b\"} |~ \"y\" | p▮", L),
+            Some((log_label("{a=\"b\"} |~ \"y\"", true), "p".into()))
+        );
+        assert_eq!(
+            source(&log_label(q, true), L),
+            Some(
+                "/loki/api/v1/query_range?query=%7Bapp%3D%22shop%22%7D%20%7C%3D%20%22GET%22%20%7C%20logfmt&limit=50&direction=backward"
+                    .into()
+            )
+        );
+    }
+
+    #[test]
+    fn labels_of_lines_include_metadata_and_extracted_ones() {
+        let data: LokiData = serde_json::from_value(serde_json::json!({
+            "resultType": "streams",
+            "result": [
+                {"stream": {"app": "shop", "status": "200"}, "values": [["1", "a"]]},
+                {"stream": {"app": "shop", "__error__": "LogfmtParserErr"},
+                 "values": [["2", "b", {"trace_id": "ab"}]]}
+            ]
+        }))
+        .expect("streams");
+        assert_eq!(line_labels(data), vec!["app", "status", "trace_id"]);
     }
 
     #[test]
