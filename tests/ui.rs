@@ -1115,6 +1115,49 @@ async fn pages_render_hydrate_and_answer_in_a_real_browser() {
     );
     assert_eq!(s.console_errors().await, Vec::<String>::new());
 
+    // Keyboard alone reaches every visible link, button and field of every page: Tab
+    // from the top of the page focuses each of them in turn.
+    for page in [
+        format!("{base}/"),
+        explore.clone(),
+        format!("{explore}&tab=table"),
+        logs.clone(),
+        format!("{base}/traces?service=payments"),
+        format!("{base}/traces/{CHECKOUT_TRACE}"),
+        format!("{base}/dashboards"),
+        dash_url.clone(),
+        format!("{base}/alerts"),
+        format!("{base}/status"),
+    ] {
+        s.goto(&page).await;
+        s.wait_hydrated().await;
+        let count = s
+            .js(
+                "document.activeElement?.blur(); window.scrollTo(0, 0);
+                 window.__focused = new Set();
+                 document.addEventListener('focusin', e => window.__focused.add(e.target));
+                 window.__reachable = [...document.querySelectorAll(
+                     'a[href], button, input:not([type=hidden]), textarea, select, summary, [tabindex]')]
+                   .filter(e => !e.disabled && e.tabIndex >= 0 && e.getClientRects().length > 0
+                     && getComputedStyle(e).visibility !== 'hidden');
+                 return window.__reachable.length",
+                json!([]),
+            )
+            .await
+            .as_u64()
+            .unwrap();
+        assert!(count > 5, "{page}: {count} focusable elements");
+        s.press(&TAB.repeat(count as usize + 2)).await;
+        let missed = s
+            .js(
+                "return window.__reachable.filter(e => !window.__focused.has(e))
+                   .map(e => e.outerHTML.slice(0, 160))",
+                json!([]),
+            )
+            .await;
+        assert_eq!(missed, json!([]), "{page}: not reached by Tab");
+    }
+
     // At a phone's width no page is wider than the screen.
     s.resize(390, 844).await;
     for page in [
