@@ -249,6 +249,19 @@ async fn pages_render_hydrate_and_answer_in_a_real_browser() {
     assert!(html.contains("/pkg/signalbox_bg.wasm"), "hydration scripts");
     let (code, _) = http_get(srv.http, "/no/such/page").unwrap();
     assert_eq!(code, 404);
+    // A trace looked up by its id (in any case), and an id that is not one.
+    let (code, html) = http_get(
+        srv.http,
+        &format!("/traces?traceID={}", CHECKOUT_TRACE.to_uppercase()),
+    )
+    .unwrap();
+    assert_eq!(code, 200);
+    assert!(
+        html.contains(&format!("href=\"/traces/{CHECKOUT_TRACE}\"")) && html.contains("3 spans"),
+        "{html}"
+    );
+    let (_, html) = http_get(srv.http, "/traces?traceID=xyz").unwrap();
+    assert!(html.contains("is not a trace id"), "{html}");
     let (code, wasm) = http_get(srv.http, "/pkg/signalbox_bg.wasm").unwrap();
     assert_eq!(code, 200);
     assert!(!wasm.is_empty());

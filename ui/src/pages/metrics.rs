@@ -69,42 +69,13 @@ async fn run(api: Api, p: Params) -> Outcome {
             exemplars: Vec::new(),
         };
     };
+    // The queries run at the same time, each followed by its exemplars.
+    let runs = p.queries.iter().map(|q| one_query(&api, q, p.table, r));
     let mut answers = Vec::with_capacity(p.queries.len());
     let mut exemplars = Vec::new();
-    for q in &p.queries {
-        let url = if p.table {
-            format!("/api/v1/query?query={}&time={}", encode(q), r.end)
-        } else {
-            format!(
-                "/api/v1/query_range?query={}&start={}&end={}&step={}",
-                encode(q),
-                r.start,
-                r.end,
-                r.step
-            )
-        };
-        let answer = api
-            .get_json::<PromEnvelope<QueryData>>(&url)
-            .await
-            .and_then(PromEnvelope::into_result);
-        // Exemplars only decorate a chart of a query that succeeded; their own
-        // failure would repeat the query's error, so it is not shown.
-        if !p.table && answer.is_ok() {
-            let url = format!(
-                "/api/v1/query_exemplars?query={}&start={}&end={}",
-                encode(q),
-                r.start,
-                r.end
-            );
-            if let Ok((found, _)) = api
-                .get_json::<PromEnvelope<Vec<ExemplarSeries>>>(&url)
-                .await
-                .and_then(PromEnvelope::into_result)
-            {
-                exemplars.extend(chart_exemplars(found));
-            }
-        }
+    for (answer, found) in futures::future::join_all(runs).await {
         answers.push(answer);
+        exemplars.extend(found);
     }
     // Two queries over the same series find the same exemplars.
     exemplars.sort_by(|a, b| a.t.total_cmp(&b.t).then_with(|| a.series.cmp(&b.series)));
@@ -114,6 +85,50 @@ async fn run(api: Api, p: Params) -> Outcome {
         answers,
         exemplars,
     }
+}
+
+/// One query's answer over `r` (at its end for a table) and, for a chart, the
+/// exemplars of the series it selects.
+async fn one_query(
+    api: &Api,
+    q: &str,
+    table: bool,
+    r: Range,
+) -> (Result<(QueryData, Vec<String>), String>, Vec<ChartExemplar>) {
+    let url = if table {
+        format!("/api/v1/query?query={}&time={}", encode(q), r.end)
+    } else {
+        format!(
+            "/api/v1/query_range?query={}&start={}&end={}&step={}",
+            encode(q),
+            r.start,
+            r.end,
+            r.step
+        )
+    };
+    let answer = api
+        .get_json::<PromEnvelope<QueryData>>(&url)
+        .await
+        .and_then(PromEnvelope::into_result);
+    // Exemplars only decorate a chart of a query that succeeded; their own failure
+    // would repeat the query's error, so it is not shown.
+    let mut exemplars = Vec::new();
+    if !table && answer.is_ok() {
+        let url = format!(
+            "/api/v1/query_exemplars?query={}&start={}&end={}",
+            encode(q),
+            r.start,
+            r.end
+        );
+        if let Ok((found, _)) = api
+            .get_json::<PromEnvelope<Vec<ExemplarSeries>>>(&url)
+            .await
+            .and_then(PromEnvelope::into_result)
+        {
+            exemplars.extend(chart_exemplars(found));
+        }
+    }
+    (answer, exemplars)
 }
 
 /// The exemplars of an answer of `/api/v1/query_exemplars`, as the chart draws them.

@@ -15,7 +15,8 @@ use std::sync::Arc;
 
 const MAX_LOG_LINES: usize = 500;
 
-async fn load(api: Api, id: String) -> Result<Trace, String> {
+/// The trace `id`, or an error that says it was not found.
+pub(super) async fn load(api: Api, id: String) -> Result<Trace, String> {
     let mut traces = api
         .get_json::<JaegerEnvelope<Vec<Trace>>>(&format!("/jaeger/api/traces/{}", encode(&id)))
         .await

@@ -1,5 +1,6 @@
 //! Trace search: service, operation, tags, duration bounds and a time range (all in the
-//! URL), and the matching traces with their duration, span and error counts.
+//! URL), and the matching traces with their duration, span and error counts; or one
+//! trace looked up by its id (`traceID`).
 
 use super::{Running, count_param, param_or, quick_ranges};
 use crate::api::{Api, JaegerEnvelope, Trace, encode, use_api};
@@ -18,6 +19,8 @@ const QUICK_RANGES: [&str; 5] = ["15m", "1h", "6h", "24h", "7d"];
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Params {
+    /// A trace id to look up; the search fields are then not used.
+    trace_id: String,
     service: String,
     operation: String,
     tags: String,
@@ -45,6 +48,17 @@ impl Params {
 }
 
 async fn search(api: Api, p: Params) -> Result<Option<Vec<Summary>>, String> {
+    if !p.trace_id.is_empty() {
+        let id = p.trace_id.to_ascii_lowercase();
+        if id.len() > 32 || !id.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(format!(
+                "{:?} is not a trace id (up to 32 hexadecimal digits)",
+                p.trace_id
+            ));
+        }
+        let trace = super::trace::load(api, id).await?;
+        return Ok(Some(vec![summarize(&trace)]));
+    }
     if p.service.is_empty() {
         return Ok(None);
     }
@@ -107,6 +121,7 @@ pub(crate) fn TraceSearch() -> impl IntoView {
     let query = use_query_map();
     let params = Memo::new(move |_| {
         query.with(|m| Params {
+            trace_id: param_or(m, "traceID", ""),
             service: param_or(m, "service", ""),
             operation: param_or(m, "operation", ""),
             tags: param_or(m, "tags", ""),
@@ -208,6 +223,15 @@ pub(crate) fn TraceSearch() -> impl IntoView {
                 </div>
             </Form>
             {ranges}
+            <Form method="GET" action="/traces" attr:class="query-form trace-id-form">
+                <div class="range-row">
+                    <label class="grow">
+                        "Trace ID"
+                        <input name="traceID" value=p.trace_id.clone() placeholder="4bf92f3577b34da6a3ce929d0e0e4736" spellcheck="false"/>
+                    </label>
+                    <button type="submit">"Look up"</button>
+                </div>
+            </Form>
         }
     };
 
@@ -216,7 +240,7 @@ pub(crate) fn TraceSearch() -> impl IntoView {
             match results.await {
                 Err(e) => view! { <p class="error" role="alert">{e}</p> }.into_any(),
                 Ok(None) => {
-                    view! { <p class="hint">"Choose a service and find its traces."</p> }.into_any()
+                    view! { <p class="hint">"Choose a service and find its traces, or look one up by its id."</p> }.into_any()
                 }
                 Ok(Some(found)) if found.is_empty() => {
                     view! { <p class="hint">"No traces match in this range."</p> }.into_any()
