@@ -1039,6 +1039,61 @@ async fn pages_render_hydrate_and_answer_in_a_real_browser() {
     );
     assert_eq!(s.console_errors().await, Vec::<String>::new());
 
+    // The panel editor: retitle the first panel and move the logs panel up; the fields
+    // change the document, and the saved dashboard shows the panels in the new order.
+    s.goto(&format!("{dash_url}/edit")).await;
+    s.wait_hydrated().await;
+    s.wait_for(
+        "the panel editor",
+        20,
+        "return document.querySelector('input[name=panel-0-title]')?.value === 'Queues'
+           && document.querySelectorAll('.panel-editor').length === 3",
+    )
+    .await;
+    assert_eq!(
+        s.js(
+            "return [...document.querySelectorAll('.panel-editor')[0].querySelectorAll(':scope > .range-row button')]
+               .map(b => b.textContent + (b.disabled ? ' (disabled)' : ''))",
+            json!([])
+        )
+        .await,
+        json!(["Add query", "Move up (disabled)", "Move down", "Remove panel"])
+    );
+    s.js(
+        "const i = document.querySelector('input[name=panel-0-title]');
+         i.value = 'Queue depth'; i.dispatchEvent(new Event('change', {bubbles: true}));
+         document.querySelectorAll('.panel-editor .move-up')[2].click();",
+        json!([]),
+    )
+    .await;
+    s.wait_for(
+        "the edits in the document",
+        10,
+        "const d = JSON.parse(document.querySelector('textarea.document').value);
+         return d.panels.map(p => p.title).join(',') === 'Queue depth,Shop logs,Total'
+           && document.querySelector('input[name=panel-1-title]').value === 'Shop logs'",
+    )
+    .await;
+    s.screenshot(&shots.join("dashboard-edit.png")).await;
+    s.js("document.querySelector('button.save').click()", json!([]))
+        .await;
+    let titles = s
+        .wait_for(
+            "the saved order",
+            30,
+            "return !location.pathname.endsWith('/edit')
+               && [...document.querySelectorAll('.panel-title')].map(h => h.textContent.trim()).join(',')",
+        )
+        .await;
+    assert!(
+        titles
+            .as_str()
+            .unwrap()
+            .starts_with("Queue depth,Shop logs,Total"),
+        "{titles}"
+    );
+    assert_eq!(s.console_errors().await, Vec::<String>::new());
+
     s.goto(&format!("{base}/dashboards")).await;
     s.wait_hydrated().await;
     let export = json!({"title": "From Grafana", "schemaVersion": 39, "panels": [

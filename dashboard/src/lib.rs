@@ -322,6 +322,48 @@ impl Dashboard {
         }
     }
 
+    /// Moves panel `index` one place earlier (`by` = -1) or later (+1) in reading order
+    /// (top to bottom, then left to right) and lays all panels out again in that order
+    /// with [`Dashboard::flow`]; `false` if there is no such place.
+    pub fn move_panel(&mut self, index: usize, by: isize) -> bool {
+        let Some(p) = self.panels.get(index) else {
+            return false;
+        };
+        let id = p.id;
+        self.panels.sort_by_key(|p| (p.grid.y, p.grid.x, p.id));
+        let Some(from) = self.panels.iter().position(|p| p.id == id) else {
+            return false;
+        };
+        let Some(to) = from
+            .checked_add_signed(by)
+            .filter(|t| *t < self.panels.len())
+        else {
+            return false;
+        };
+        self.panels.swap(from, to);
+        self.flow();
+        true
+    }
+
+    /// Lays the panels out in their order, keeping their sizes: left to right, a panel
+    /// that does not fit its row's remaining columns starting the next row, which begins
+    /// below the tallest panel of the row before.
+    pub fn flow(&mut self) {
+        let (mut x, mut y, mut row_h) = (0u32, 0u32, 0u32);
+        for p in &mut self.panels {
+            let w = p.grid.w.clamp(1, GRID_COLUMNS);
+            if x > 0 && x.saturating_add(w) > GRID_COLUMNS {
+                y = y.saturating_add(row_h);
+                (x, row_h) = (0, 0);
+            }
+            p.grid.x = x;
+            p.grid.y = y;
+            p.grid.w = w;
+            x = x.saturating_add(w);
+            row_h = row_h.max(p.grid.h);
+        }
+    }
+
     /// Where a new panel of width `w` goes: below everything else.
     pub fn next_row(&self) -> u32 {
         self.panels
@@ -435,5 +477,28 @@ mod tests {
         let ids: Vec<u32> = d.panels.iter().map(|p| p.id).collect();
         assert_eq!(ids, [8, 7, 9]);
         assert_eq!(d.next_row(), 4);
+    }
+
+    #[test]
+    fn moving_a_panel_swaps_it_with_its_neighbour_and_lays_all_out_again() {
+        let mut d = Dashboard::new("u", "T");
+        d.panels = vec![panel(1, 0, 12), panel(2, 12, 12), panel(3, 0, 24)];
+        d.panels[2].grid.y = 4;
+        // Reading order is by position, not by place in the list.
+        d.panels.swap(0, 2);
+        assert!(d.move_panel(0, -1), "panel 3 moves before panel 2");
+        let layout = |d: &Dashboard| -> Vec<(u32, u32, u32)> {
+            d.panels
+                .iter()
+                .map(|p| (p.id, p.grid.x, p.grid.y))
+                .collect()
+        };
+        assert_eq!(layout(&d), [(1, 0, 0), (3, 0, 4), (2, 0, 8)]);
+        assert!(d.move_panel(0, 1));
+        assert_eq!(layout(&d), [(3, 0, 0), (1, 0, 4), (2, 12, 4)]);
+        assert!(!d.move_panel(0, -1), "the first cannot move earlier");
+        assert!(!d.move_panel(2, 1), "the last cannot move later");
+        assert!(!d.move_panel(7, 1), "no such panel");
+        assert_eq!(d.check(), Ok(()));
     }
 }
