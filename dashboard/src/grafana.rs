@@ -77,11 +77,20 @@ fn grid(p: &Value) -> Grid {
     }
 }
 
+/// An axis bound: a number, or a number in a string as old `graph` panels write it.
+fn bound(v: &Value) -> Option<f64> {
+    v.as_f64()
+        .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+        .filter(|b: &f64| b.is_finite())
+}
+
 fn convert_panel(p: &Value, id: u32, warnings: &mut Vec<String>) -> Panel {
     let title = text(&p["title"]);
     let grafana_type = p["type"].as_str().unwrap_or("");
     let kind = panel_type(grafana_type);
     let defaults = &p["fieldConfig"]["defaults"];
+    // The old `graph` panel keeps unit and bounds on its left axis.
+    let left_axis = &p["yaxes"][0];
     let mut panel = Panel {
         id,
         title: title.clone(),
@@ -91,10 +100,11 @@ fn convert_panel(p: &Value, id: u32, warnings: &mut Vec<String>) -> Panel {
         unit: defaults["unit"]
             .as_str()
             .or_else(|| p["format"].as_str())
+            .or_else(|| left_axis["format"].as_str())
             .unwrap_or("")
             .to_string(),
-        min: defaults["min"].as_f64(),
-        max: defaults["max"].as_f64(),
+        min: bound(&defaults["min"]).or_else(|| bound(&left_axis["min"])),
+        max: bound(&defaults["max"]).or_else(|| bound(&left_axis["max"])),
         note: String::new(),
     };
     if kind.is_none() {
@@ -405,5 +415,19 @@ mod tests {
         assert!(!looks_like_grafana(
             &json!({"title": "x", "panels": [{"type": "stat", "queries": []}]})
         ));
+    }
+
+    #[test]
+    fn an_old_graph_panel_takes_unit_and_bounds_from_its_left_axis() {
+        let v = serde_json::json!({"title": "G", "panels": [
+            {"type": "graph", "title": "Latency", "targets": [{"expr": "up"}],
+             "yaxes": [{"format": "ms", "min": "0", "max": null}, {"format": "short"}]}
+        ]});
+        let d = from_grafana(&v, "x").expect("imports").dashboard;
+        let p = &d.panels[0];
+        assert_eq!(
+            (p.kind, p.unit.as_str(), p.min, p.max),
+            (PanelType::Timeseries, "ms", Some(0.0), None)
+        );
     }
 }

@@ -11,6 +11,7 @@ pub(crate) use bars::VolumeChart;
 pub use bars::level_color;
 
 use crate::timerange::{Range, format_time};
+use crate::units::with_unit;
 use leptos::prelude::*;
 use std::collections::HashSet;
 use ticks::{format_value, time_label, time_ticks, value_ticks};
@@ -146,6 +147,13 @@ pub fn LineChart(
     series: Vec<ChartSeries>,
     range: Range,
     #[prop(optional)] exemplars: Vec<ChartExemplar>,
+    /// Unit of the values (Grafana's names), for the value axis and hover values.
+    #[prop(optional, into)]
+    unit: String,
+    /// Bounds the value axis reaches at least (it still shows values beyond them).
+    #[prop(default = None)]
+    min: Option<f64>,
+    #[prop(default = None)] max: Option<f64>,
 ) -> impl IntoView {
     let exemplars: Vec<ChartExemplar> = exemplars
         .into_iter()
@@ -158,8 +166,8 @@ pub fn LineChart(
             .chain(exemplars.iter().map(|e| e.value))
             .filter(|v| v.is_finite())
     };
-    let lo = finite().fold(f64::INFINITY, f64::min);
-    let hi = finite().fold(f64::NEG_INFINITY, f64::max);
+    let lo = finite().chain(min).fold(f64::INFINITY, f64::min);
+    let hi = finite().chain(max).fold(f64::NEG_INFINITY, f64::max);
     let y_ticks = if lo.is_finite() {
         value_ticks(lo, hi, 5)
     } else {
@@ -181,7 +189,7 @@ pub fn LineChart(
             let y = scale.y(*v);
             view! {
                 <line class="grid" x1=LEFT x2=W - RIGHT y1=y y2=y/>
-                <text class="tick" x=LEFT - 6.0 y=y + 4.0 text-anchor="end">{format_value(*v)}</text>
+                <text class="tick" x=LEFT - 6.0 y=y + 4.0 text-anchor="end">{with_unit(*v, &unit)}</text>
             }
         })
         .collect_view();
@@ -312,7 +320,7 @@ pub fn LineChart(
                             <div class="tooltip-row">
                                 <span class="swatch" style:background=color(i)></span>
                                 <span class="tooltip-label">{series_for_tip[i].label.clone()}</span>
-                                <span class="tooltip-value">{format_value(v)}</span>
+                                <span class="tooltip-value">{with_unit(v, &unit)}</span>
                             </div>
                         }
                     })
@@ -471,5 +479,30 @@ mod tests {
         assert!(html.contains("with 2 exemplars"), "{html}");
         // The value axis reaches the highest exemplar.
         assert!(html.contains(">10<"), "value ticks: {html}");
+    }
+
+    #[cfg(feature = "ssr")]
+    #[test]
+    fn the_value_axis_speaks_the_unit_and_reaches_the_bounds() {
+        let range = Range {
+            start: 1_795_341_600.0,
+            end: 1_795_345_200.0,
+            step: 60.0,
+        };
+        let series = vec![ChartSeries {
+            label: "latency".into(),
+            points: vec![(1_795_341_600.0, 0.25), (1_795_341_660.0, 0.5)],
+        }];
+        let html = Owner::new().with(|| {
+            view! { <LineChart series range unit="s" min=Some(0.0) max=Some(2.0)/> }.to_html()
+        });
+        assert!(
+            html.contains(">500ms<") && html.contains(">2s<"),
+            "ticks: {html}"
+        );
+        assert!(
+            html.contains(">0s<") || html.contains(">0<"),
+            "from the lower bound: {html}"
+        );
     }
 }

@@ -11,6 +11,8 @@ pub fn with_unit(v: f64, unit: &str) -> String {
     }
     match unit {
         "" | "none" | "short" => format_value(v),
+        // A duration of nothing has no unit to pick.
+        "s" | "ms" | "µs" | "us" if v == 0.0 => "0".into(),
         "s" => format_us((v * 1e6).round() as i64),
         "ms" => format_us((v * 1e3).round() as i64),
         "µs" | "us" => format_us(v.round() as i64),
@@ -45,6 +47,7 @@ mod tests {
     #[test]
     fn units_format_like_grafana_names_them() {
         assert_eq!(with_unit(0.25, "s"), "250ms");
+        assert_eq!(with_unit(0.0, "s"), "0");
         assert_eq!(with_unit(1500.0, "ms"), "1.5s");
         assert_eq!(with_unit(0.125, "percentunit"), "12.5%");
         assert_eq!(with_unit(3.0 * 1024.0 * 1024.0, "bytes"), "3 MiB");

@@ -440,7 +440,10 @@ pub(super) fn DashPanel(
         };
         match data {
             Data::Series(s) if s.is_empty() => view! { <p class="hint">"No data"</p> }.into_any(),
-            Data::Series(s) => view! { <LineChart series=s range/> }.into_any(),
+            Data::Series(s) => view! {
+                <LineChart series=s range unit=panel.unit.clone() min=panel.min max=panel.max/>
+            }
+            .into_any(),
             Data::Values(v) => values_view(kind, panel, v),
             Data::Lines(l) => view! { <LogLines lines=l/> }.into_any(),
             Data::Traces(t) if t.is_empty() => view! { <p class="hint">"No traces"</p> }.into_any(),
