@@ -409,15 +409,21 @@ mod tests {
         assert_eq!(values_at(&s, 20.0, 10.0), vec![]);
     }
 
+    /// An hour from 10:00 UTC, by the minute.
+    #[cfg(feature = "ssr")]
+    fn hour() -> Range {
+        Range {
+            start: 1_795_341_600.0,
+            end: 1_795_345_200.0,
+            step: 60.0,
+        }
+    }
+
     // Rendering to HTML needs the server flavour of the view layer.
     #[cfg(feature = "ssr")]
     #[test]
     fn every_series_is_drawn_with_axes_on_the_server() {
-        let range = Range {
-            start: 1_795_341_600.0,
-            end: 1_795_345_200.0,
-            step: 60.0,
-        };
+        let range = hour();
         let series = vec![
             ChartSeries {
                 label: "up{job=\"a\"}".into(),
@@ -440,11 +446,7 @@ mod tests {
     #[cfg(feature = "ssr")]
     #[test]
     fn exemplars_are_markers_that_link_to_their_traces() {
-        let range = Range {
-            start: 1_795_341_600.0,
-            end: 1_795_345_200.0,
-            step: 60.0,
-        };
+        let range = hour();
         let series = vec![ChartSeries {
             label: "latency".into(),
             points: vec![(1_795_341_600.0, 1.0), (1_795_341_660.0, 2.0)],
@@ -484,11 +486,7 @@ mod tests {
     #[cfg(feature = "ssr")]
     #[test]
     fn the_value_axis_speaks_the_unit_and_reaches_the_bounds() {
-        let range = Range {
-            start: 1_795_341_600.0,
-            end: 1_795_345_200.0,
-            step: 60.0,
-        };
+        let range = hour();
         let series = vec![ChartSeries {
             label: "latency".into(),
             points: vec![(1_795_341_600.0, 0.25), (1_795_341_660.0, 0.5)],
