@@ -902,6 +902,19 @@ async fn pages_render_hydrate_and_answer_in_a_real_browser() {
         "return document.querySelector('.silence-item .state-active') !== null && document.querySelector('p.ok') !== null",
     )
     .await;
+    // The silenced alert (only that one: the silence has all its labels) says so.
+    let silenced = s
+        .wait_for(
+            "the alert marked silenced",
+            20,
+            "const s = [...document.querySelectorAll('.alert-item .state-silenced')];
+             return s.length === 1 && s[0].closest('.alert-item').textContent",
+        )
+        .await;
+    assert!(
+        silenced.as_str().unwrap().contains("since 20"),
+        "times are written out: {silenced}"
+    );
     s.screenshot(&shots.join("alerts.png")).await;
     s.js(
         "document.querySelector('.silence-item .expire').click()",

@@ -4,7 +4,7 @@
 
 use crate::api::{Api, Labels, PromEnvelope, encode, use_api};
 use crate::silence::{Silence, matchers_for, parse_matchers, rfc3339};
-use crate::timerange::{now, parse_duration};
+use crate::timerange::{format_duration, format_time, now, parse_duration, parse_time};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
@@ -22,10 +22,33 @@ struct Alert {
     value: Option<String>,
 }
 
+/// An alert as the Alertmanager API (`/api/v2/alerts`) reports it: whether a silence
+/// or an inhibition suppresses it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Routed {
+    labels: Labels,
+    status: RoutedStatus,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct RoutedStatus {
+    #[serde(rename = "silencedBy", default)]
+    silenced_by: Vec<String>,
+    #[serde(rename = "inhibitedBy", default)]
+    inhibited_by: Vec<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Rule {
     name: String,
     query: String,
+    /// How long an alerting rule's condition must hold (`for`), in seconds.
+    #[serde(default)]
+    duration: f64,
+    #[serde(default)]
+    labels: Labels,
+    #[serde(default)]
+    annotations: Labels,
     #[serde(rename = "type")]
     kind: String,
     #[serde(default)]
@@ -81,6 +104,9 @@ struct Delivery {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Page {
     alerts: Result<Vec<Alert>, String>,
+    /// What suppresses each alert that the Alertmanager side has (none if it could not
+    /// be read: the alerts are then shown without it).
+    routed: Vec<Routed>,
     groups: Result<Vec<Group>, String>,
     silences: Result<Vec<Silence>, String>,
     deliveries: Result<Vec<Delivery>, String>,
@@ -92,6 +118,10 @@ async fn load(api: Api) -> Page {
         .await
         .and_then(PromEnvelope::into_result)
         .map(|(a, _)| a.alerts);
+    let routed = api
+        .get_json::<Vec<Routed>>("/api/v2/alerts")
+        .await
+        .unwrap_or_default();
     let groups = api
         .get_json::<PromEnvelope<Groups>>("/api/v1/rules")
         .await
@@ -121,6 +151,7 @@ async fn load(api: Api) -> Page {
         .map(|(d, _)| d);
     Page {
         alerts,
+        routed,
         groups,
         silences,
         deliveries,
@@ -133,6 +164,18 @@ fn chips(labels: &Labels) -> impl IntoView + use<> {
         .iter()
         .map(|(k, v)| view! { <span class="chip"><span class="chip-key">{k.clone()}</span> "=" {v.clone()}</span> })
         .collect_view()
+}
+
+/// An RFC 3339 time from the APIs as the UI writes times (UTC); Go's zero time, which
+/// stands for "never", as `never`; anything unreadable as it came.
+fn when(t: &str) -> String {
+    if t.is_empty() || t.starts_with("0001-01-01") {
+        return "never".into();
+    }
+    match parse_time(t, 0.0) {
+        Ok(ts) if !t.starts_with("now") => format!("{} UTC", format_time(ts)),
+        _ => t.to_string(),
+    }
 }
 
 fn error_view(e: String) -> AnyView {
@@ -222,6 +265,7 @@ pub(crate) fn Alerts() -> impl IntoView {
     let alerts_view = move || {
         Suspend::new(async move {
             let p = page.await;
+            let routed = p.routed;
             match p.alerts {
                 Err(e) => error_view(e),
                 Ok(a) if a.is_empty() => {
@@ -237,6 +281,16 @@ pub(crate) fn Alerts() -> impl IntoView {
                                 .map(|al| {
                                     let name = al.labels.get("alertname").cloned().unwrap_or_default();
                                     let silence = format!("/alerts?silence={}#new-silence", encode(&matchers_for(&al.labels)));
+                                    let status = routed.iter().find(|r| r.labels == al.labels).map(|r| r.status.clone());
+                                    let suppressed = status.and_then(|st| {
+                                        if !st.silenced_by.is_empty() {
+                                            Some(("silenced", format!("silenced by {}", st.silenced_by.join(", "))))
+                                        } else if !st.inhibited_by.is_empty() {
+                                            Some(("inhibited", format!("inhibited by {}", st.inhibited_by.join(", "))))
+                                        } else {
+                                            None
+                                        }
+                                    });
                                     let annotations = al
                                         .annotations
                                         .iter()
@@ -246,9 +300,12 @@ pub(crate) fn Alerts() -> impl IntoView {
                                         <li class="alert-item">
                                             <div class="alert-head">
                                                 <span class=format!("state state-{}", al.state)>{al.state.clone()}</span>
+                                                {suppressed.map(|(state, by)| view! {
+                                                    <span class=format!("state state-{state}") title=by>{state}</span>
+                                                })}
                                                 <strong>{name}</strong>
                                                 <span class="muted">
-                                                    {al.active_at.clone().map(|t| format!("since {t}")).unwrap_or_default()}
+                                                    {al.active_at.as_deref().map(|t| format!("since {}", when(t))).unwrap_or_default()}
                                                 </span>
                                                 {al.value.clone().map(|v| view! { <span class="muted">{format!("value {v}")}</span> })}
                                                 <a href=silence class="silence-link">"Silence…"</a>
@@ -292,9 +349,15 @@ pub(crate) fn Alerts() -> impl IntoView {
                                         <td><span class=class>{state}</span> {(!r.alerts.is_empty()).then(|| format!(" ({})", r.alerts.len()))}</td>
                                         <td class:bad=r.health == "err">{r.health.clone()}</td>
                                         <td><a href=graph><code>{r.query.clone()}</code></a>
+                                            {(r.duration > 0.0).then(|| view! { <span class="muted">{format!(" for {}", format_duration(r.duration))}</span> })}
+                                            {(!r.labels.is_empty()).then(|| view! { <div class="chips">{chips(&r.labels)}</div> })}
+                                            {(!r.annotations.is_empty()).then(|| {
+                                                let annotations = r.annotations.iter().map(|(k, v)| view! { <dt>{k.clone()}</dt> <dd>{v.clone()}</dd> }).collect_view();
+                                                view! { <dl class="labels">{annotations}</dl> }
+                                            })}
                                             {r.last_error.clone().filter(|e| !e.is_empty()).map(|e| view! { <p class="error">{e}</p> })}
                                         </td>
-                                        <td class="muted">{r.last_evaluation.clone().unwrap_or_else(|| "never".into())}</td>
+                                        <td class="muted">{when(r.last_evaluation.as_deref().unwrap_or_default())}</td>
                                         <td class="num">{format!("{:.1} ms", r.evaluation_time * 1000.0)}</td>
                                     </tr>
                                 }
@@ -333,7 +396,7 @@ pub(crate) fn Alerts() -> impl IntoView {
                                     <li class="silence-item" class:expired=expired data-id=si.id.clone()>
                                         <span class=format!("state state-{}", si.status.state)>{si.status.state.clone()}</span>
                                         <code class="matchers">{matchers}</code>
-                                        <span class="muted">{format!("{} → {}", si.starts_at, si.ends_at)}</span>
+                                        <span class="muted">{format!("{} → {}", when(&si.starts_at), when(&si.ends_at))}</span>
                                         <span>{format!("{}: {}", si.created_by, si.comment)}</span>
                                         {(!expired).then(|| view! {
                                             <button type="button" class="expire" on:click=move |_| { expire.dispatch(id.clone()); }>"Expire"</button>
@@ -356,6 +419,7 @@ pub(crate) fn Alerts() -> impl IntoView {
                 Err(e) => error_view(e),
                 Ok(d) if d.is_empty() => view! { <p class="hint">"No notification has been sent yet."</p> }.into_any(),
                 Ok(d) => view! {
+                    <div class="table-scroll">
                     <table class="result-table">
                         <thead><tr><th>"Receiver"</th><th>"Integration"</th><th class="num">"Sent"</th><th class="num">"Failed"</th><th>"Last attempt"</th><th>"Last success"</th><th>"Last error"</th></tr></thead>
                         <tbody>
@@ -366,14 +430,15 @@ pub(crate) fn Alerts() -> impl IntoView {
                                         <td>{x.integration}</td>
                                         <td class="num">{x.sent.to_string()}</td>
                                         <td class="num" class:bad={x.failed > 0}>{x.failed.to_string()}</td>
-                                        <td class="muted">{x.last_attempt.unwrap_or_default()}</td>
-                                        <td class="muted">{x.last_success.unwrap_or_default()}</td>
+                                        <td class="muted">{x.last_attempt.as_deref().map(when).unwrap_or_default()}</td>
+                                        <td class="muted">{x.last_success.as_deref().map(when).unwrap_or_default()}</td>
                                         <td class="bad">{x.last_error.unwrap_or_default()}</td>
                                     </tr>
                                 })
                                 .collect_view()}
                         </tbody>
                     </table>
+                    </div>
                 }
                 .into_any(),
             }
