@@ -74,12 +74,23 @@ pub(crate) fn shown<T: serde::Serialize>(cfg: &T) -> String {
     }
 }
 
+/// `data` of the answer: the redacted TOML as text (`toml`) and the same settings as a
+/// JSON object (`settings`, null if the text is not TOML), for pages that show some.
+fn answer(config_text: &str) -> serde_json::Value {
+    let settings = toml::from_str::<toml::Value>(config_text)
+        .ok()
+        .and_then(|v| serde_json::to_value(v).ok())
+        .unwrap_or(serde_json::Value::Null);
+    json!({"status": "success", "data": {"toml": config_text, "settings": settings}})
+}
+
 pub(crate) fn router(config_text: String) -> Router {
+    let body = std::sync::Arc::new(answer(&config_text));
     Router::new().route(
         "/api/v1/status/config",
         get(move || {
-            let text = config_text.clone();
-            async move { axum::Json(json!({"status": "success", "data": {"toml": text}})) }
+            let body = body.clone();
+            async move { axum::Json(body.as_ref().clone()) }
         }),
     )
 }
@@ -128,6 +139,28 @@ mod tests {
         assert!(
             out.contains("http://am:9093") && out.contains("data_dir = \"data\""),
             "{out}"
+        );
+    }
+
+    #[test]
+    fn the_settings_come_as_json_too() {
+        let text = shown(&toml::from_str::<toml::Value>(
+            "[storage.logs]\nretention = \"7days\"\n[alerting.config.global]\nslack_api_url = \"https://x/T0\"\n",
+        )
+        .expect("toml"));
+        let v = answer(&text);
+        assert_eq!(
+            v["data"]["settings"]["storage"]["logs"]["retention"],
+            "7days"
+        );
+        assert_eq!(
+            v["data"]["settings"]["alerting"]["config"]["global"]["slack_api_url"],
+            "<secret>"
+        );
+        assert_eq!(v["data"]["toml"], text.as_str());
+        assert_eq!(
+            answer("not = = toml")["data"]["settings"],
+            serde_json::Value::Null
         );
     }
 }

@@ -1165,6 +1165,23 @@ async fn pages_render_hydrate_and_answer_in_a_real_browser() {
             && status.contains("Metrics retention"),
         "{status}"
     );
+    let settings = s
+        .js(
+            "return [...document.querySelectorAll('main dl.labels dt')].map(dt => dt.textContent + ': ' + dt.nextElementSibling.textContent)",
+            json!([]),
+        )
+        .await;
+    for row in [
+        "Logs retention: 7days",
+        "Traces retention: 7days",
+        "Exemplars kept: 100\u{2009}000",
+        "OTLP request size at most: 16MiB",
+    ] {
+        assert!(
+            settings.as_array().unwrap().iter().any(|r| r == row),
+            "{row} in {settings}"
+        );
+    }
     let config = s
         .js(
             "return document.querySelector('pre.config')?.textContent",

@@ -38,6 +38,49 @@ struct Status {
     retention: String,
     samples: Result<Vec<TextSample>, String>,
     config: Result<String, String>,
+    /// Settings shown in their own rows: (what, value), from the configuration.
+    settings: Vec<(String, String)>,
+}
+
+/// The settings the server section lists, by their path in the configuration.
+const SETTINGS: [(&str, &str); 12] = [
+    ("storage.metrics.retention", "Metrics retention"),
+    ("storage.logs.retention", "Logs retention"),
+    ("storage.traces.retention", "Traces retention"),
+    ("storage.limits.max_active_series", "Active series at most"),
+    (
+        "storage.limits.max_labels_per_series",
+        "Labels per series at most",
+    ),
+    (
+        "storage.limits.max_label_name_length",
+        "Label name length at most",
+    ),
+    (
+        "storage.limits.max_label_value_length",
+        "Label value length at most",
+    ),
+    ("storage.limits.max_future", "Accepted into the future"),
+    ("storage.limits.max_exemplars", "Exemplars kept"),
+    ("otlp.max_request_size", "OTLP request size at most"),
+    ("otlp.max_inflight", "OTLP bytes in flight at most"),
+    ("storage.wal.fsync", "WAL fsync"),
+];
+
+/// The listed settings found in `settings` (the configuration as JSON), as text.
+fn listed(settings: &serde_json::Value) -> Vec<(String, String)> {
+    SETTINGS
+        .iter()
+        .filter_map(|(path, what)| {
+            let v = path.split('.').try_fold(settings, |v, k| v.get(k))?;
+            let text = match v {
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Number(n) => number(n.as_f64()?),
+                other => other.to_string(),
+            };
+            Some((what.to_string(), text))
+        })
+        .collect()
 }
 
 async fn load(api: Api) -> Result<Status, String> {
@@ -60,7 +103,12 @@ async fn load(api: Api) -> Result<Status, String> {
         .get_json::<PromEnvelope<serde_json::Value>>("/api/v1/status/config")
         .await
         .and_then(PromEnvelope::into_result)
-        .map(|(v, _)| v["toml"].as_str().unwrap_or_default().to_string());
+        .map(|(v, _)| v);
+    let settings = config
+        .as_ref()
+        .map(|v| listed(&v["settings"]))
+        .unwrap_or_default();
+    let config = config.map(|v| v["toml"].as_str().unwrap_or_default().to_string());
     Ok(Status {
         version: build.get("version").cloned().unwrap_or_default(),
         start_time,
@@ -71,6 +119,7 @@ async fn load(api: Api) -> Result<Status, String> {
         },
         samples,
         config,
+        settings,
     })
 }
 
@@ -171,7 +220,15 @@ pub(crate) fn StatusPage() -> impl IntoView {
                         <dt>"Version"</dt><dd>{s.version.clone()}</dd>
                         <dt>"Started"</dt><dd>{s.start_time.clone()}</dd>
                         <dt>"Up for"</dt><dd>{s.uptime.map(|u| format_duration(u.floor().max(0.0))).unwrap_or_default()}</dd>
-                        <dt>"Metrics retention"</dt><dd>{s.retention.clone()}</dd>
+                        {if s.settings.is_empty() {
+                            view! { <dt>"Metrics retention"</dt><dd>{s.retention.clone()}</dd> }.into_any()
+                        } else {
+                            s.settings
+                                .iter()
+                                .map(|(what, v)| view! { <dt>{what.clone()}</dt><dd>{v.clone()}</dd> })
+                                .collect_view()
+                                .into_any()
+                        }}
                     </dl>
                 </section>
                 {match samples {
