@@ -350,6 +350,28 @@ async fn pages_render_hydrate_and_answer_in_a_real_browser() {
         tip.contains("UTC") && tip.contains('7') && tip.contains("worker"),
         "{tip}"
     );
+    // The keyboard shows the same values: focus the chart, Escape hides them, End shows
+    // the last time's, the left arrow steps back.
+    s.js("document.querySelector('.chart').focus()", json!([]))
+        .await;
+    s.press("\u{E00C}").await;
+    assert_eq!(
+        s.js(
+            "return document.querySelector('.tooltip') === null",
+            json!([])
+        )
+        .await,
+        true
+    );
+    s.press("\u{E010}\u{E012}").await;
+    let tip = s
+        .wait_for(
+            "values by keyboard",
+            10,
+            "return document.querySelector('.tooltip')?.textContent",
+        )
+        .await;
+    assert!(tip.as_str().unwrap().contains("worker"), "{tip}");
     // The exemplar is a marker that names its series and opens its trace.
     let marker = s
         .js(

@@ -330,13 +330,37 @@ pub fn LineChart(
         })
     };
     let cursor_x = move || hover.get().map(|f| LEFT + f * plot_w);
+    // The keyboard moves the hover line too: arrows by a step (with Shift by a tenth of
+    // the range), Home and End to the ends, Escape hides it.
+    let span = (range.end - range.start).max(f64::MIN_POSITIVE);
+    let step_f = (range.step / span).clamp(1e-6, 1.0);
+    let on_key = move |ev: leptos::ev::KeyboardEvent| {
+        let by = if ev.shift_key() { 0.1 } else { step_f };
+        let at = hover.get_untracked();
+        let next = match ev.key().as_str() {
+            "ArrowRight" => Some(at.map_or(1.0, |f| f + by)),
+            "ArrowLeft" => Some(at.map_or(1.0, |f| f - by)),
+            "Home" => Some(0.0),
+            "End" => Some(1.0),
+            "Escape" => None,
+            _ => return,
+        };
+        ev.prevent_default();
+        hover.set(next.map(|f| f.clamp(0.0, 1.0)));
+    };
     let summary = match exemplars.len() {
         0 => format!("Line chart of {} series", series.len()),
         n => format!("Line chart of {} series with {n} exemplars", series.len()),
     };
 
     view! {
-        <div class="chart">
+        <div
+            class="chart"
+            tabindex="0"
+            aria-label="Chart: arrow keys show the values at each time, Escape hides them"
+            on:keydown=on_key
+            on:blur=move |_| hover.set(None)
+        >
             <svg
                 viewBox=format!("0 0 {W} {H}")
                 role="img"
