@@ -1056,6 +1056,15 @@ async fn pages_render_hydrate_and_answer_in_a_real_browser() {
     let sep = if dash_url.contains('?') { '&' } else { '?' };
     s.goto(&format!("{dash_url}{sep}refresh=1s")).await;
     s.wait_hydrated().await;
+    assert_eq!(
+        s.js(
+            "return document.querySelector('select[name=refresh]').value",
+            json!([])
+        )
+        .await,
+        "1s",
+        "the form shows the period in effect"
+    );
     send_shop_line(&srv.grpc.to_string(), "refreshed-line-5").await;
     s.wait_for(
         "the new line in the refreshed logs panel",

@@ -304,11 +304,22 @@ pub(crate) fn DashboardView() -> impl IntoView {
                     }
                 })
                 .collect_view();
-            let refresh_opts = REFRESH
-                .iter()
+            // A period of the dashboard's or the URL's that is not among the choices is
+            // offered too, so that the form shows what is in effect.
+            let mut periods: Vec<String> = REFRESH.iter().map(|r| r.to_string()).collect();
+            if !periods.contains(&refresh_now) {
+                periods.push(refresh_now.clone());
+            }
+            let refresh_opts = periods
+                .into_iter()
                 .map(|r| {
-                    let selected = *r == refresh_now;
-                    view! { <option value=*r selected=selected>{if r.is_empty() { "Off" } else { *r }}</option> }
+                    let selected = r == refresh_now;
+                    let label = if r.is_empty() {
+                        "Off".to_string()
+                    } else {
+                        r.clone()
+                    };
+                    view! { <option value=r selected=selected>{label}</option> }
                 })
                 .collect_view();
             let title = d.title.clone();

@@ -213,6 +213,18 @@ pub(super) async fn load_panel(api: Api, panel: Panel, r: Range, vars: Vec<Selec
     Ok((r, load(api, panel, r, vars).await?))
 }
 
+/// What the queries of a panel give, run at the same time, in the order of the queries;
+/// the first error if one fails.
+async fn all<T>(
+    queries: impl IntoIterator<Item = impl Future<Output = Result<Vec<T>, String>>>,
+) -> Result<Vec<T>, String> {
+    Ok(futures::future::try_join_all(queries)
+        .await?
+        .into_iter()
+        .flatten()
+        .collect())
+}
+
 async fn load(api: Api, panel: Panel, r: Range, vars: Vec<Selection>) -> Result<Data, String> {
     let span = r.end - r.start;
     let exprs: Vec<(Query, String)> = panel
@@ -221,34 +233,18 @@ async fn load(api: Api, panel: Panel, r: Range, vars: Vec<Selection>) -> Result<
         .map(|q| (q.clone(), interpolate(&q.expr, &vars, r.step, span)))
         .collect();
     match panel.kind {
-        PanelType::Timeseries => {
-            let mut all = Vec::new();
-            for (q, e) in &exprs {
-                all.extend(range_query(&api, q, e, r).await?);
-            }
-            Ok(Data::Series(all))
-        }
-        PanelType::Stat | PanelType::Gauge | PanelType::Bar | PanelType::Table => {
-            let mut all = Vec::new();
-            for (q, e) in &exprs {
-                all.extend(instant_query(&api, q, e, r).await?);
-            }
-            Ok(Data::Values(all))
-        }
-        PanelType::Logs => {
-            let mut all = Vec::new();
-            for (_, e) in &exprs {
-                all.extend(lines(&api, e, r).await?);
-            }
-            Ok(Data::Lines(all))
-        }
-        PanelType::Traces => {
-            let mut all = Vec::new();
-            for (_, e) in &exprs {
-                all.extend(traces(&api, e, r).await?);
-            }
-            Ok(Data::Traces(all))
-        }
+        PanelType::Timeseries => Ok(Data::Series(
+            all(exprs.iter().map(|(q, e)| range_query(&api, q, e, r))).await?,
+        )),
+        PanelType::Stat | PanelType::Gauge | PanelType::Bar | PanelType::Table => Ok(Data::Values(
+            all(exprs.iter().map(|(q, e)| instant_query(&api, q, e, r))).await?,
+        )),
+        PanelType::Logs => Ok(Data::Lines(
+            all(exprs.iter().map(|(_, e)| lines(&api, e, r))).await?,
+        )),
+        PanelType::Traces => Ok(Data::Traces(
+            all(exprs.iter().map(|(_, e)| traces(&api, e, r))).await?,
+        )),
         PanelType::Unsupported => Ok(Data::Values(Vec::new())),
     }
 }
