@@ -1106,6 +1106,7 @@ async fn pages_render_hydrate_and_answer_in_a_real_browser() {
     s.js(
         "const i = document.querySelector('input[name=panel-0-title]');
          i.value = 'Queue depth'; i.dispatchEvent(new Event('change', {bubbles: true}));
+         document.querySelector('input[name=panel-0-exemplars-0]').click();
          document.querySelectorAll('.panel-editor .move-up')[2].click();",
         json!([]),
     )
@@ -1115,6 +1116,7 @@ async fn pages_render_hydrate_and_answer_in_a_real_browser() {
         10,
         "const d = JSON.parse(document.querySelector('textarea.document').value);
          return d.panels.map(p => p.title).join(',') === 'Queue depth,Shop logs,Total'
+           && d.panels[0].queries[0].exemplars === true
            && document.querySelector('input[name=panel-1-title]').value === 'Shop logs'",
     )
     .await;
@@ -1136,6 +1138,15 @@ async fn pages_render_hydrate_and_answer_in_a_real_browser() {
             .starts_with("Queue depth,Shop logs,Total"),
         "{titles}"
     );
+    // The time-series panel now draws the exemplar, which links to its trace.
+    let href = s
+        .wait_for(
+            "the panel's exemplar",
+            20,
+            "return document.querySelector('.panel-timeseries .exemplar a')?.getAttribute('href')",
+        )
+        .await;
+    assert_eq!(href, format!("/traces/{CHECKOUT_TRACE}"));
     assert_eq!(s.console_errors().await, Vec::<String>::new());
 
     s.goto(&format!("{base}/dashboards")).await;

@@ -136,6 +136,7 @@ fn convert_panel(p: &Value, id: u32, warnings: &mut Vec<String>) -> Panel {
             lang,
             expr,
             legend: text(&t["legendFormat"]).replace("__auto", ""),
+            exemplars: lang == Lang::Promql && t["exemplar"].as_bool() == Some(true),
         });
     }
     if panel.kind == PanelType::Logs {
@@ -290,7 +291,7 @@ mod tests {
                  "datasource": {"type": "prometheus", "uid": "p"},
                  "fieldConfig": {"defaults": {"unit": "reqps"}},
                  "targets": [
-                    {"refId": "A", "expr": "sum by (code) (rate(http_requests_total{job=~\"$job\"}[$__rate_interval]))", "legendFormat": "{{code}}"},
+                    {"refId": "A", "expr": "sum by (code) (rate(http_requests_total{job=~\"$job\"}[$__rate_interval]))", "legendFormat": "{{code}}", "exemplar": true},
                     {"refId": "B", "expr": "up", "hide": true}
                  ]},
                 {"id": 5, "type": "gauge", "title": "Errors", "gridPos": {"x": 12, "y": 0, "w": 6, "h": 8},
@@ -360,6 +361,8 @@ mod tests {
         assert_eq!(req.unit, "reqps");
         assert_eq!(req.queries.len(), 1, "the hidden target is dropped");
         assert_eq!(req.queries[0].legend, "{{code}}");
+        assert!(req.queries[0].exemplars, "Grafana's exemplar switch");
+        assert!(!d.panels[1].queries[0].exemplars);
         assert_eq!(
             (
                 d.panels[1].min,
@@ -388,7 +391,8 @@ mod tests {
             [Query {
                 lang: Lang::Logql,
                 expr: "sum(count_over_time({a=\"b\"}[1m]))".into(),
-                legend: String::new()
+                legend: String::new(),
+                exemplars: false
             }]
         );
         let w = warnings.join("\n");

@@ -134,6 +134,10 @@ pub struct Query {
     /// Legend template: `{{label}}` is replaced by the series' label value.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub legend: String,
+    /// A PromQL query of a time-series panel also draws the exemplars of the series it
+    /// selects (Grafana's `exemplar` switch).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub exemplars: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -388,6 +392,7 @@ mod tests {
                 lang: Lang::Promql,
                 expr: "up".into(),
                 legend: String::new(),
+                exemplars: false,
             }],
             unit: String::new(),
             min: None,

@@ -36,6 +36,7 @@ pub(crate) enum Edit {
     /// Of query `.1` of panel `.0`:
     Expr(usize, usize, String),
     Legend(usize, usize, String),
+    Exemplars(usize, usize, bool),
     AddQuery(usize),
     RemoveQuery(usize, usize),
     /// Moves the panel one place earlier (-1) or later (+1).
@@ -86,6 +87,7 @@ pub(crate) fn apply(text: &str, edit: Edit) -> Result<String, String> {
             Edit::Unit(i, u) => panel_of(d, i)?.unit = u.trim().to_string(),
             Edit::Expr(i, j, e) => query_of(d, i, j)?.expr = e.trim().to_string(),
             Edit::Legend(i, j, l) => query_of(d, i, j)?.legend = l,
+            Edit::Exemplars(i, j, on) => query_of(d, i, j)?.exemplars = on,
             Edit::AddQuery(i) => {
                 let p = panel_of(d, i)?;
                 let lang = p.queries.last().map(|q| q.lang).unwrap_or_default();
@@ -93,6 +95,7 @@ pub(crate) fn apply(text: &str, edit: Edit) -> Result<String, String> {
                     lang,
                     expr: String::new(),
                     legend: String::new(),
+                    exemplars: false,
                 });
             }
             Edit::RemoveQuery(i, j) => {
@@ -158,6 +161,7 @@ fn add_to(
             lang,
             expr: expr.trim().to_string(),
             legend: String::new(),
+            exemplars: false,
         }],
         unit: String::new(),
         min: None,
@@ -487,6 +491,12 @@ fn PanelEditors(
                                 <input name=format!("panel-{i}-legend-{j}") placeholder="{{label}}" prop:value=query(i, j, |q| q.legend.clone())
                                     on:change=move |ev| change(Edit::Legend(i, j, event_target_value(&ev)))/>
                             </label>
+                            <label class="check" title="Draw the exemplars of the series a PromQL query selects (time-series panels)">
+                                <input type="checkbox" name=format!("panel-{i}-exemplars-{j}")
+                                    prop:checked=move || query(i, j, |q| q.exemplars.to_string())() == "true"
+                                    on:change=move |ev| change(Edit::Exemplars(i, j, event_target_checked(&ev)))/>
+                                "Exemplars"
+                            </label>
                             <button type="button" class="cancel" on:click=move |_| change(Edit::RemoveQuery(i, j))>"Remove query"</button>
                         </div>
                     </div>
@@ -554,6 +564,7 @@ mod tests {
             Edit::AddQuery(0),
             Edit::Expr(0, 1, " rate(x[5m]) ".into()),
             Edit::Legend(0, 1, "{{job}}".into()),
+            Edit::Exemplars(0, 1, true),
             Edit::RemoveQuery(0, 0),
             Edit::Move(1, -1),
         ] {
@@ -567,6 +578,7 @@ mod tests {
             ("Queues", PanelType::Bar, "reqps")
         );
         assert_eq!(first.queries.len(), 1);
+        assert!(first.queries[0].exemplars);
         assert_eq!(
             (
                 first.queries[0].expr.as_str(),

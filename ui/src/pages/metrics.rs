@@ -110,25 +110,33 @@ async fn one_query(
         .get_json::<PromEnvelope<QueryData>>(&url)
         .await
         .and_then(PromEnvelope::into_result);
-    // Exemplars only decorate a chart of a query that succeeded; their own failure
-    // would repeat the query's error, so it is not shown.
-    let mut exemplars = Vec::new();
-    if !table && answer.is_ok() {
-        let url = format!(
-            "/api/v1/query_exemplars?query={}&start={}&end={}",
-            encode(q),
-            r.start,
-            r.end
-        );
-        if let Ok((found, _)) = api
-            .get_json::<PromEnvelope<Vec<ExemplarSeries>>>(&url)
-            .await
-            .and_then(PromEnvelope::into_result)
-        {
-            exemplars.extend(chart_exemplars(found));
-        }
-    }
+    // Exemplars only decorate a chart of a query that succeeded.
+    let exemplars = if !table && answer.is_ok() {
+        exemplars_of(api, q, r).await
+    } else {
+        Vec::new()
+    };
     (answer, exemplars)
+}
+
+/// The exemplars of the series the PromQL query `q` selects over `r`, as a chart draws
+/// them. They only decorate a chart: a failure (which would repeat the query's own
+/// error) gives none.
+pub(crate) async fn exemplars_of(api: &Api, q: &str, r: Range) -> Vec<ChartExemplar> {
+    let url = format!(
+        "/api/v1/query_exemplars?query={}&start={}&end={}",
+        encode(q),
+        r.start,
+        r.end
+    );
+    match api
+        .get_json::<PromEnvelope<Vec<ExemplarSeries>>>(&url)
+        .await
+        .and_then(PromEnvelope::into_result)
+    {
+        Ok((found, _)) => chart_exemplars(found).collect(),
+        Err(_) => Vec::new(),
+    }
 }
 
 /// The exemplars of an answer of `/api/v1/query_exemplars`, as the chart draws them.

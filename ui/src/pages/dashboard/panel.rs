@@ -5,8 +5,9 @@ use crate::api::{
     Api, JaegerEnvelope, Labels, LogLine, LokiData, LokiStream, PromEnvelope, QueryData, Trace,
     encode, series_name, use_api,
 };
-use crate::chart::{ChartSeries, LineChart, color};
+use crate::chart::{ChartExemplar, ChartSeries, LineChart, color};
 use crate::pages::logs::LogLines;
+use crate::pages::metrics::exemplars_of;
 use crate::pages::traces::TraceList;
 use crate::timerange::{Range, now, resolve};
 use crate::trace_tree::{Summary, summarize, tags_json};
@@ -20,7 +21,8 @@ const PANEL_LIMIT: usize = 100;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(super) enum Data {
-    Series(Vec<ChartSeries>),
+    /// Lines, and the exemplars of the queries that ask for them.
+    Series(Vec<ChartSeries>, Vec<ChartExemplar>),
     /// Instant values with their labels and display names.
     Values(#[serde(with = "crate::json_num::named_values")] Vec<(String, Labels, f64)>),
     Lines(Vec<LogLine>),
@@ -233,9 +235,20 @@ async fn load(api: Api, panel: Panel, r: Range, vars: Vec<Selection>) -> Result<
         .map(|q| (q.clone(), interpolate(&q.expr, &vars, r.step, span)))
         .collect();
     match panel.kind {
-        PanelType::Timeseries => Ok(Data::Series(
-            all(exprs.iter().map(|(q, e)| range_query(&api, q, e, r))).await?,
-        )),
+        PanelType::Timeseries => {
+            let wanted = exprs
+                .iter()
+                .filter(|(q, _)| q.exemplars && q.lang == Lang::Promql);
+            let (series, exemplars) = futures::future::join(
+                all(exprs.iter().map(|(q, e)| range_query(&api, q, e, r))),
+                futures::future::join_all(wanted.map(|(_, e)| exemplars_of(&api, e, r))),
+            )
+            .await;
+            Ok(Data::Series(
+                series?,
+                exemplars.into_iter().flatten().collect(),
+            ))
+        }
         PanelType::Stat | PanelType::Gauge | PanelType::Bar | PanelType::Table => Ok(Data::Values(
             all(exprs.iter().map(|(q, e)| instant_query(&api, q, e, r))).await?,
         )),
@@ -435,9 +448,9 @@ pub(super) fn DashPanel(
             Ok(x) => x,
         };
         match data {
-            Data::Series(s) if s.is_empty() => view! { <p class="hint">"No data"</p> }.into_any(),
-            Data::Series(s) => view! {
-                <LineChart series=s range unit=panel.unit.clone() min=panel.min max=panel.max/>
+            Data::Series(s, _) if s.is_empty() => view! { <p class="hint">"No data"</p> }.into_any(),
+            Data::Series(s, exemplars) => view! {
+                <LineChart series=s range exemplars unit=panel.unit.clone() min=panel.min max=panel.max/>
             }
             .into_any(),
             Data::Values(v) => values_view(kind, panel, v),
