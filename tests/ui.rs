@@ -363,12 +363,19 @@ async fn pages_render_hydrate_and_answer_in_a_real_browser() {
         .await,
         true
     );
-    s.press("\u{E010}\u{E012}").await;
+    let tip_time = "return document.querySelector('.tooltip .tooltip-time')?.textContent";
+    s.press("\u{E010}").await;
+    let last = s.wait_for("values by keyboard", 10, tip_time).await;
+    s.press("\u{E012}").await;
+    let before = s.js(tip_time, json!([])).await;
+    assert!(
+        last.is_string() && before.is_string() && before != last,
+        "the left arrow steps back: {last} {before}"
+    );
     let tip = s
-        .wait_for(
-            "values by keyboard",
-            10,
+        .js(
             "return document.querySelector('.tooltip')?.textContent",
+            json!([]),
         )
         .await;
     assert!(tip.as_str().unwrap().contains("worker"), "{tip}");
@@ -388,12 +395,31 @@ async fn pages_render_hydrate_and_answer_in_a_real_browser() {
             && title.contains("span_id: 0000000000000001"),
         "{title}"
     );
+    // The markers are no Tab stops; the keyboard finds the exemplar by stepping back to
+    // its time, and Enter opens its trace.
+    assert_eq!(
+        s.js(
+            "return document.querySelector('.chart .exemplar a').tabIndex",
+            json!([])
+        )
+        .await,
+        -1
+    );
+    let mut steps = 0;
+    while s
+        .js(
+            "return (document.querySelector('.tooltip')?.textContent || '').includes('Enter opens it')",
+            json!([]),
+        )
+        .await
+        != json!(true)
+    {
+        steps += 1;
+        assert!(steps <= 200, "no exemplar found by keyboard");
+        s.press("\u{E012}").await;
+    }
     s.screenshot(&shots.join("metrics.png")).await;
-    s.js(
-        "document.querySelector('.chart .exemplar a').dispatchEvent(new MouseEvent('click', {bubbles: true, cancelable: true}))",
-        json!([]),
-    )
-    .await;
+    s.press(ENTER).await;
     s.wait_for(
         "the exemplar's trace",
         20,

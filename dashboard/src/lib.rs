@@ -326,16 +326,16 @@ impl Dashboard {
         }
     }
 
-    /// Moves panel `index` one place earlier (`by` = -1) or later (+1) in reading order
-    /// (top to bottom, then left to right) and lays all panels out again in that order
-    /// with [`Dashboard::flow`]; `false` if there is no such place.
+    /// Moves panel `index` (in the list) one place earlier (`by` = -1) or later (+1) in
+    /// reading order (top to bottom, then left to right) and lays all panels out again
+    /// in that order with [`Dashboard::flow`]; `false` if there is no such place.
     pub fn move_panel(&mut self, index: usize, by: isize) -> bool {
-        let Some(p) = self.panels.get(index) else {
+        if index >= self.panels.len() {
             return false;
-        };
-        let id = p.id;
-        self.panels.sort_by_key(|p| (p.grid.y, p.grid.x, p.id));
-        let Some(from) = self.panels.iter().position(|p| p.id == id) else {
+        }
+        let mut order: Vec<usize> = (0..self.panels.len()).collect();
+        order.sort_by_key(|&k| (self.panels[k].grid.y, self.panels[k].grid.x));
+        let Some(from) = order.iter().position(|&k| k == index) else {
             return false;
         };
         let Some(to) = from
@@ -344,9 +344,19 @@ impl Dashboard {
         else {
             return false;
         };
-        self.panels.swap(from, to);
+        order.swap(from, to);
+        let mut panels: Vec<Option<Panel>> = self.panels.drain(..).map(Some).collect();
+        self.panels = order.iter().filter_map(|&k| panels[k].take()).collect();
         self.flow();
         true
+    }
+
+    /// Puts the panels in reading order (top to bottom, then left to right) and lays
+    /// them out again with [`Dashboard::flow`]: after a panel changed its size, so that
+    /// none overlaps another.
+    pub fn reflow(&mut self) {
+        self.panels.sort_by_key(|p| (p.grid.y, p.grid.x));
+        self.flow();
     }
 
     /// Lays the panels out in their order, keeping their sizes: left to right, a panel

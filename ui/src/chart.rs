@@ -233,7 +233,9 @@ pub fn LineChart(
                     let label = text.clone();
                     view! {
                     <g class="exemplar">
-                        <a href=format!("/traces/{}", crate::api::encode(id)) aria-label=label>
+                        // Not a Tab stop each (there may be thousands): the keyboard
+                        // reaches them through the chart (Enter at the hover line).
+                        <a href=format!("/traces/{}", crate::api::encode(id)) aria-label=label tabindex="-1">
                             <title>{text}</title>
                             <path d=d/>
                         </a>
@@ -294,11 +296,29 @@ pub fn LineChart(
             hover.set(Some(f.clamp(0.0, 1.0)));
         }
     };
+    // The time at the hover line (on a step), and the exemplars within half a step of
+    // it that point at a trace.
+    let hover_time = move |f: f64| {
+        let t = range.start + f * (range.end - range.start);
+        range.start + ((t - range.start) / range.step).round() * range.step
+    };
+    let with_traces: Vec<(f64, String)> = exemplars
+        .iter()
+        .filter_map(|e| Some((e.t, e.trace_id()?.to_string())))
+        .collect();
+    let traces_near = move |t: f64| -> Vec<String> {
+        with_traces
+            .iter()
+            .filter(|(et, _)| (et - t).abs() <= range.step / 2.0)
+            .map(|(_, id)| id.clone())
+            .collect()
+    };
+    let traces_for_key = traces_near.clone();
     let series_for_tip = series.clone();
     let tooltip = move || {
         let f = hover.get()?;
-        let t = range.start + f * (range.end - range.start);
-        let t = range.start + ((t - range.start) / range.step).round() * range.step;
+        let t = hover_time(f);
+        let traces = traces_near(t);
         let hidden = hidden.get();
         let mut rows: Vec<(usize, f64)> = values_at(&series_for_tip, t, range.step)
             .into_iter()
@@ -326,6 +346,9 @@ pub fn LineChart(
                     })
                     .collect_view()}
                 {(more > 0).then(|| view! { <div class="tooltip-more">{format!("and {more} more")}</div> })}
+                {traces.first().map(|id| view! {
+                    <div class="tooltip-more">{format!("Exemplar of trace {id}: Enter opens it")}</div>
+                })}
             </div>
         })
     };
@@ -337,6 +360,18 @@ pub fn LineChart(
     let on_key = move |ev: leptos::ev::KeyboardEvent| {
         let by = if ev.shift_key() { 0.1 } else { step_f };
         let at = hover.get_untracked();
+        if ev.key() == "Enter" {
+            // The trace of an exemplar at the hover line.
+            if let Some(id) = at.and_then(|f| traces_for_key(hover_time(f)).into_iter().next())
+                && let Some(w) = web_sys::window()
+            {
+                ev.prevent_default();
+                let _ = w
+                    .location()
+                    .set_href(&format!("/traces/{}", crate::api::encode(&id)));
+            }
+            return;
+        }
         let next = match ev.key().as_str() {
             "ArrowRight" => Some(at.map_or(1.0, |f| f + by)),
             "ArrowLeft" => Some(at.map_or(1.0, |f| f - by)),
@@ -357,7 +392,8 @@ pub fn LineChart(
         <div
             class="chart"
             tabindex="0"
-            aria-label="Chart: arrow keys show the values at each time, Escape hides them"
+            role="group"
+            aria-label="Chart: arrow keys show the values at each time, Enter opens an exemplar's trace there, Escape hides them"
             on:keydown=on_key
             on:blur=move |_| hover.set(None)
         >

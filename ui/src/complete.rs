@@ -563,12 +563,18 @@ pub fn QueryBox(
                     .await
                     .and_then(PromEnvelope::into_result)
                     .map(|(v, _)| v)
-            }
-            .unwrap_or_default();
+            };
+            // A failed request is asked again at the next keystroke; an answer is kept.
             // The box may be gone (the page moved on) by the time the answer comes.
-            cache.try_update_value(|c| {
-                c.insert(url, found.clone());
-            });
+            let found = match found {
+                Ok(found) => {
+                    cache.try_update_value(|c| {
+                        c.insert(url, found.clone());
+                    });
+                    found
+                }
+                Err(_) => Vec::new(),
+            };
             if generation.try_get_value() == Some(this) {
                 show(ctx, &found);
             }

@@ -104,9 +104,9 @@ struct Delivery {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Page {
     alerts: Result<Vec<Alert>, String>,
-    /// What suppresses each alert that the Alertmanager side has (none if it could not
-    /// be read: the alerts are then shown without it).
-    routed: Vec<Routed>,
+    /// What suppresses each alert that the Alertmanager side has (if it could not be
+    /// read, the alerts are shown without it, and a warning says so).
+    routed: Result<Vec<Routed>, String>,
     groups: Result<Vec<Group>, String>,
     silences: Result<Vec<Silence>, String>,
     deliveries: Result<Vec<Delivery>, String>,
@@ -118,10 +118,7 @@ async fn load(api: Api) -> Page {
         .await
         .and_then(PromEnvelope::into_result)
         .map(|(a, _)| a.alerts);
-    let routed = api
-        .get_json::<Vec<Routed>>("/api/v2/alerts")
-        .await
-        .unwrap_or_default();
+    let routed = api.get_json::<Vec<Routed>>("/api/v2/alerts").await;
     let groups = api
         .get_json::<PromEnvelope<Groups>>("/api/v1/rules")
         .await
@@ -265,17 +262,24 @@ pub(crate) fn Alerts() -> impl IntoView {
     let alerts_view = move || {
         Suspend::new(async move {
             let p = page.await;
-            let routed = p.routed;
+            let (routed, unknown) = match p.routed {
+                Ok(r) => (r, None),
+                Err(e) => (Vec::new(), Some(e)),
+            };
             match p.alerts {
                 Err(e) => error_view(e),
                 Ok(a) if a.is_empty() => {
                     view! { <p class="hint">"No alert is firing or pending."</p> }.into_any()
                 }
                 Ok(mut a) => {
+                    let unknown = unknown.map(|e| view! {
+                        <p class="warning">{format!("Whether silences hold these alerts back is not known: {e}")}</p>
+                    });
                     a.sort_by(|x, y| {
                         (x.state != "firing", &x.labels).cmp(&(y.state != "firing", &y.labels))
                     });
                     view! {
+                        {unknown}
                         <ul class="alert-list">
                             {a.into_iter()
                                 .map(|al| {

@@ -77,13 +77,15 @@ pub(crate) fn apply(text: &str, edit: Edit) -> Result<String, String> {
                 panel_of(d, i)?.kind =
                     PanelType::parse(&k).ok_or_else(|| format!("no panel type {k:?}"))?
             }
+            // A panel of another size would overlap others: all are laid out again.
             Edit::Width(i, w) => {
-                let w = number(&w, "the width", 1, GRID_COLUMNS)?;
-                let g = &mut panel_of(d, i)?.grid;
-                g.w = w;
-                g.x = g.x.min(GRID_COLUMNS - w);
+                panel_of(d, i)?.grid.w = number(&w, "the width", 1, GRID_COLUMNS)?;
+                d.reflow();
             }
-            Edit::Height(i, h) => panel_of(d, i)?.grid.h = number(&h, "the height", 1, 100)?,
+            Edit::Height(i, h) => {
+                panel_of(d, i)?.grid.h = number(&h, "the height", 1, 100)?;
+                d.reflow();
+            }
             Edit::Unit(i, u) => panel_of(d, i)?.unit = u.trim().to_string(),
             Edit::Expr(i, j, e) => query_of(d, i, j)?.expr = e.trim().to_string(),
             Edit::Legend(i, j, l) => query_of(d, i, j)?.legend = l,
@@ -105,7 +107,10 @@ pub(crate) fn apply(text: &str, edit: Edit) -> Result<String, String> {
                 }
             }
             Edit::Move(i, by) => {
-                d.move_panel(i, by);
+                panel_of(d, i)?;
+                if !d.move_panel(i, by) {
+                    return Err(format!("panel {} cannot move further", i + 1));
+                }
             }
             Edit::Remove(i) => {
                 panel_of(d, i)?;
@@ -191,6 +196,8 @@ pub(crate) fn DashboardEdit() -> impl IntoView {
                     .and_then(PromEnvelope::into_result)?;
                 let provisioned = d.provisioned;
                 d.provisioned = false;
+                // The editor lists panels in the order they are seen.
+                d.panels.sort_by_key(|p| (p.grid.y, p.grid.x));
                 Ok::<_, String>((
                     serde_json::to_string_pretty(&d).map_err(|e| e.to_string())?,
                     provisioned,
@@ -233,13 +240,13 @@ pub(crate) fn DashboardEdit() -> impl IntoView {
         }
     };
     // One change through a field: made to the document, or its error shown.
-    let change = move |edit: Edit| match apply(&text.get_untracked(), edit) {
+    let change = Callback::new(move |edit: Edit| match apply(&text.get_untracked(), edit) {
         Ok(t) => {
             text.set(t);
             message.set(None);
         }
         Err(e) => message.set(Some(e)),
-    };
+    });
     let (save_api, delete_api) = (use_api(), use_api());
     // Deleting takes a second click on the same button.
     let confirm_delete = RwSignal::new(false);
@@ -332,7 +339,7 @@ pub(crate) fn DashboardEdit() -> impl IntoView {
                     <div class="range-row">
                         <button type="button" class="primary save" disabled=move || save.pending().get() on:click=move |_| { save.dispatch(()); }>"Save"</button>
                         <a href=format!("/dashboards/{}", encode(&uid.get_untracked()))>"Cancel"</a>
-                        <button type="button" class="expire delete" on:click=move |_| {
+                        <button type="button" class="expire delete" on:blur=move |_| confirm_delete.set(false) on:click=move |_| {
                             if confirm_delete.get_untracked() {
                                 remove.dispatch(());
                             } else {
@@ -362,51 +369,133 @@ fn parsed(text: RwSignal<String>) -> Memo<Result<Dashboard, String>> {
     })
 }
 
+// The editor's fields are a few small components with concrete types (signals and
+// callbacks rather than closures), so that the many fields of the editor share their
+// code in the browser bundle instead of each being compiled on its own.
+
+/// A text field (or, `multiline`, a text area) whose value follows `value` and whose
+/// change (on leaving it) goes to `set`.
+#[component]
+fn Field(
+    label: Signal<String>,
+    name: String,
+    value: Signal<String>,
+    set: Callback<String>,
+    #[prop(optional)] size: u32,
+    #[prop(optional)] placeholder: &'static str,
+    #[prop(optional)] grow: bool,
+    #[prop(optional)] multiline: bool,
+) -> impl IntoView {
+    let changed = move |ev: leptos::ev::Event| set.run(event_target_value(&ev));
+    if multiline {
+        view! {
+            <label class="query-label">{label}
+                <textarea name=name rows="2" spellcheck="false" prop:value=value on:change=changed></textarea>
+            </label>
+        }
+        .into_any()
+    } else {
+        view! {
+            <label class:grow=grow>{label}
+                <input name=name size=(size > 0).then(|| size.to_string()) placeholder=placeholder
+                    prop:value=value on:change=changed/>
+            </label>
+        }
+        .into_any()
+    }
+}
+
+/// A choice among `options`, following `value`, sent to `set`.
+#[component]
+fn Choice(
+    label: &'static str,
+    name: String,
+    options: Vec<&'static str>,
+    value: Signal<String>,
+    set: Callback<String>,
+) -> impl IntoView {
+    view! {
+        <label>{label}
+            <select name=name prop:value=value on:change=move |ev| set.run(event_target_value(&ev))>
+                // `selected` too: a list built in the browser gets its value before its
+                // options.
+                {options
+                    .into_iter()
+                    .map(|o| view! { <option value=o selected=move || value.with(|v| v == o)>{o}</option> })
+                    .collect_view()}
+            </select>
+        </label>
+    }
+}
+
+/// A check box following `checked`, sent to `set`.
+#[component]
+fn Check(
+    label: &'static str,
+    title: &'static str,
+    name: String,
+    checked: Signal<bool>,
+    set: Callback<bool>,
+) -> impl IntoView {
+    view! {
+        <label class="check" title=title>
+            <input type="checkbox" name=name prop:checked=checked on:change=move |ev| set.run(event_target_checked(&ev))/>
+            {label}
+        </label>
+    }
+}
+
+/// A button that makes `edit` unless `disabled`.
+#[component]
+fn EditButton(
+    label: &'static str,
+    class: &'static str,
+    edit: Edit,
+    change: Callback<Edit>,
+    #[prop(default = Signal::stored(false))] disabled: Signal<bool>,
+) -> impl IntoView {
+    view! {
+        <button type="button" class=class disabled=disabled on:click=move |_| change.run(edit.clone())>{label}</button>
+    }
+}
+
+fn fixed(s: &str) -> Signal<String> {
+    Signal::stored(s.to_string())
+}
+
 /// The dashboard's title, time range and refresh. The fields stay in place while the
 /// document changes (their values follow it), so the focus is not lost between them.
 #[component]
-fn Settings(
-    text: RwSignal<String>,
-    change: impl Fn(Edit) + Copy + Send + Sync + 'static,
-) -> impl IntoView {
+fn Settings(text: RwSignal<String>, change: Callback<Edit>) -> impl IntoView {
     let d = parsed(text);
     let field = move |f: fn(&Dashboard) -> String| {
-        move || d.with(|d| d.as_ref().map(f).unwrap_or_default())
+        Signal::derive(move || d.with(|d| d.as_ref().map(f).unwrap_or_default()))
     };
+    let set = move |mk: fn(String) -> Edit| Callback::new(move |v: String| change.run(mk(v)));
     view! {
         <div class="silence-form dashboard-settings">
-            <label class="grow">"Title"
-                <input name="dashboard-title" prop:value=field(|d| d.title.clone())
-                    on:change=move |ev| change(Edit::DashboardTitle(event_target_value(&ev)))/>
-            </label>
-            <label>"From"
-                <input name="dashboard-from" size="10" prop:value=field(|d| d.from.clone())
-                    on:change=move |ev| change(Edit::From(event_target_value(&ev)))/>
-            </label>
-            <label>"To"
-                <input name="dashboard-to" size="10" prop:value=field(|d| d.to.clone())
-                    on:change=move |ev| change(Edit::To(event_target_value(&ev)))/>
-            </label>
-            <label>"Refresh"
-                <input name="dashboard-refresh" size="6" placeholder="off" prop:value=field(|d| d.refresh.clone())
-                    on:change=move |ev| change(Edit::Refresh(event_target_value(&ev)))/>
-            </label>
+            <Field label=fixed("Title") name="dashboard-title".into() grow=true
+                value=field(|d| d.title.clone()) set=set(Edit::DashboardTitle)/>
+            <Field label=fixed("From") name="dashboard-from".into() size=10
+                value=field(|d| d.from.clone()) set=set(Edit::From)/>
+            <Field label=fixed("To") name="dashboard-to".into() size=10
+                value=field(|d| d.to.clone()) set=set(Edit::To)/>
+            <Field label=fixed("Refresh") name="dashboard-refresh".into() size=6 placeholder="off"
+                value=field(|d| d.refresh.clone()) set=set(Edit::Refresh)/>
         </div>
     }
 }
 
 /// One set of fields per panel, in the document's order: title, type, size, unit, the
-/// queries with their legends, and buttons that add or remove a query and move or
-/// remove the panel. Rows are keyed by position and their values follow the document.
+/// queries with their legends and exemplar switches, and buttons that add or remove a
+/// query and move or remove the panel. Rows are keyed by position and their values
+/// follow the document.
 #[component]
-fn PanelEditors(
-    text: RwSignal<String>,
-    change: impl Fn(Edit) + Copy + Send + Sync + 'static,
-) -> impl IntoView {
+fn PanelEditors(text: RwSignal<String>, change: Callback<Edit>) -> impl IntoView {
     let d = parsed(text);
     let count = move || d.with(|d| d.as_ref().map_or(0, |d| d.panels.len()));
     let panel = move |i: usize, f: fn(&Panel) -> String| {
-        move || {
+        Signal::derive(move || {
             d.with(|d| {
                 d.as_ref()
                     .ok()
@@ -414,10 +503,10 @@ fn PanelEditors(
                     .map(f)
                     .unwrap_or_default()
             })
-        }
+        })
     };
     let query = move |i: usize, j: usize, f: fn(&Query) -> String| {
-        move || {
+        Signal::derive(move || {
             d.with(|d| {
                 d.as_ref()
                     .ok()
@@ -426,7 +515,7 @@ fn PanelEditors(
                     .map(f)
                     .unwrap_or_default()
             })
-        }
+        })
     };
     let queries = move |i: usize| {
         d.with(|d| {
@@ -436,6 +525,12 @@ fn PanelEditors(
                 .map_or(0, |p| p.queries.len())
         })
     };
+    let set = move |mk: fn(usize, String) -> Edit, i: usize| {
+        Callback::new(move |v: String| change.run(mk(i, v)))
+    };
+    let set_query = move |mk: fn(usize, usize, String) -> Edit, i: usize, j: usize| {
+        Callback::new(move |v: String| change.run(mk(i, j, v)))
+    };
     let invalid = move || {
         d.with(|d| {
             d.as_ref().err().map(|e| {
@@ -443,72 +538,68 @@ fn PanelEditors(
             })
         })
     };
-    let lang_name = |q: &Query| {
-        match q.lang {
-            Lang::Promql => "PromQL",
-            Lang::Logql => "LogQL",
-            Lang::Traces => "trace search",
+    let kinds: Vec<&'static str> = PanelType::ALL.iter().map(|k| k.name()).collect();
+    let query_row = move |i: usize, j: usize| {
+        let label = query(i, j, |q| {
+            let lang = match q.lang {
+                Lang::Promql => "PromQL",
+                Lang::Logql => "LogQL",
+                Lang::Traces => "trace search",
+            };
+            lang.to_string()
+        });
+        let label = Signal::derive(move || format!("Query {} ({})", j + 1, label.get()));
+        let exemplars = query(i, j, |q| q.exemplars.to_string());
+        view! {
+            <div class="query-edit">
+                <Field label name=format!("panel-{i}-query-{j}") multiline=true
+                    value=query(i, j, |q| q.expr.clone()) set=set_query(Edit::Expr, i, j)/>
+                <div class="silence-form">
+                    <Field label=fixed("Legend") name=format!("panel-{i}-legend-{j}") grow=true placeholder="{{label}}"
+                        value=query(i, j, |q| q.legend.clone()) set=set_query(Edit::Legend, i, j)/>
+                    <Check label="Exemplars" title="Draw the exemplars of the series a PromQL query selects (time-series panels)"
+                        name=format!("panel-{i}-exemplars-{j}")
+                        checked=Signal::derive(move || exemplars.get() == "true")
+                        set=Callback::new(move |on: bool| change.run(Edit::Exemplars(i, j, on)))/>
+                    <EditButton label="Remove query" class="cancel" edit=Edit::RemoveQuery(i, j) change/>
+                </div>
+            </div>
         }
-        .to_string()
+        .into_any()
+    };
+    let panel_row = move |i: usize| {
+        let kinds = kinds.clone();
+        view! {
+            <fieldset class="panel-editor">
+                <legend>{format!("Panel {}", i + 1)}</legend>
+                <div class="silence-form">
+                    <Field label=fixed("Title") name=format!("panel-{i}-title") grow=true
+                        value=panel(i, |p| p.title.clone()) set=set(Edit::Title, i)/>
+                    <Choice label="Type" name=format!("panel-{i}-type") options=kinds
+                        value=panel(i, |p| p.kind.name().to_string()) set=set(Edit::Kind, i)/>
+                    <Field label=fixed("Width (of 24)") name=format!("panel-{i}-width") size=3
+                        value=panel(i, |p| p.grid.w.to_string()) set=set(Edit::Width, i)/>
+                    <Field label=fixed("Height") name=format!("panel-{i}-height") size=3
+                        value=panel(i, |p| p.grid.h.to_string()) set=set(Edit::Height, i)/>
+                    <Field label=fixed("Unit") name=format!("panel-{i}-unit") size=8 placeholder="s, bytes, percent"
+                        value=panel(i, |p| p.unit.clone()) set=set(Edit::Unit, i)/>
+                </div>
+                <For each=move || 0..queries(i) key=|j| *j children=move |j| query_row(i, j)/>
+                <div class="range-row">
+                    <EditButton label="Add query" class="cancel" edit=Edit::AddQuery(i) change/>
+                    <EditButton label="Move up" class="cancel move-up" edit=Edit::Move(i, -1) change
+                        disabled=Signal::stored(i == 0)/>
+                    <EditButton label="Move down" class="cancel move-down" edit=Edit::Move(i, 1) change
+                        disabled=Signal::derive(move || i + 1 >= count())/>
+                    <EditButton label="Remove panel" class="expire remove-panel" edit=Edit::Remove(i) change/>
+                </div>
+            </fieldset>
+        }
+        .into_any()
     };
     view! {
         {invalid}
-        <For each=move || 0..count() key=|i| *i let:i>
-            <fieldset class="panel-editor">
-                <legend>{move || format!("Panel {}", i + 1)}</legend>
-                <div class="silence-form">
-                    <label class="grow">"Title"
-                        <input name=format!("panel-{i}-title") prop:value=panel(i, |p| p.title.clone())
-                            on:change=move |ev| change(Edit::Title(i, event_target_value(&ev)))/>
-                    </label>
-                    <label>"Type"
-                        <select name=format!("panel-{i}-type") prop:value=panel(i, |p| p.kind.name().to_string())
-                            on:change=move |ev| change(Edit::Kind(i, event_target_value(&ev)))>
-                            {PanelType::ALL.iter().map(|k| view! { <option value=k.name()>{k.name()}</option> }).collect_view()}
-                        </select>
-                    </label>
-                    <label>"Width (of 24)"
-                        <input name=format!("panel-{i}-width") size="3" prop:value=panel(i, |p| p.grid.w.to_string())
-                            on:change=move |ev| change(Edit::Width(i, event_target_value(&ev)))/>
-                    </label>
-                    <label>"Height"
-                        <input name=format!("panel-{i}-height") size="3" prop:value=panel(i, |p| p.grid.h.to_string())
-                            on:change=move |ev| change(Edit::Height(i, event_target_value(&ev)))/>
-                    </label>
-                    <label>"Unit"
-                        <input name=format!("panel-{i}-unit") size="8" placeholder="s, bytes, percent" prop:value=panel(i, |p| p.unit.clone())
-                            on:change=move |ev| change(Edit::Unit(i, event_target_value(&ev)))/>
-                    </label>
-                </div>
-                <For each=move || 0..queries(i) key=|j| *j let:j>
-                    <div class="query-edit">
-                        <label class="query-label">{move || format!("Query {} ({})", j + 1, query(i, j, lang_name)())}
-                            <textarea name=format!("panel-{i}-query-{j}") rows="2" spellcheck="false" prop:value=query(i, j, |q| q.expr.clone())
-                                on:change=move |ev| change(Edit::Expr(i, j, event_target_value(&ev)))></textarea>
-                        </label>
-                        <div class="silence-form">
-                            <label class="grow">"Legend"
-                                <input name=format!("panel-{i}-legend-{j}") placeholder="{{label}}" prop:value=query(i, j, |q| q.legend.clone())
-                                    on:change=move |ev| change(Edit::Legend(i, j, event_target_value(&ev)))/>
-                            </label>
-                            <label class="check" title="Draw the exemplars of the series a PromQL query selects (time-series panels)">
-                                <input type="checkbox" name=format!("panel-{i}-exemplars-{j}")
-                                    prop:checked=move || query(i, j, |q| q.exemplars.to_string())() == "true"
-                                    on:change=move |ev| change(Edit::Exemplars(i, j, event_target_checked(&ev)))/>
-                                "Exemplars"
-                            </label>
-                            <button type="button" class="cancel" on:click=move |_| change(Edit::RemoveQuery(i, j))>"Remove query"</button>
-                        </div>
-                    </div>
-                </For>
-                <div class="range-row">
-                    <button type="button" class="cancel" on:click=move |_| change(Edit::AddQuery(i))>"Add query"</button>
-                    <button type="button" class="cancel move-up" disabled=move || i == 0 on:click=move |_| change(Edit::Move(i, -1))>"Move up"</button>
-                    <button type="button" class="cancel move-down" disabled=move || { i + 1 >= count() } on:click=move |_| change(Edit::Move(i, 1))>"Move down"</button>
-                    <button type="button" class="expire remove-panel" on:click=move |_| change(Edit::Remove(i))>"Remove panel"</button>
-                </div>
-            </fieldset>
-        </For>
+        <For each=move || 0..count() key=|i| *i children=panel_row/>
     }
 }
 
@@ -600,6 +691,8 @@ mod tests {
             Edit::Kind(0, "pie".into()),
             Edit::Title(9, "x".into()),
             Edit::Expr(0, 5, "up".into()),
+            Edit::Move(0, -1),
+            Edit::Move(1, 1),
         ] {
             assert!(apply(&text, bad.clone()).is_err(), "{bad:?}");
         }

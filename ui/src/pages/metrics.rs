@@ -78,7 +78,12 @@ async fn run(api: Api, p: Params) -> Outcome {
         exemplars.extend(found);
     }
     // Two queries over the same series find the same exemplars.
-    exemplars.sort_by(|a, b| a.t.total_cmp(&b.t).then_with(|| a.series.cmp(&b.series)));
+    exemplars.sort_by(|a, b| {
+        a.t.total_cmp(&b.t)
+            .then_with(|| a.series.cmp(&b.series))
+            .then_with(|| a.labels.cmp(&b.labels))
+            .then_with(|| a.value.total_cmp(&b.value))
+    });
     exemplars.dedup();
     Outcome {
         range,
@@ -143,11 +148,16 @@ pub(crate) async fn exemplars_of(api: &Api, q: &str, r: Range) -> Vec<ChartExemp
 fn chart_exemplars(found: Vec<ExemplarSeries>) -> impl Iterator<Item = ChartExemplar> {
     found.into_iter().flat_map(|s| {
         let series = series_name(&s.series_labels);
-        s.exemplars.into_iter().map(move |e| ChartExemplar {
-            t: e.timestamp,
-            value: Sample(e.timestamp, e.value).value(),
-            series: series.clone(),
-            labels: e.labels.into_iter().collect(),
+        // A value that is not a finite number cannot be drawn (nor carried to the
+        // browser in JSON).
+        s.exemplars.into_iter().filter_map(move |e| {
+            let value = Sample(e.timestamp, e.value).value();
+            value.is_finite().then(|| ChartExemplar {
+                t: e.timestamp,
+                value,
+                series: series.clone(),
+                labels: e.labels.into_iter().collect(),
+            })
         })
     })
 }

@@ -121,7 +121,7 @@ pub(crate) fn TraceSearch() -> impl IntoView {
     let query = use_query_map();
     let params = Memo::new(move |_| {
         query.with(|m| Params {
-            trace_id: param_or(m, "traceID", ""),
+            trace_id: param_or(m, "traceID", "").trim().to_string(),
             service: param_or(m, "service", ""),
             operation: param_or(m, "operation", ""),
             tags: param_or(m, "tags", ""),
