@@ -85,12 +85,18 @@ fn answer(config_text: &str) -> serde_json::Value {
 }
 
 pub(crate) fn router(config_text: String) -> Router {
-    let body = std::sync::Arc::new(answer(&config_text));
+    // Serialized once: the configuration does not change while the server runs.
+    let body = axum::body::Bytes::from(answer(&config_text).to_string());
     Router::new().route(
         "/api/v1/status/config",
         get(move || {
             let body = body.clone();
-            async move { axum::Json(body.as_ref().clone()) }
+            async move {
+                (
+                    [(axum::http::header::CONTENT_TYPE, "application/json")],
+                    body,
+                )
+            }
         }),
     )
 }

@@ -126,7 +126,7 @@ pub enum Lang {
     Traces,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct Query {
     #[serde(default)]
     pub lang: Lang,
@@ -184,6 +184,11 @@ pub struct Panel {
 
 /// Whether `uid` can name a dashboard (and its file).
 /// (`import` is taken by the import endpoint next to the dashboards' URLs.)
+/// Where a panel comes in reading order: top to bottom, then left to right.
+fn reading_order(p: &Panel) -> (u32, u32) {
+    (p.grid.y, p.grid.x)
+}
+
 pub fn valid_uid(uid: &str) -> bool {
     uid != "import"
         && (1..=40).contains(&uid.len())
@@ -334,7 +339,7 @@ impl Dashboard {
             return false;
         }
         let mut order: Vec<usize> = (0..self.panels.len()).collect();
-        order.sort_by_key(|&k| (self.panels[k].grid.y, self.panels[k].grid.x));
+        order.sort_by_key(|&k| reading_order(&self.panels[k]));
         let Some(from) = order.iter().position(|&k| k == index) else {
             return false;
         };
@@ -355,8 +360,13 @@ impl Dashboard {
     /// them out again with [`Dashboard::flow`]: after a panel changed its size, so that
     /// none overlaps another.
     pub fn reflow(&mut self) {
-        self.panels.sort_by_key(|p| (p.grid.y, p.grid.x));
+        self.sort_panels();
         self.flow();
+    }
+
+    /// Puts the panels in reading order without moving them on the grid.
+    pub fn sort_panels(&mut self) {
+        self.panels.sort_by_key(reading_order);
     }
 
     /// Lays the panels out in their order, keeping their sizes: left to right, a panel

@@ -235,9 +235,9 @@ pub struct OpenReport {
 /// Durable storage for all three signals in one data directory.
 pub struct Storage {
     cfg: StorageConfig,
+    /// Also holds the most recent exemplars (`metrics.kind.exemplars`, durable through
+    /// the metrics WAL).
     metrics: Store<MetricsKind>,
-    /// The most recent exemplars (durable through the metrics WAL).
-    exemplars: Arc<parking_lot::Mutex<ExemplarBuffer>>,
     logs: Store<LogsKind>,
     traces: Store<TracesKind>,
     telemetry: StorageMetrics,
@@ -327,7 +327,6 @@ impl Storage {
         let s = Storage {
             cfg,
             metrics,
-            exemplars,
             logs,
             traces,
             telemetry,
@@ -599,7 +598,7 @@ impl IngestSink for Storage {
             .metrics
             .write(|head, wal| {
                 let lsn = insert_metrics(head, &batch, max, Some(wal))?;
-                self.exemplars.lock().keep(&batch);
+                self.metrics.kind.exemplars.lock().keep(&batch);
                 Ok((lsn, ()))
             })
             .await;
@@ -719,7 +718,12 @@ impl MetricsReader for Storage {
         start_ms: i64,
         end_ms: i64,
     ) -> Result<Vec<SeriesExemplars>> {
-        Ok(self.exemplars.lock().select(sets, start_ms, end_ms))
+        Ok(self
+            .metrics
+            .kind
+            .exemplars
+            .lock()
+            .select(sets, start_ms, end_ms))
     }
 
     async fn metadata(&self) -> Result<Vec<MetricMetadata>> {

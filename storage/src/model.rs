@@ -14,6 +14,6 @@ pub use metrics::{
     MetricMetadata, MetricsBatch, STALE_NAN_BITS, Sample, SeriesPoints, is_stale_nan,
 };
 pub use traces::{ResourceSpans, Span, SpanEvent, SpanLink, TracesBatch};
-pub use value::{AnyValue, Attributes, Scope};
+pub use value::{AnyValue, Attributes, Scope, hex_lower};
 
 pub(crate) use labels::CompactLabels;

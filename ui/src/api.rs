@@ -8,6 +8,8 @@ mod traces;
 
 pub use traces::{JaegerEnvelope, Process, Reference, Span, SpanEvent, Tag, Trace};
 
+use crate::chart::ChartExemplar;
+use crate::timerange::Range;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -328,6 +330,44 @@ pub struct ExemplarPoint {
     pub labels: Labels,
     pub value: String,
     pub timestamp: f64,
+}
+
+/// The exemplars of the series the PromQL query `q` selects over `r`, as a chart draws
+/// them. They only decorate a chart: a failure (which would repeat the query's own
+/// error) gives none.
+pub async fn exemplars_of(api: &Api, q: &str, r: Range) -> Vec<ChartExemplar> {
+    let url = format!(
+        "/api/v1/query_exemplars?query={}&start={}&end={}",
+        encode(q),
+        r.start,
+        r.end
+    );
+    match api
+        .get_json::<PromEnvelope<Vec<ExemplarSeries>>>(&url)
+        .await
+        .and_then(PromEnvelope::into_result)
+    {
+        Ok((found, _)) => chart_exemplars(found).collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// The exemplars of an answer of `/api/v1/query_exemplars`, as the chart draws them.
+fn chart_exemplars(found: Vec<ExemplarSeries>) -> impl Iterator<Item = ChartExemplar> {
+    found.into_iter().flat_map(|s| {
+        let series = series_name(&s.series_labels);
+        // A value that is not a finite number cannot be drawn (nor carried to the
+        // browser in JSON).
+        s.exemplars.into_iter().filter_map(move |e| {
+            let value = Sample(e.timestamp, e.value).value();
+            value.is_finite().then(|| ChartExemplar {
+                t: e.timestamp,
+                value,
+                series: series.clone(),
+                labels: e.labels.into_iter().collect(),
+            })
+        })
+    })
 }
 
 /// `data` of Loki's `/loki/api/v1/query_range`: log lines or, for a metric query,

@@ -58,7 +58,9 @@ pub fn parse_time(s: &str, now: f64) -> Result<f64, String> {
     })
 }
 
-fn parse_rfc3339(s: &str) -> Option<f64> {
+/// Unix seconds of an RFC 3339 time (`2026-11-22T10:00:00Z`, an offset, or a plain date,
+/// read as UTC).
+pub fn parse_rfc3339(s: &str) -> Option<f64> {
     let num = |t: &str| -> Option<i64> {
         (!t.is_empty() && t.bytes().all(|b| b.is_ascii_digit())).then(|| t.parse().ok())?
     };

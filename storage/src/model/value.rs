@@ -161,7 +161,8 @@ fn format_double(d: f64) -> String {
     }
 }
 
-fn hex_lower(b: &[u8]) -> String {
+/// Bytes as lower-case hexadecimal (how trace and span ids are written).
+pub fn hex_lower(b: &[u8]) -> String {
     use std::fmt::Write;
     let mut s = String::with_capacity(b.len() * 2);
     for x in b {

@@ -4,7 +4,7 @@
 
 use crate::api::{Api, Labels, PromEnvelope, encode, use_api};
 use crate::silence::{Silence, matchers_for, parse_matchers, rfc3339};
-use crate::timerange::{format_duration, format_time, now, parse_duration, parse_time};
+use crate::timerange::{format_duration, format_time, now, parse_duration, parse_rfc3339};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
@@ -169,9 +169,9 @@ fn when(t: &str) -> String {
     if t.is_empty() || t.starts_with("0001-01-01") {
         return "never".into();
     }
-    match parse_time(t, 0.0) {
-        Ok(ts) if !t.starts_with("now") => format!("{} UTC", format_time(ts)),
-        _ => t.to_string(),
+    match parse_rfc3339(t) {
+        Some(ts) => format!("{} UTC", format_time(ts)),
+        None => t.to_string(),
     }
 }
 

@@ -95,9 +95,7 @@ pub(crate) fn apply(text: &str, edit: Edit) -> Result<String, String> {
                 let lang = p.queries.last().map(|q| q.lang).unwrap_or_default();
                 p.queries.push(Query {
                     lang,
-                    expr: String::new(),
-                    legend: String::new(),
-                    exemplars: false,
+                    ..Query::default()
                 });
             }
             Edit::RemoveQuery(i, j) => {
@@ -130,51 +128,41 @@ pub(crate) fn add_panel(
     expr: &str,
     width: u32,
 ) -> Result<String, String> {
-    with_dashboard(text, |d| add_to(d, title, kind, lang, expr, width))
-}
-
-fn add_to(
-    d: &mut Dashboard,
-    title: &str,
-    kind: PanelType,
-    lang: Lang,
-    expr: &str,
-    width: u32,
-) -> Result<(), String> {
-    if expr.trim().is_empty() {
-        return Err("the new panel needs a query".into());
-    }
-    let w = width.clamp(1, GRID_COLUMNS);
-    // Next to the last panel if it fits on its row, else below everything.
-    let (x, y) = match d.panels.last() {
-        Some(p) if p.grid.x.saturating_add(p.grid.w).saturating_add(w) <= GRID_COLUMNS => {
-            (p.grid.x + p.grid.w, p.grid.y)
+    with_dashboard(text, |d| {
+        if expr.trim().is_empty() {
+            return Err("the new panel needs a query".into());
         }
-        _ => (0, d.next_row()),
-    };
-    d.panels.push(Panel {
-        id: 0,
-        title: title.trim().to_string(),
-        kind,
-        grid: Grid {
-            x,
-            y,
-            w,
-            h: if kind == PanelType::Stat { 4 } else { 8 },
-        },
-        queries: vec![Query {
-            lang,
-            expr: expr.trim().to_string(),
-            legend: String::new(),
-            exemplars: false,
-        }],
-        unit: String::new(),
-        min: None,
-        max: None,
-        note: String::new(),
-    });
-    d.number_panels();
-    Ok(())
+        let w = width.clamp(1, GRID_COLUMNS);
+        // Next to the last panel if it fits on its row, else below everything.
+        let (x, y) = match d.panels.last() {
+            Some(p) if p.grid.x.saturating_add(p.grid.w).saturating_add(w) <= GRID_COLUMNS => {
+                (p.grid.x + p.grid.w, p.grid.y)
+            }
+            _ => (0, d.next_row()),
+        };
+        d.panels.push(Panel {
+            id: 0,
+            title: title.trim().to_string(),
+            kind,
+            grid: Grid {
+                x,
+                y,
+                w,
+                h: if kind == PanelType::Stat { 4 } else { 8 },
+            },
+            queries: vec![Query {
+                lang,
+                expr: expr.trim().to_string(),
+                ..Query::default()
+            }],
+            unit: String::new(),
+            min: None,
+            max: None,
+            note: String::new(),
+        });
+        d.number_panels();
+        Ok(())
+    })
 }
 
 #[component]
@@ -197,7 +185,7 @@ pub(crate) fn DashboardEdit() -> impl IntoView {
                 let provisioned = d.provisioned;
                 d.provisioned = false;
                 // The editor lists panels in the order they are seen.
-                d.panels.sort_by_key(|p| (p.grid.y, p.grid.x));
+                d.sort_panels();
                 Ok::<_, String>((
                     serde_json::to_string_pretty(&d).map_err(|e| e.to_string())?,
                     provisioned,

@@ -4,9 +4,9 @@
 
 use super::{Running, param_or, quick_ranges};
 use crate::api::{
-    Api, ExemplarSeries, PromEnvelope, QueryData, Sample, encode, series_name, use_api,
+    Api, PromEnvelope, QueryData, Sample, encode, exemplars_of, series_name, use_api,
 };
-use crate::chart::{ChartExemplar, ChartSeries, LineChart, color, ticks::format_value};
+use crate::chart::{ChartExemplar, ChartSeries, LineChart, color, distinct, ticks::format_value};
 use crate::complete::{Lang, QueryBox};
 use crate::timerange::{Range, format_duration, format_time, now, resolve};
 use leptos::prelude::*;
@@ -77,18 +77,10 @@ async fn run(api: Api, p: Params) -> Outcome {
         answers.push(answer);
         exemplars.extend(found);
     }
-    // Two queries over the same series find the same exemplars.
-    exemplars.sort_by(|a, b| {
-        a.t.total_cmp(&b.t)
-            .then_with(|| a.series.cmp(&b.series))
-            .then_with(|| a.labels.cmp(&b.labels))
-            .then_with(|| a.value.total_cmp(&b.value))
-    });
-    exemplars.dedup();
     Outcome {
         range,
         answers,
-        exemplars,
+        exemplars: distinct(exemplars),
     }
 }
 
@@ -122,44 +114,6 @@ async fn one_query(
         Vec::new()
     };
     (answer, exemplars)
-}
-
-/// The exemplars of the series the PromQL query `q` selects over `r`, as a chart draws
-/// them. They only decorate a chart: a failure (which would repeat the query's own
-/// error) gives none.
-pub(crate) async fn exemplars_of(api: &Api, q: &str, r: Range) -> Vec<ChartExemplar> {
-    let url = format!(
-        "/api/v1/query_exemplars?query={}&start={}&end={}",
-        encode(q),
-        r.start,
-        r.end
-    );
-    match api
-        .get_json::<PromEnvelope<Vec<ExemplarSeries>>>(&url)
-        .await
-        .and_then(PromEnvelope::into_result)
-    {
-        Ok((found, _)) => chart_exemplars(found).collect(),
-        Err(_) => Vec::new(),
-    }
-}
-
-/// The exemplars of an answer of `/api/v1/query_exemplars`, as the chart draws them.
-fn chart_exemplars(found: Vec<ExemplarSeries>) -> impl Iterator<Item = ChartExemplar> {
-    found.into_iter().flat_map(|s| {
-        let series = series_name(&s.series_labels);
-        // A value that is not a finite number cannot be drawn (nor carried to the
-        // browser in JSON).
-        s.exemplars.into_iter().filter_map(move |e| {
-            let value = Sample(e.timestamp, e.value).value();
-            value.is_finite().then(|| ChartExemplar {
-                t: e.timestamp,
-                value,
-                series: series.clone(),
-                labels: e.labels.into_iter().collect(),
-            })
-        })
-    })
 }
 
 /// The explorer page.

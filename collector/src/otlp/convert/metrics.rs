@@ -16,7 +16,7 @@ use opentelemetry_proto::tonic::metrics::v1::{
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use signalbox_storage::{
     Attributes, Buckets, Exemplar, Histogram, HistogramSample, Labels, MetricKind, MetricMetadata,
-    MetricsBatch, STALE_NAN_BITS, Sample, SeriesPoints,
+    MetricsBatch, STALE_NAN_BITS, Sample, SeriesPoints, hex_lower,
 };
 
 use opentelemetry_proto::tonic::common::v1::KeyValue;
@@ -283,12 +283,11 @@ fn exemplar(e: &opentelemetry_proto::tonic::metrics::v1::Exemplar) -> Option<Exe
         return None;
     }
     let mut pairs = labels_from_kvs(&e.filtered_attributes);
-    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
     if e.trace_id.iter().any(|b| *b != 0) {
-        pairs.push(("trace_id".into(), hex(&e.trace_id)));
+        pairs.push(("trace_id".into(), hex_lower(&e.trace_id)));
     }
     if e.span_id.iter().any(|b| *b != 0) {
-        pairs.push(("span_id".into(), hex(&e.span_id)));
+        pairs.push(("span_id".into(), hex_lower(&e.span_id)));
     }
     Some(Exemplar {
         t: ms(e.time_unix_nano),
@@ -300,12 +299,13 @@ fn exemplar(e: &opentelemetry_proto::tonic::metrics::v1::Exemplar) -> Option<Exe
 /// The exemplars of a point, on the series with `labels`.
 fn exemplars_of(
     cx: &mut Ctx<'_>,
-    labels: Labels,
+    labels: &Labels,
     es: &[opentelemetry_proto::tonic::metrics::v1::Exemplar],
 ) {
+    // Most points carry none: the labels are copied only for those that do.
     let es: Vec<Exemplar> = es.iter().filter_map(exemplar).collect();
     if !es.is_empty() {
-        cx.series(labels).exemplars.extend(es);
+        cx.series(labels.clone()).exemplars.extend(es);
     }
 }
 
@@ -350,7 +350,7 @@ fn convert_metric(
                     number(p)
                 };
                 let labels = point_labels(&name, base, &p.attributes, None);
-                exemplars_of(cx, labels.clone(), &p.exemplars);
+                exemplars_of(cx, &labels, &p.exemplars);
                 cx.push(labels, t, v);
             }
         }
@@ -387,7 +387,7 @@ fn convert_metric(
                 } else {
                     number(p)
                 };
-                exemplars_of(cx, labels.clone(), &p.exemplars);
+                exemplars_of(cx, &labels, &p.exemplars);
                 cx.push(labels, t, v);
             }
         }
@@ -444,7 +444,7 @@ fn convert_metric(
                     }
                     cx.pending.insert(key, Accum::Native(hist.clone()));
                 }
-                exemplars_of(cx, labels.clone(), &p.exemplars);
+                exemplars_of(cx, &labels, &p.exemplars);
                 cx.series(labels)
                     .histograms
                     .push(HistogramSample { t, h: hist });

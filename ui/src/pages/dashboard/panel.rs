@@ -3,11 +3,10 @@
 
 use crate::api::{
     Api, JaegerEnvelope, Labels, LogLine, LokiData, LokiStream, PromEnvelope, QueryData, Trace,
-    encode, series_name, use_api,
+    encode, exemplars_of, series_name, use_api,
 };
-use crate::chart::{ChartExemplar, ChartSeries, LineChart, color};
+use crate::chart::{ChartExemplar, ChartSeries, LineChart, color, distinct};
 use crate::pages::logs::LogLines;
-use crate::pages::metrics::exemplars_of;
 use crate::pages::traces::TraceList;
 use crate::timerange::{Range, now, resolve};
 use crate::trace_tree::{Summary, summarize, tags_json};
@@ -246,7 +245,7 @@ async fn load(api: Api, panel: Panel, r: Range, vars: Vec<Selection>) -> Result<
             .await;
             Ok(Data::Series(
                 series?,
-                exemplars.into_iter().flatten().collect(),
+                distinct(exemplars.into_iter().flatten().collect()),
             ))
         }
         PanelType::Stat | PanelType::Gauge | PanelType::Bar | PanelType::Table => Ok(Data::Values(
