@@ -216,10 +216,14 @@ fn same_buckets(a: &BTreeMap<i64, f64>, b: &BTreeMap<i64, f64>) -> bool {
 /// (its compaction), the same schema, custom bounds, zero threshold and bucket indices,
 /// and count, sum, zero count and bucket counts equal within the float tolerance.
 fn histogram_matches(want: &HistogramLit, got: &Histogram) -> Result<(), String> {
-    // Results carry no counter-reset hint: an expected one cannot be matched.
-    if let Some(h) = &want.counter_reset_hint {
+    // The hint is compared only where the script states one, as upstream.
+    if let Some(h) = want.counter_reset_hint
+        && h != got.hint
+    {
         return Err(format!(
-            "expected counter_reset_hint {h}; counter-reset hints are not modelled"
+            "expected counter_reset_hint {}, got {}",
+            h.as_str(),
+            got.hint.as_str()
         ));
     }
     let ok = want.schema == got.schema

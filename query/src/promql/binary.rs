@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use promql_parser::label::Labels as PLabels;
 use promql_parser::parser::{BinModifier, LabelModifier, VectorMatchCardinality};
-use signalbox_storage::{Histogram, Labels};
+use signalbox_storage::{Histogram, Labels, ResetHint};
 
 use super::error::{PromqlError, exec};
 use super::histogram;
@@ -22,7 +22,7 @@ fn is_comparison(op: &str) -> bool {
 }
 
 /// The histogram trim operators, which keep the metric name.
-fn is_trim(op: &str) -> bool {
+pub(crate) fn is_trim(op: &str) -> bool {
     matches!(op, "</" | ">/")
 }
 
@@ -78,18 +78,22 @@ fn apply_operands(
         (Some(h), None) if op == "/" => Some((0.0, new(histogram::divide(h, rf)), true)),
         (Some(h), None) if is_trim(op) => Some((0.0, new(trim(h, rf, op == "</")), true)),
         (Some(a), Some(b)) if op == "+" || op == "-" => {
-            let Some((h, reconciled)) = histogram::combine(a, b, op == "-") else {
+            let Some((mut h, reconciled)) = histogram::combine(a, b, op == "-") else {
                 notes.push(format!(
                     "PromQL warning: incompatible bucket layout encountered for binary operator {op}"
                 ));
                 return Ok(None);
             };
+            let during = if op == "+" { "addition" } else { "subtraction" };
+            if a.hint.added(b.hint).1 {
+                notes.push(histogram::reset_collision_warning(during));
+            }
             if reconciled {
-                notes.push(histogram::reconciled_info(if op == "+" {
-                    "addition"
-                } else {
-                    "subtraction"
-                }));
+                notes.push(histogram::reconciled_info(during));
+            }
+            // A difference may go down: it is a gauge.
+            if op == "-" {
+                h.hint = ResetHint::Gauge;
             }
             Some((0.0, new(h), true))
         }

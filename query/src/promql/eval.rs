@@ -14,7 +14,7 @@ use prometheus_client::registry::Registry;
 use promql_parser::parser::value::ValueType;
 use promql_parser::parser::{Expr, VectorSelector};
 use rustc_hash::FxHashMap;
-use signalbox_storage::{Histogram, Labels, MetricsReader, is_stale_nan};
+use signalbox_storage::{Histogram, Labels, MetricsReader, ResetHint, is_stale_nan};
 
 use super::error::{PromqlError, exec};
 use super::fetch::{self, Ctx, Fetched, at_ms, offset_ms};
@@ -198,13 +198,11 @@ fn check_trims(e: &Expr, positions: &Positions) -> Result<(), PromqlError> {
 pub fn selector_matchers(query: &str) -> Result<Vec<Vec<signalbox_storage::Matcher>>, PromqlError> {
     fn walk(e: &Expr, out: &mut Vec<Vec<signalbox_storage::Matcher>>) -> Result<(), PromqlError> {
         let mut selector = |vs: &VectorSelector| -> Result<(), PromqlError> {
-            if vs.matchers.or_matchers.is_empty() {
+            let groups = fetch::or_groups(vs)?;
+            if groups.is_empty() {
                 out.push(fetch::storage_matchers(&vs.matchers, &vs.name)?);
             }
-            for group in &vs.matchers.or_matchers {
-                let group = promql_parser::label::Matchers::new(group.clone());
-                out.push(fetch::storage_matchers(&group, &vs.name)?);
-            }
+            out.extend(groups);
             Ok(())
         };
         match e {
@@ -220,6 +218,10 @@ pub fn selector_matchers(query: &str) -> Result<Vec<Vec<signalbox_storage::Match
             Expr::Aggregate(a) => {
                 walk(&a.expr, out)?;
                 a.param.as_deref().map_or(Ok(()), |p| walk(p, out))
+            }
+            // info()'s second argument selects labels of info series, not series.
+            Expr::Call(c) if c.func.name == "info" => {
+                c.args.args.first().map_or(Ok(()), |a| walk(a, out))
             }
             Expr::Call(c) => c.args.args.iter().try_for_each(|a| walk(a, out)),
             Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => Ok(()),
@@ -284,7 +286,9 @@ impl Engine {
         };
         let mut needs = Vec::new();
         fetch::collect(expr, start, end, &cx, &mut needs)?;
-        fetch::fetch(reader, needs).await
+        let mut data = fetch::fetch(reader, needs).await?;
+        fetch::detect_resets(expr, &mut data);
+        Ok(data)
     }
 
     /// The evaluator of a whole query over `times`; `range` is its start, end and step
@@ -964,7 +968,7 @@ impl Ev<'_> {
                             });
                         }
                         match h {
-                            Some(h) => series[i].hists.push((*t, h.clone())),
+                            Some(h) => series[i].hists.push((*t, without_reset_hint(h))),
                             None => series[i].points.push((*t, f)),
                         }
                     };
@@ -991,6 +995,19 @@ impl Ev<'_> {
             }
             _ => Err(PromqlError::Parse("expected a range vector".into())),
         }
+    }
+}
+
+/// A subquery's point with a `Reset` or `NotReset` hint made `Unknown`: its points need
+/// not be consecutive samples (a step may skip some or repeat one), so resets are found
+/// from the values, as Prometheus does.
+fn without_reset_hint(h: &Arc<Histogram>) -> Arc<Histogram> {
+    match h.hint {
+        ResetHint::Reset | ResetHint::NotReset => Arc::new(Histogram {
+            hint: ResetHint::Unknown,
+            ..(**h).clone()
+        }),
+        _ => h.clone(),
     }
 }
 
@@ -1196,6 +1213,35 @@ mod tests {
         let e = run("max_over_time(vector(1)[1h:1s])").unwrap_err();
         assert!(e.to_string().contains("too many samples"), "{e}");
         assert!(run("max_over_time(vector(1)[10m:1s])").is_ok());
+    }
+
+    #[test]
+    fn exemplar_lookups_use_the_selectors_of_series_only() {
+        let names = |q: &str| {
+            selector_matchers(q)
+                .unwrap()
+                .iter()
+                .map(|set| {
+                    set.iter()
+                        .map(|m| format!("{}{:?}{}", m.name, m.op, m.value))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                })
+                .collect::<Vec<_>>()
+        };
+        // info()'s second argument picks info-series labels: it is no selector.
+        assert_eq!(
+            names(r#"info(rate(m[5m]), {data=~".*"})"#),
+            ["__name__Equalm"]
+        );
+        assert_eq!(
+            names(r#"a{x="1" or x="2"} / b"#),
+            [
+                "__name__Equala,xEqual1",
+                "__name__Equala,xEqual2",
+                "__name__Equalb"
+            ]
+        );
     }
 
     #[test]

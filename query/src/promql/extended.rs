@@ -13,13 +13,12 @@
 //! query text and written into its selector as a label matcher that every series
 //! passes, `__signalbox_modifier__!="anchored"`; storage never sees that matcher, and
 //! evaluation reads the modifier from it. Native histograms are interpolated and
-//! subtracted as whole histograms; stored histograms carry no counter-reset hints, so
-//! every one counts as a counter.
+//! subtracted as whole histograms.
 
 use std::sync::Arc;
 
 use promql_parser::parser::{Expr, VectorSelector};
-use signalbox_storage::Histogram;
+use signalbox_storage::{Histogram, ResetHint};
 
 use super::error::{PromqlError, exec};
 use super::eval::Ev;
@@ -455,8 +454,12 @@ fn histogram_rate(
             (left, right)
         }
     };
-    // Stored histograms carry no gauge hint: they are counters.
-    if !counter {
+    let gauge = |h: &Histogram| h.hint == ResetHint::Gauge;
+    if counter && h.iter().any(|(_, h)| gauge(h)) {
+        ev.warn(histogram::not_counter_warning(metric_name(s)));
+    }
+    let gauge_edges = gauge(&left) && gauge(&right);
+    if !counter && !gauge_edges {
         ev.warn(histogram::not_gauge_warning(metric_name(s)));
     }
     let mut d = combine(ev, s, &right, &left, true)?;
@@ -487,6 +490,7 @@ fn histogram_rate(
     if name == "rate" {
         d = histogram::divide(&d, (w.1 - w.0) as f64 / 1000.0);
     }
+    d.hint = ResetHint::Gauge;
     Some(d)
 }
 

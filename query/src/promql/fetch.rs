@@ -6,7 +6,9 @@ use std::time::UNIX_EPOCH;
 
 use promql_parser::label::{MatchOp as PMatchOp, Matchers};
 use promql_parser::parser::{AtModifier, Expr, Offset, VectorSelector};
-use signalbox_storage::{MatchOp, Matcher, MetricsReader, Series};
+use signalbox_storage::{
+    Histogram, MatchOp, Matcher, MetricsReader, ResetHint, Series, is_stale_nan,
+};
 
 use super::error::PromqlError;
 use super::extended::{self, Modifier};
@@ -67,6 +69,15 @@ pub(crate) fn storage_matchers(
         );
     }
     Ok(out)
+}
+
+/// The storage matchers of each `or` group of a selector (none without `or`).
+pub(crate) fn or_groups(vs: &VectorSelector) -> Result<Vec<Vec<Matcher>>, PromqlError> {
+    vs.matchers
+        .or_matchers
+        .iter()
+        .map(|group| storage_matchers(&Matchers::new(group.clone()), &vs.name))
+        .collect()
 }
 
 /// One selector to fetch: matchers and the inclusive time range.
@@ -166,18 +177,96 @@ fn need(
         Some(t) => (t, t),
         None => (s, e),
     };
-    let mut or_matchers = Vec::new();
-    for group in &vs.matchers.or_matchers {
-        or_matchers.push(storage_matchers(&Matchers::new(group.clone()), &vs.name)?);
-    }
     out.push(Need {
         key: key(vs),
         matchers: storage_matchers(&vs.matchers, &vs.name)?,
-        or_matchers,
+        or_matchers: or_groups(vs)?,
         start: s - off - before,
         end: e - off + ahead,
     });
     Ok(())
+}
+
+/// Where a selector stands for Prometheus' histogram-statistics decoder.
+#[derive(Clone, Copy, PartialEq)]
+enum Stats {
+    No,
+    /// Below `histogram_count`, `histogram_sum` or `histogram_avg`.
+    Yes,
+    /// Below a subquery, a function of the buckets, or a trim operator: never.
+    Never,
+}
+
+/// The selectors Prometheus reads through its histogram-statistics decoder (below
+/// `histogram_count`, `histogram_sum` or `histogram_avg`, with no subquery, bucket
+/// function or trim on the way). That decoder finds counter resets as it reads: a
+/// sample with an `Unknown` hint gets `Reset` or `NotReset` against the histogram read
+/// before it. The hints then reach aggregations and their collision warnings.
+pub(crate) fn detect_resets(expr: &Expr, data: &mut Fetched) {
+    fn walk(e: &Expr, st: Stats, data: &mut Fetched) {
+        match e {
+            Expr::VectorSelector(vs) => mark(vs, st, data),
+            Expr::MatrixSelector(ms) => mark(&ms.vs, st, data),
+            Expr::Subquery(sq) => walk(&sq.expr, Stats::Never, data),
+            Expr::Aggregate(a) => {
+                walk(&a.expr, st, data);
+                if let Some(p) = &a.param {
+                    walk(p, st, data);
+                }
+            }
+            Expr::Unary(u) => walk(&u.expr, st, data),
+            Expr::Binary(b) => {
+                let st = if super::binary::is_trim(&b.op.to_string()) {
+                    Stats::Never
+                } else {
+                    st
+                };
+                walk(&b.lhs, st, data);
+                walk(&b.rhs, st, data);
+            }
+            Expr::Paren(p) => walk(&p.expr, st, data),
+            Expr::Call(c) => {
+                let st = match (c.func.name, st) {
+                    (_, Stats::Never) => Stats::Never,
+                    ("histogram_count" | "histogram_sum" | "histogram_avg", _) => Stats::Yes,
+                    ("histogram_quantile" | "histogram_quantiles" | "histogram_fraction", _) => {
+                        Stats::Never
+                    }
+                    _ => st,
+                };
+                for a in &c.args.args {
+                    walk(a, st, data);
+                }
+            }
+            Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => {}
+        }
+    }
+    fn mark(vs: &VectorSelector, st: Stats, data: &mut Fetched) {
+        if st != Stats::Yes {
+            return;
+        }
+        for s in data.get_mut(&key(vs)).into_iter().flatten() {
+            let mut prev: Option<usize> = None;
+            for i in 0..s.histograms.len() {
+                let (before, rest) = s.histograms.split_at_mut(i);
+                let h: &mut Histogram = &mut rest[0].h;
+                if is_stale_nan(h.sum) {
+                    continue;
+                }
+                if let Some(p) = prev
+                    && h.hint == ResetHint::Unknown
+                {
+                    h.hint = if super::histogram::is_reset(&before[p].h, h) {
+                        ResetHint::Reset
+                    } else {
+                        ResetHint::NotReset
+                    };
+                }
+                prev = Some(i);
+            }
+        }
+    }
+    walk(expr, Stats::No, data);
 }
 
 /// Fetches every need; a selector seen twice (same address) gets the union of its ranges.

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use signalbox_storage::Histogram;
+use signalbox_storage::{Histogram, ResetHint};
 
 use super::functions::{extrapolation_factor, vectors};
 use super::histogram;
@@ -66,7 +66,16 @@ pub(crate) fn range_outcome(
     let mixed = !floats.is_empty();
     let warn_mixed = || ev.warn(histogram::mixed_floats_warning(metric_name(s)));
     let warn_not_gauge = || ev.warn(histogram::not_gauge_warning(metric_name(s)));
+    let warn_not_counter = || ev.warn(histogram::not_counter_warning(metric_name(s)));
+    let gauge = |h: &Histogram| h.hint == ResetHint::Gauge;
     let hist = |h: Histogram| Outcome::Value(0.0, Some(Arc::new(h)));
+    // A rate or a difference is a gauge.
+    let change = |h: Histogram| {
+        hist(Histogram {
+            hint: ResetHint::Gauge,
+            ..h
+        })
+    };
     match name {
         "rate" | "increase" | "delta" => {
             if mixed {
@@ -74,13 +83,16 @@ pub(crate) fn range_outcome(
                 return Outcome::Nothing;
             }
             let counter = name != "delta";
+            if counter && hists.iter().any(|(_, h)| gauge(h)) {
+                warn_not_counter();
+            }
             match rate(ev, s, hists, w, counter, name == "rate") {
                 Some(h) => {
-                    // Stored histograms carry no gauge hint: they are counters.
-                    if !counter {
+                    let gauge_edges = gauge(&hists[0].1) && gauge(&hists[hists.len() - 1].1);
+                    if !counter && !gauge_edges {
                         warn_not_gauge();
                     }
-                    hist(h)
+                    change(h)
                 }
                 None => Outcome::Nothing,
             }
@@ -103,7 +115,11 @@ pub(crate) fn range_outcome(
                 ((_, None), (_, None)) => Outcome::Floats,
                 ((pt, Some(prev)), (lt, Some(last))) => {
                     let rate = name == "irate";
-                    if !rate {
+                    if rate && (gauge(prev) || gauge(last)) {
+                        warn_not_counter();
+                    }
+                    let both_gauges = gauge(prev) && gauge(last);
+                    if !rate && !both_gauges {
                         warn_not_gauge();
                     }
                     let d = if rate && histogram::is_reset(prev, last) {
@@ -115,9 +131,9 @@ pub(crate) fn range_outcome(
                         d
                     };
                     if rate {
-                        hist(histogram::scale(&d, 1000.0 / (lt - pt) as f64))
+                        change(histogram::scale(&d, 1000.0 / (lt - pt) as f64))
                     } else {
-                        hist(d)
+                        change(d)
                     }
                 }
                 _ => {

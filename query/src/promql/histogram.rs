@@ -3,7 +3,7 @@
 //! scaling, counter-reset detection, the bucket list with bounds, and the statistics the
 //! `histogram_*` functions return.
 
-use signalbox_storage::{Buckets, CUSTOM_BUCKETS_SCHEMA, Histogram};
+use signalbox_storage::{Buckets, CUSTOM_BUCKETS_SCHEMA, Histogram, ResetHint};
 
 /// Info added when custom bucket bounds had to be reconciled; `during` names the
 /// operation: addition, subtraction or aggregation.
@@ -21,6 +21,17 @@ pub(crate) fn mixed_schemas_warning(metric: &str) -> String {
 /// Warning for a window (or step) holding both floats and histograms of a metric.
 pub(crate) fn mixed_floats_warning(metric: &str) -> String {
     format!("PromQL warning: encountered a mix of histograms and floats for metric name {metric:?}")
+}
+
+/// Warning for a counter function (`rate`, `increase`, `irate`) over gauge histograms.
+pub(crate) fn not_counter_warning(metric: &str) -> String {
+    format!("PromQL warning: this native histogram metric is not a counter: {metric:?}")
+}
+
+/// Warning for histograms of which one says a counter reset happened and another says
+/// none did; `during` names the operation: addition, subtraction or aggregation.
+pub(crate) fn reset_collision_warning(during: &str) -> String {
+    format!("PromQL warning: conflicting counter resets during histogram {during}")
 }
 
 /// Warning for a gauge function (`delta`, `idelta`) over counter histograms.
@@ -288,15 +299,24 @@ fn common_zero_threshold(mut hs: Vec<Histogram>) -> Vec<Histogram> {
 }
 
 /// `a + b` (or `a - b`) with the flag whether custom bounds had to be reconciled; `None`
-/// when one has custom buckets and the other exponential ones.
+/// when one has custom buckets and the other exponential ones. The hint is the one
+/// `ResetHint::added` gives (as Prometheus' `Add` and `Sub`; PromQL's `-` then makes the
+/// result a gauge).
 ///
 /// Exponential histograms are added at the lower of the two schemas and the wider of the
 /// two zero buckets. Custom-bucket histograms with different bounds are added on the
 /// bounds they share.
 pub fn combine(a: &Histogram, b: &Histogram, sub: bool) -> Option<(Histogram, bool)> {
     let op = |x: f64, y: f64| add_or_sub(x, y, sub);
+    let hint = a.hint.added(b.hint).0;
     match (a.uses_custom_buckets(), b.uses_custom_buckets()) {
-        (false, false) => Some((combine_exponential(a, b, sub), false)),
+        (false, false) => Some((
+            Histogram {
+                hint,
+                ..combine_exponential(a, b, sub)
+            },
+            false,
+        )),
         (true, true) => {
             let (positive, custom_values, reconciled) = if a.custom_values == b.custom_values {
                 let positive = added(&a.positive, &b.positive, sub);
@@ -312,6 +332,7 @@ pub fn combine(a: &Histogram, b: &Histogram, sub: bool) -> Option<(Histogram, bo
                 sum: op(a.sum, b.sum),
                 positive,
                 custom_values,
+                hint,
                 ..Histogram::default()
             };
             Some((h, reconciled))
@@ -334,6 +355,7 @@ fn combine_exponential(a: &Histogram, b: &Histogram, sub: bool) -> Histogram {
         positive: added(&a.positive, &b.positive, sub),
         negative: added(&a.negative, &b.negative, sub),
         custom_values: Vec::new(),
+        hint: ResetHint::Unknown,
     }
 }
 
@@ -404,13 +426,15 @@ fn per_component(hs: &[Histogram], f: impl Fn(&[f64]) -> f64) -> Histogram {
         positive: side(|h| &h.positive),
         negative: side(|h| &h.negative),
         custom_values: hs[0].custom_values.clone(),
+        hint: hs[0].hint,
     }
 }
 
 /// The sum (compensated, as Prometheus' Kahan summation) or the mean of histograms of
 /// metric `name`. `None` for a mix of exponential and custom-bucket histograms (with
 /// Prometheus' warning in `notes`) or no histograms; reconciled custom bounds add the
-/// info.
+/// info. The hint is that of adding them one by one; one histogram with a reset and
+/// another without adds the collision warning.
 pub(crate) fn sum_or_mean(
     hs: &[&Histogram],
     mean: bool,
@@ -426,12 +450,20 @@ pub(crate) fn sum_or_mean(
     if reconciled {
         notes.push(reconciled_info("aggregation"));
     }
+    let has = |x: ResetHint| hs.iter().any(|h| h.hint == x);
+    if has(ResetHint::Reset) && has(ResetHint::NotReset) {
+        notes.push(reset_collision_warning("aggregation"));
+    }
+    let hint = hs.iter().map(|h| h.hint).reduce(|a, b| a.added(b).0);
     let f = if mean {
         super::aggregate::mean
     } else {
         super::aggregate::kahan_sum
     };
-    Some(per_component(&aligned, f))
+    Some(Histogram {
+        hint: hint.unwrap_or_default(),
+        ..per_component(&aligned, f)
+    })
 }
 
 /// `h` with every count and the sum passed through `f`.
@@ -449,13 +481,21 @@ fn map_counts(h: &Histogram, f: impl Fn(f64) -> f64) -> Histogram {
         positive: m(&h.positive),
         negative: m(&h.negative),
         custom_values: h.custom_values.clone(),
+        hint: h.hint,
     }
 }
 
 /// Every count and the sum multiplied by `f` (a negative factor makes them negative,
-/// as in Prometheus).
+/// and the histogram a gauge, as in Prometheus).
 pub fn scale(h: &Histogram, f: f64) -> Histogram {
-    map_counts(h, |c| c * f)
+    negative_makes_gauge(map_counts(h, |c| c * f), f)
+}
+
+fn negative_makes_gauge(mut h: Histogram, f: f64) -> Histogram {
+    if f < 0.0 {
+        h.hint = ResetHint::Gauge;
+    }
+    h
 }
 
 /// Every count and the sum divided by `f`. Division by zero leaves no buckets (only the
@@ -466,7 +506,7 @@ pub fn divide(h: &Histogram, f: f64) -> Histogram {
         d.positive = Buckets::default();
         d.negative = Buckets::default();
     }
-    d
+    negative_makes_gauge(d, f)
 }
 
 /// The histogram as Prometheus prints it (the label value `count_values` gives it):
@@ -789,6 +829,7 @@ mod tests {
             },
             negative: Buckets::default(),
             custom_values: Vec::new(),
+            ..Histogram::default()
         }
     }
 

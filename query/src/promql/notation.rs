@@ -6,7 +6,7 @@
 use std::fmt::Display;
 
 pub use signalbox_storage::STALE_NAN_BITS;
-use signalbox_storage::{HistogramSample, Labels, Sample, SeriesPoints};
+use signalbox_storage::{HistogramSample, Labels, ResetHint, Sample, SeriesPoints};
 
 pub use signalbox_storage::CUSTOM_BUCKETS_SCHEMA;
 
@@ -34,7 +34,7 @@ pub struct HistogramLit {
     pub custom_values: Vec<f64>,
     /// `Some("reset")` etc. only if literally present (or produced by combining
     /// histograms whose hints differ).
-    pub counter_reset_hint: Option<String>,
+    pub counter_reset_hint: Option<ResetHint>,
 }
 
 /// One sample value. `stale` is `Float(f64::from_bits(STALE_NAN_BITS))`.
@@ -590,11 +590,9 @@ fn parse_histogram(sc: &mut Scan<'_>) -> Result<HistogramLit, String> {
                     sc.p += 1;
                 }
                 let v = &src[vstart..sc.p];
-                match v {
-                    "unknown" | "reset" | "not_reset" | "gauge" => {
-                        h.counter_reset_hint = Some(v.to_string());
-                    }
-                    _ => return Err(sc.err(format!("invalid counter_reset_hint {v:?}"))),
+                match ResetHint::parse(v) {
+                    Some(hint) => h.counter_reset_hint = Some(hint),
+                    None => return Err(sc.err(format!("invalid counter_reset_hint {v:?}"))),
                 }
             }
             other => return Err(sc.err(format!("unknown histogram field {other:?}"))),

@@ -249,6 +249,7 @@ mod tests {
                 counts: neg.to_vec(),
             },
             custom_values: vec![],
+            ..Histogram::default()
         }
     }
 

@@ -144,7 +144,10 @@ fn script_histogram_series() {
     assert_eq!(c.schema, -53);
     assert_eq!(c.custom_values, vec![5.0, 10.0]);
     assert_eq!(c.positive, vec![1.0, 2.0, 1.0]);
-    assert_eq!(c.counter_reset_hint.as_deref(), Some("gauge"));
+    assert_eq!(
+        c.counter_reset_hint,
+        Some(signalbox_storage::ResetHint::Gauge)
+    );
     assert_eq!(mixed[4], mixed[5]);
 
     let sh = hist(&series[3].values[1]);

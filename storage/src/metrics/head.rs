@@ -4,7 +4,9 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::index::Postings;
-use crate::model::{CompactLabels, HistogramSample, Labels, Matcher, MetricMetadata, Sample};
+use crate::model::{
+    CompactLabels, HistogramSample, Labels, Matcher, MetricMetadata, ResetHint, Sample,
+};
 
 use super::{Series, insert_sorted};
 
@@ -18,6 +20,22 @@ pub(crate) struct HeadSeries {
     pub(crate) histograms: Vec<HistogramSample>,
     /// WAL segment in which this series' definition was last written.
     pub(crate) wal_seg: u64,
+}
+
+impl HeadSeries {
+    /// Replaces the ingested hint of histogram `i` with the one a reader sees, from the
+    /// sample before it (a float sample in between ends a chunk too).
+    fn derive_hint(&mut self, i: usize) {
+        let t = self.histograms[i].t;
+        let prev = i.checked_sub(1).map(|j| {
+            let p = &self.histograms[j];
+            let float_between = self.samples.partition_point(|s| s.t <= p.t)
+                < self.samples.partition_point(|s| s.t < t);
+            (p.t, (!float_between).then_some(&p.h))
+        });
+        let hint = self.histograms[i].h.read_hint(t, prev);
+        self.histograms[i].h.hint = hint;
+    }
 }
 
 const SERIES_OVERHEAD: u64 = 160;
@@ -90,6 +108,16 @@ impl MetricsHead {
         let series = &mut self.series[idx as usize];
         let before = series.samples.len();
         insert_sorted(&mut series.samples, s, |x| x.t);
+        // A float between two histograms ends the first one's chunk.
+        if !series.histograms.is_empty() {
+            let next = series.histograms.partition_point(|x| x.t <= s.t);
+            if next > 0
+                && let Some(h) = series.histograms.get_mut(next)
+                && h.h.hint == ResetHint::NotReset
+            {
+                h.h.hint = ResetHint::Unknown;
+            }
+        }
         if series.samples.len() > before {
             self.points += 1;
             self.bytes += SAMPLE_BYTES;
@@ -103,6 +131,16 @@ impl MetricsHead {
         let series = &mut self.series[idx as usize];
         let before = series.histograms.len();
         insert_sorted(&mut series.histograms, h, |x| x.t);
+        let at = series.histograms.partition_point(|x| x.t < t);
+        series.derive_hint(at);
+        // A sample inserted out of order may end the chunk of the one after it.
+        if series
+            .histograms
+            .get(at + 1)
+            .is_some_and(|n| n.h.hint == ResetHint::NotReset)
+        {
+            series.derive_hint(at + 1);
+        }
         if series.histograms.len() > before {
             self.points += 1;
             self.bytes += size;

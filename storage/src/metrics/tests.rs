@@ -1,7 +1,7 @@
 use super::part::{MetricsPart, encode_part, split_by_window};
 use super::*;
 use crate::model::{
-    Buckets, CUSTOM_BUCKETS_SCHEMA, Histogram, Matcher, MetricKind, MetricMetadata,
+    Buckets, CUSTOM_BUCKETS_SCHEMA, Histogram, Matcher, MetricKind, MetricMetadata, ResetHint,
 };
 use crate::part::{PartStore, Publish};
 use crate::telemetry::Signal;
@@ -73,6 +73,39 @@ fn insert_sorted_handles_out_of_order_and_duplicates() {
 }
 
 #[test]
+fn head_keeps_the_hints_a_chunk_reader_sees() {
+    let mut head = head::MetricsHead::default();
+    let idx = head.get_or_create(&Labels::from_pairs([("__name__", "h")]));
+    let h = |count: f64| Histogram {
+        count,
+        ..Histogram::default()
+    };
+    for (t, c) in [(0, 1.0), (60, 2.0), (120, 1.0), (180, 3.0), (300, 4.0)] {
+        head.insert_histogram(idx, HistogramSample { t, h: h(c) });
+    }
+    // A float sample between two histograms ends the chunk.
+    head.insert_sample(idx, Sample { t: 240, v: 1.0 });
+    let hints = |head: &head::MetricsHead| {
+        head.series[idx as usize]
+            .histograms
+            .iter()
+            .map(|s| s.h.hint)
+            .collect::<Vec<_>>()
+    };
+    use ResetHint::{NotReset, Unknown};
+    assert_eq!(
+        hints(&head),
+        [Unknown, NotReset, Unknown, NotReset, Unknown]
+    );
+    // An out-of-order sample that breaks the run ends the chunk of the one after it.
+    head.insert_histogram(idx, HistogramSample { t: 30, h: h(5.0) });
+    assert_eq!(
+        hints(&head),
+        [Unknown, NotReset, Unknown, Unknown, NotReset, Unknown]
+    );
+}
+
+#[test]
 fn split_by_window_keeps_every_sample_once() {
     let s = series(
         "m",
@@ -122,6 +155,7 @@ async fn part_roundtrip_selects_by_matchers_and_time() {
                 },
                 negative: Buckets::default(),
                 custom_values: Vec::new(),
+                hint: ResetHint::Gauge,
             },
         }],
     });

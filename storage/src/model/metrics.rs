@@ -31,6 +31,86 @@ pub struct Buckets {
 /// Schema of a native histogram with custom bucket bounds (Prometheus' NHCB).
 pub const CUSTOM_BUCKETS_SCHEMA: i32 = -53;
 
+/// What a native histogram sample says about counter resets, as Prometheus' counter-reset
+/// hint: nothing known, a reset since the previous sample, none since the previous
+/// sample, or a gauge histogram (which may go up and down).
+///
+/// Ingest gives `Gauge`, `Reset` or `Unknown`. The metrics head then keeps what a reader
+/// of Prometheus' chunks would see: `Gauge` for gauges, `NotReset` for a counter sample
+/// that continues the one before it, `Unknown` for any other.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ResetHint {
+    #[default]
+    Unknown,
+    Reset,
+    NotReset,
+    Gauge,
+}
+
+impl ResetHint {
+    /// Prometheus' name of the hint, as in its test notation.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResetHint::Unknown => "unknown",
+            ResetHint::Reset => "reset",
+            ResetHint::NotReset => "not_reset",
+            ResetHint::Gauge => "gauge",
+        }
+    }
+
+    /// The hint of a Prometheus name (`unknown`, `reset`, `not_reset`, `gauge`).
+    pub fn parse(s: &str) -> Option<ResetHint> {
+        [
+            ResetHint::Unknown,
+            ResetHint::Reset,
+            ResetHint::NotReset,
+            ResetHint::Gauge,
+        ]
+        .into_iter()
+        .find(|h| h.as_str() == s)
+    }
+
+    /// The hint of the sum (or difference) of histograms with hints `self` and `other`,
+    /// as Prometheus sets it: a gauge makes a gauge, an unknown makes an unknown, and a
+    /// reset meeting a not-reset makes an unknown and a collision (`true`).
+    pub fn added(self, other: ResetHint) -> (ResetHint, bool) {
+        use ResetHint::{Gauge, Unknown};
+        match (self, other) {
+            (a, b) if a == b => (a, false),
+            (Gauge, _) | (_, Gauge) => (Gauge, false),
+            (Unknown, _) | (_, Unknown) => (Unknown, false),
+            _ => (Unknown, true),
+        }
+    }
+
+    fn code(self) -> i64 {
+        match self {
+            ResetHint::Unknown => 0,
+            ResetHint::Reset => 1,
+            ResetHint::NotReset => 2,
+            ResetHint::Gauge => 3,
+        }
+    }
+
+    fn from_code(c: i64) -> Option<ResetHint> {
+        Some(match c {
+            0 => ResetHint::Unknown,
+            1 => ResetHint::Reset,
+            2 => ResetHint::NotReset,
+            3 => ResetHint::Gauge,
+            _ => return None,
+        })
+    }
+}
+
+/// An encoded histogram whose hint is not `Unknown` starts with this value minus the
+/// hint's code, before the schema (schemas are never this low).
+const HINT_MARK: i64 = -1000;
+
+/// Prometheus' head starts a new chunk at every multiple of its block range (2 hours);
+/// the first sample of a chunk carries no hint.
+const CHUNK_RANGE_MS: i64 = 2 * 3600 * 1000;
+
 /// A native histogram with absolute bucket counts: exponential buckets, or (schema
 /// `CUSTOM_BUCKETS_SCHEMA`) buckets with the upper bounds `custom_values` and a last
 /// bucket up to +Inf, held as positive buckets by index.
@@ -45,6 +125,7 @@ pub struct Histogram {
     pub negative: Buckets,
     /// Upper bounds of the custom buckets; empty for exponential schemas.
     pub custom_values: Vec<f64>,
+    pub hint: ResetHint,
 }
 
 impl Histogram {
@@ -75,10 +156,60 @@ impl Histogram {
         in_range(&self.positive) && in_range(&self.negative)
     }
 
+    /// Whether this counter sample continues `prev` in one Prometheus chunk: the same
+    /// layout (schema, zero bucket, custom bounds) and nothing that went down (the
+    /// count, the zero count, any bucket). Anything else starts a new chunk.
+    pub fn continues(&self, prev: &Histogram) -> bool {
+        let covers = |cur: &Buckets, old: &Buckets| {
+            old.counts.iter().enumerate().all(|(k, &c)| {
+                let idx = i64::from(old.offset) + k as i64 - i64::from(cur.offset);
+                let now = usize::try_from(idx)
+                    .ok()
+                    .and_then(|i| cur.counts.get(i).copied());
+                match now {
+                    Some(n) => n >= c,
+                    None => c == 0.0,
+                }
+            })
+        };
+        self.schema == prev.schema
+            && self.zero_threshold == prev.zero_threshold
+            && self.custom_values == prev.custom_values
+            && self.count >= prev.count
+            && self.zero_count >= prev.zero_count
+            && covers(&self.positive, &prev.positive)
+            && covers(&self.negative, &prev.negative)
+    }
+
+    /// The hint a reader sees for this sample at `t` given the sample before it in the
+    /// series (`prev`: its time and, if it was a histogram, the histogram). A gauge stays
+    /// a gauge; a counter sample that continues a counter histogram within one chunk
+    /// range is `NotReset`; any other (an explicit reset included) is `Unknown`.
+    pub fn read_hint(&self, t: i64, prev: Option<(i64, Option<&Histogram>)>) -> ResetHint {
+        if self.hint == ResetHint::Gauge {
+            return ResetHint::Gauge;
+        }
+        match prev {
+            Some((pt, Some(p)))
+                if self.hint != ResetHint::Reset
+                    && p.hint != ResetHint::Gauge
+                    && pt.div_euclid(CHUNK_RANGE_MS) == t.div_euclid(CHUNK_RANGE_MS)
+                    && self.continues(p) =>
+            {
+                ResetHint::NotReset
+            }
+            _ => ResetHint::Unknown,
+        }
+    }
+
     /// The encoding: schema, zero threshold, zero count, count, sum, then offset, length
     /// and counts of the positive and the negative buckets; a custom-bucket histogram adds
-    /// the number of bounds and the bounds.
+    /// the number of bounds and the bounds. A hint other than `Unknown` comes first, as
+    /// `HINT_MARK` minus its code (data written before hints existed has none).
     pub(crate) fn encode(&self, e: &mut Enc) {
+        if self.hint != ResetHint::Unknown {
+            e.ivarint(HINT_MARK - self.hint.code());
+        }
         e.ivarint(i64::from(self.schema));
         e.f64(self.zero_threshold);
         e.f64(self.zero_count);
@@ -100,7 +231,14 @@ impl Histogram {
     }
 
     pub(crate) fn decode(d: &mut Dec<'_>) -> Result<Histogram> {
-        let schema = i32::try_from(d.ivarint()?)
+        let mut first = d.ivarint()?;
+        let mut hint = ResetHint::Unknown;
+        if first <= HINT_MARK {
+            hint = ResetHint::from_code(HINT_MARK - first)
+                .ok_or_else(|| StorageError::decode("histogram", "unknown counter-reset hint"))?;
+            first = d.ivarint()?;
+        }
+        let schema = i32::try_from(first)
             .map_err(|_| StorageError::decode("histogram", "schema out of range"))?;
         let zero_threshold = d.f64()?;
         let zero_count = d.f64()?;
@@ -129,6 +267,7 @@ impl Histogram {
             positive,
             negative,
             custom_values,
+            hint,
         })
     }
 
@@ -243,10 +382,10 @@ mod tests {
 
     proptest! {
         #[test]
-        fn histogram_roundtrip(schema in -4i32..9, zc in 0f64..100.0, pos in proptest::collection::vec(0f64..1e6, 0..20), off in -50i32..50) {
+        fn histogram_roundtrip(schema in -4i32..9, zc in 0f64..100.0, pos in proptest::collection::vec(0f64..1e6, 0..20), off in -50i32..50, code in 0i64..4) {
             let h = Histogram { schema, zero_threshold: 1e-128, zero_count: zc, count: 10.0, sum: 3.5,
                 positive: Buckets { offset: off, counts: pos }, negative: Buckets::default(),
-                custom_values: Vec::new() };
+                custom_values: Vec::new(), hint: ResetHint::from_code(code).unwrap() };
             prop_assert_eq!(Histogram::from_bytes(&h.to_bytes()).unwrap(), h);
         }
 
@@ -260,5 +399,70 @@ mod tests {
             let mut d = Dec::new(&b, "histogram");
             prop_assert_eq!(Histogram::decode(&mut d).unwrap(), h);
         }
+    }
+
+    #[test]
+    fn histograms_written_before_hints_decode_as_unknown() {
+        // schema 0, zero threshold, zero count, count, sum, empty buckets on both sides
+        let mut e = Enc::default();
+        e.ivarint(0);
+        for v in [0.0, 0.0, 4.0, 2.5] {
+            e.f64(v);
+        }
+        for _ in 0..2 {
+            e.ivarint(0);
+            e.uvarint(0);
+        }
+        let h = Histogram::from_bytes(&e.buf).unwrap();
+        assert_eq!((h.schema, h.count, h.hint), (0, 4.0, ResetHint::Unknown));
+        let mut bad = Enc::default();
+        bad.ivarint(HINT_MARK - 9);
+        assert!(Histogram::from_bytes(&bad.buf).is_err());
+    }
+
+    fn counter(count: f64, buckets: &[f64]) -> Histogram {
+        Histogram {
+            count,
+            positive: Buckets {
+                offset: 0,
+                counts: buckets.to_vec(),
+            },
+            ..Histogram::default()
+        }
+    }
+
+    #[test]
+    fn read_hints_follow_prometheus_chunks() {
+        let a = counter(2.0, &[1.0, 1.0]);
+        let up = counter(3.0, &[1.0, 2.0]);
+        let bucket_down = counter(3.0, &[0.0, 3.0]);
+        let finer = Histogram {
+            schema: 1,
+            ..up.clone()
+        };
+        let gauge = Histogram {
+            hint: ResetHint::Gauge,
+            ..a.clone()
+        };
+        let reset = Histogram {
+            hint: ResetHint::Reset,
+            ..up.clone()
+        };
+        let after = |h: &Histogram, p: &Histogram| h.read_hint(60_000, Some((0, Some(p))));
+        assert_eq!(after(&up, &a), ResetHint::NotReset);
+        assert_eq!(after(&bucket_down, &a), ResetHint::Unknown);
+        assert_eq!(after(&a, &up), ResetHint::Unknown);
+        assert_eq!(after(&finer, &a), ResetHint::Unknown);
+        assert_eq!(after(&up, &gauge), ResetHint::Unknown);
+        assert_eq!(after(&gauge, &a), ResetHint::Gauge);
+        assert_eq!(after(&reset, &a), ResetHint::Unknown);
+        // After a float sample, with nothing before, or across a 2-hour boundary.
+        assert_eq!(up.read_hint(60_000, Some((0, None))), ResetHint::Unknown);
+        assert_eq!(up.read_hint(60_000, None), ResetHint::Unknown);
+        let next_range = CHUNK_RANGE_MS + 1;
+        assert_eq!(
+            up.read_hint(next_range, Some((CHUNK_RANGE_MS - 1, Some(&a)))),
+            ResetHint::Unknown
+        );
     }
 }

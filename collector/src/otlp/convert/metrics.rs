@@ -16,7 +16,7 @@ use opentelemetry_proto::tonic::metrics::v1::{
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use signalbox_storage::{
     Attributes, Buckets, Exemplar, Histogram, HistogramSample, Labels, MetricKind, MetricMetadata,
-    MetricsBatch, STALE_NAN_BITS, Sample, SeriesPoints, hex_lower,
+    MetricsBatch, ResetHint, STALE_NAN_BITS, Sample, SeriesPoints, hex_lower,
 };
 
 use opentelemetry_proto::tonic::common::v1::KeyValue;
@@ -633,6 +633,7 @@ fn native_histogram(p: &ExponentialHistogramDataPoint) -> Result<Histogram, Stri
         positive: buckets(p.positive.as_ref()),
         negative: buckets(p.negative.as_ref()),
         custom_values: Vec::new(),
+        hint: ResetHint::Unknown,
     };
     if !h.is_valid() {
         return Err(format!(
@@ -699,6 +700,7 @@ fn add_native(a: &Histogram, b: &Histogram) -> Histogram {
         positive: add(&a.positive, &b.positive),
         negative: add(&a.negative, &b.negative),
         custom_values: Vec::new(),
+        hint: ResetHint::Unknown,
     }
 }
 

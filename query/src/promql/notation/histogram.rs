@@ -1,13 +1,13 @@
 //! Histogram literal arithmetic of the test scripts (`{{…}}+{{…}}xN` sequences): the
 //! engine's histogram addition, with the literal's counter-reset hint.
 
-use signalbox_storage::{Buckets, Histogram};
+use signalbox_storage::{Buckets, Histogram, ResetHint};
 
 use super::{CUSTOM_BUCKETS_SCHEMA, HistogramLit};
 use crate::promql::histogram::combine;
 
 impl HistogramLit {
-    /// The literal as a stored histogram (without its counter-reset hint).
+    /// The literal as a stored histogram (an absent hint is `Unknown`).
     pub fn to_histogram(&self) -> Histogram {
         Histogram {
             schema: self.schema,
@@ -24,10 +24,11 @@ impl HistogramLit {
                 counts: self.negative.clone(),
             },
             custom_values: self.custom_values.clone(),
+            hint: self.counter_reset_hint.unwrap_or_default(),
         }
     }
 
-    fn from_histogram(h: Histogram, counter_reset_hint: Option<String>) -> HistogramLit {
+    fn from_histogram(h: Histogram, counter_reset_hint: Option<ResetHint>) -> HistogramLit {
         HistogramLit {
             schema: h.schema,
             sum: h.sum,
@@ -65,23 +66,15 @@ pub(super) fn combine_histograms(
         }
         Some((h, false)) => Ok(HistogramLit::from_histogram(
             h,
-            combine_hints(
-                a.counter_reset_hint.as_deref(),
-                b.counter_reset_hint.as_deref(),
-            ),
+            combine_hints(a.counter_reset_hint, b.counter_reset_hint),
         )),
     }
 }
 
 /// Counter-reset hint of a sum, following Prometheus' rules (absent = unknown).
-fn combine_hints(a: Option<&str>, b: Option<&str>) -> Option<String> {
-    let ha = a.unwrap_or("unknown");
-    let hb = b.unwrap_or("unknown");
-    if ha == hb {
-        return a.or(b).map(str::to_string);
+fn combine_hints(a: Option<ResetHint>, b: Option<ResetHint>) -> Option<ResetHint> {
+    match (a, b) {
+        (None, None) => None,
+        _ => Some(a.unwrap_or_default().added(b.unwrap_or_default()).0),
     }
-    if ha == "gauge" || hb == "gauge" {
-        return Some("gauge".to_string());
-    }
-    Some("unknown".to_string())
 }
