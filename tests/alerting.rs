@@ -73,18 +73,14 @@ async fn otlp_metrics_fire_an_alert_that_survives_a_restart() {
     let cfg = cfg.to_string_lossy().into_owned();
     let srv = Server::start_with(&data, &["--config", &cfg]);
 
-    MetricsServiceClient::connect(format!("http://{}", srv.grpc))
-        .await
-        .unwrap()
-        .export(gauge_request(
-            "shop",
-            "queue.depth",
-            &["s0".into()],
-            now_ns(),
-            7.0,
-        ))
-        .await
-        .unwrap();
+    srv.export_metrics(gauge_request(
+        "shop",
+        "queue.depth",
+        &["s0".into()],
+        now_ns(),
+        7.0,
+    ))
+    .await;
 
     let alert = eventually(&srv, "QueueDeep firing", || firing(&srv));
     assert_eq!(alert["labels"]["alertname"], "QueueDeep");

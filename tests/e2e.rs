@@ -333,12 +333,7 @@ async fn otlp_exemplars_point_at_traces() {
         vec![0x4b; 16],
         vec![0x21; 8],
     );
-    MetricsServiceClient::connect(format!("http://{}", srv.grpc))
-        .await
-        .unwrap()
-        .export(req)
-        .await
-        .unwrap();
+    srv.export_metrics(req).await;
     let check = |srv: &Server| {
         let v = get_json(srv.http, "/api/v1/query_exemplars?query=queue_depth");
         let data = v["data"].as_array().unwrap();
@@ -350,6 +345,42 @@ async fn otlp_exemplars_point_at_traces() {
         assert_eq!(e["value"], "5");
     };
     check(&srv);
+    assert_eq!(srv.terminate(), 0);
+    let srv = Server::start(&data);
+    check(&srv);
+}
+
+/// A counter that restarted and climbed past its old value between two points: only
+/// the start time OTLP sends with each point shows the reset.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn otlp_start_times_reveal_counter_resets() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let srv = Server::start(&data);
+    let s = 1_000_000_000u64;
+    let now = now_ns() / s * s;
+    let req = counter_request(
+        "shop",
+        "orders",
+        &[
+            (now - 600 * s, now - 120 * s, 100.0),
+            (now - 90 * s, now - 60 * s, 120.0),
+        ],
+    );
+    srv.export_metrics(req).await;
+    let check = |srv: &Server| {
+        let at = (now / s).to_string();
+        let q = |query: &str| {
+            let v = get_json(srv.http, &format!("/api/v1/query?query={query}&time={at}"));
+            assert_eq!(v["status"], "success", "{v}");
+            v["data"]["result"][0]["value"][1].clone()
+        };
+        assert_eq!(q("resets(orders_total[10m])"), "1");
+        let started = (now - 90 * s) / s;
+        assert_eq!(q("start_timestamp(orders_total)"), started.to_string());
+    };
+    check(&srv);
+    // Start times are kept on disk and come back after a restart.
     assert_eq!(srv.terminate(), 0);
     let srv = Server::start(&data);
     check(&srv);

@@ -20,6 +20,7 @@ pub(crate) mod info;
 pub mod notation;
 mod position;
 mod quantiles;
+mod starts;
 mod trim;
 pub(crate) mod types;
 

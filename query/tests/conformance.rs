@@ -15,7 +15,7 @@ use script::{
 };
 use signalbox_query::promql::notation::{CUSTOM_BUCKETS_SCHEMA, series_points};
 use signalbox_query::promql::{Engine, EngineOptions, QueryResult, QueryValue, Value};
-use signalbox_storage::{Histogram, IngestSink, Labels, MemStore, MetricsBatch};
+use signalbox_storage::{Histogram, IngestSink, Labels, MemStore, MetricsBatch, StartTime};
 
 fn data_dir() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/promql")
@@ -29,7 +29,21 @@ async fn load(store: &MemStore, interval_ms: i64, series: &[SeriesLine]) -> Resu
     let batch = MetricsBatch {
         series: series
             .iter()
-            .map(|s| series_points(&s.labels, &s.values, 0, interval_ms))
+            .map(|s| {
+                let mut p = series_points(&s.labels, &s.values, 0, interval_ms);
+                // A start time for each slot that has both a sample and an offset.
+                p.starts = s
+                    .starts
+                    .iter()
+                    .zip(&s.values)
+                    .enumerate()
+                    .filter_map(|(k, (off, v))| {
+                        let t = k as i64 * interval_ms;
+                        Some(StartTime { t, st: t + (*off)? }).filter(|_| v.is_some())
+                    })
+                    .collect();
+                p
+            })
             .collect(),
         ..Default::default()
     };
@@ -125,7 +139,11 @@ fn nhcb_from_classic(series: &[SeriesLine]) -> Vec<SeriesLine> {
             .collect();
         let mut l = vec![("__name__".to_string(), base)];
         l.extend(labels);
-        out.push(SeriesLine { labels: l, values });
+        out.push(SeriesLine {
+            labels: l,
+            values,
+            starts: Vec::new(),
+        });
     }
     out
 }

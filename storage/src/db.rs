@@ -553,6 +553,7 @@ pub(crate) fn insert_metrics(
             samples: &s.samples,
             histograms: &s.histograms,
             exemplars: &s.exemplars,
+            starts: &s.starts,
         })
         .collect();
     let lsn = match append {
@@ -575,6 +576,9 @@ pub(crate) fn insert_metrics(
         }
         for h in &s.histograms {
             head.insert_histogram(i, h.clone());
+        }
+        for st in &s.starts {
+            head.insert_start(i, *st);
         }
     }
     for m in &batch.metadata {

@@ -9,7 +9,7 @@ pub(crate) mod wal;
 #[cfg(test)]
 mod tests;
 
-use crate::model::{HistogramSample, Labels, Sample};
+use crate::model::{HistogramSample, Labels, Sample, StartTime};
 
 /// One series with its samples in a time range, as the read API returns it.
 #[derive(Clone, Debug, PartialEq, Default)]
@@ -19,32 +19,35 @@ pub struct Series {
     pub samples: Vec<Sample>,
     /// Sorted by time, one histogram per timestamp.
     pub histograms: Vec<HistogramSample>,
+    /// Sorted by time: the start times of the samples (of either kind) that have one.
+    pub starts: Vec<StartTime>,
 }
 
 /// Merges series read from several sources; `sources` are ordered oldest first and a
-/// later source wins on equal timestamps.
+/// later source wins on equal timestamps (a sample's start time comes with it).
 pub(crate) fn merge_series(sources: Vec<Vec<Series>>) -> Vec<Series> {
     use std::collections::BTreeMap;
-    type Points = (usize, Vec<Sample>, Vec<HistogramSample>);
+    type Points = (usize, Vec<Sample>, Vec<HistogramSample>, Vec<StartTime>);
     let mut by_labels: BTreeMap<Labels, Vec<Points>> = BTreeMap::new();
     for (rank, src) in sources.into_iter().enumerate() {
         for s in src {
             by_labels
                 .entry(s.labels)
                 .or_default()
-                .push((rank, s.samples, s.histograms));
+                .push((rank, s.samples, s.histograms, s.starts));
         }
     }
     by_labels
         .into_iter()
         .map(|(labels, mut parts)| {
             if parts.len() == 1
-                && let Some((_, samples, histograms)) = parts.pop()
+                && let Some((_, samples, histograms, starts)) = parts.pop()
             {
                 return Series {
                     labels,
                     samples,
                     histograms,
+                    starts,
                 };
             }
             // Sources that follow one another in time (parts of successive windows) are
@@ -63,7 +66,7 @@ pub(crate) fn merge_series(sources: Vec<Vec<Series>>) -> Vec<Series> {
                     .chain(hs.last().map(|h| h.t));
                 (first.min(), last.max())
             };
-            parts.sort_by_key(|(rank, ss, hs)| (span(ss, hs).0, *rank));
+            parts.sort_by_key(|(rank, ss, hs, _)| (span(ss, hs).0, *rank));
             let disjoint = parts.windows(2).all(|w| {
                 match (span(&w[0].1, &w[0].2).1, span(&w[1].1, &w[1].2).0) {
                     (Some(last), Some(next)) => last < next,
@@ -74,17 +77,33 @@ pub(crate) fn merge_series(sources: Vec<Vec<Series>>) -> Vec<Series> {
                 let mut out = Series {
                     labels,
                     samples: Vec::with_capacity(parts.iter().map(|p| p.1.len()).sum()),
-                    histograms: Vec::new(),
+                    ..Default::default()
                 };
-                for (_, ss, hs) in parts {
+                for (_, ss, hs, st) in parts {
                     out.samples.extend(ss);
                     out.histograms.extend(hs);
+                    out.starts.extend(st);
                 }
                 return out;
             }
             let mut samples: Vec<(i64, usize, f64)> = Vec::new();
             let mut hists: Vec<(i64, usize, HistogramSample)> = Vec::new();
-            for (rank, ss, hs) in parts {
+            // The source of the sample kept at each time decides its start time.
+            let mut starts: BTreeMap<i64, (usize, Option<i64>)> = BTreeMap::new();
+            for (rank, ss, hs, st) in parts {
+                for t in ss.iter().map(|x| x.t).chain(hs.iter().map(|h| h.t)) {
+                    let e = starts.entry(t).or_insert((rank, None));
+                    if rank >= e.0 {
+                        *e = (rank, None);
+                    }
+                }
+                for x in st {
+                    if let Some(e) = starts.get_mut(&x.t)
+                        && e.0 == rank
+                    {
+                        e.1 = Some(x.st);
+                    }
+                }
                 samples.extend(ss.into_iter().map(|x| (x.t, rank, x.v)));
                 hists.extend(hs.into_iter().map(|h| (h.t, rank, h)));
             }
@@ -106,6 +125,10 @@ pub(crate) fn merge_series(sources: Vec<Vec<Series>>) -> Vec<Series> {
                     _ => out.histograms.push(h),
                 }
             }
+            out.starts = starts
+                .into_iter()
+                .filter_map(|(t, (_, st))| Some(StartTime { t, st: st? }))
+                .collect();
             out
         })
         .collect()
@@ -125,6 +148,11 @@ pub(crate) fn insert_sorted<T>(v: &mut Vec<T>, item: T, t: impl Fn(&T) -> i64) {
 }
 
 impl Series {
+    /// The start time of the sample at `t`; 0 (unknown) if it has none.
+    pub fn start_at(&self, t: i64) -> i64 {
+        crate::model::start_at(&self.starts, t)
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
         self.samples.is_empty() && self.histograms.is_empty()
     }

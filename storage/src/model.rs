@@ -11,7 +11,8 @@ pub use labels::{Label, Labels, MatchOp, Matcher};
 pub use logs::{LogRecord, LogStream, LogsBatch};
 pub use metrics::{
     Buckets, CUSTOM_BUCKETS_SCHEMA, Exemplar, Histogram, HistogramSample, MetricKind,
-    MetricMetadata, MetricsBatch, ResetHint, STALE_NAN_BITS, Sample, SeriesPoints, is_stale_nan,
+    MetricMetadata, MetricsBatch, ResetHint, STALE_NAN_BITS, Sample, SeriesPoints, StartTime,
+    is_stale_nan, start_at,
 };
 pub use traces::{ResourceSpans, Span, SpanEvent, SpanLink, TracesBatch};
 pub use value::{AnyValue, Attributes, Scope, hex_lower};

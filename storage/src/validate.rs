@@ -105,6 +105,14 @@ pub(crate) fn metrics(
         if s.points() > 0 {
             s.samples.sort_by_key(|x| x.t);
             s.histograms.sort_by_key(|x| x.t);
+            // A start time is kept only with a sample at its time (one per time).
+            s.starts.sort_by_key(|x| x.t);
+            s.starts.dedup_by_key(|x| x.t);
+            let (samples, histograms) = (&s.samples, &s.histograms);
+            s.starts.retain(|x| {
+                samples.binary_search_by_key(&x.t, |p| p.t).is_ok()
+                    || histograms.binary_search_by_key(&x.t, |p| p.t).is_ok()
+            });
             out.accepted += s.points() as u64;
             kept.push(s);
         }
@@ -180,6 +188,7 @@ mod tests {
         let long = Labels::from_pairs(ids.iter().cloned().chain([("note", "x".repeat(100))]));
         let batch = MetricsBatch {
             series: vec![SeriesPoints {
+                starts: Vec::new(),
                 labels: Labels::from_pairs([("__name__", "x")]),
                 samples: vec![Sample { t: 10, v: 1.0 }],
                 histograms: vec![],

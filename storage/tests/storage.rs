@@ -738,3 +738,53 @@ async fn exemplars_survive_a_restart_through_the_wal() {
             .is_empty()
     );
 }
+
+#[tokio::test]
+async fn start_times_come_back_with_their_samples_from_head_parts_and_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = now_ms();
+    let write = |n: i64, st: Option<i64>| {
+        let mut b = metrics(1, t + n * 1000, n as f64);
+        if let Some(st) = st {
+            b.series[0].starts.push(StartTime {
+                t: t + n * 1000,
+                st,
+            });
+        }
+        // A start time without a sample at its time is not kept.
+        b.series[0].starts.push(StartTime { t: t - 7, st: 1 });
+        b
+    };
+    let read = |s: Storage| async move {
+        let got = s
+            .select_series(&[Matcher::eq("job", "api")], t - 10, t + 10_000)
+            .await
+            .unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].samples.len(), 4);
+        got[0].starts.clone()
+    };
+    let want = vec![
+        StartTime { t, st: t - 500 },
+        StartTime {
+            t: t + 1000,
+            st: t - 500,
+        },
+        StartTime {
+            t: t + 3000,
+            st: t + 2000,
+        },
+    ];
+    let cfg = config(dir.path());
+    {
+        let (s, _) = open(cfg.clone()).await;
+        s.write_metrics(write(0, Some(t - 500))).await.unwrap();
+        s.write_metrics(write(1, Some(t - 500))).await.unwrap();
+        s.flush_all().await.unwrap();
+        s.write_metrics(write(2, None)).await.unwrap();
+        s.write_metrics(write(3, Some(t + 2000))).await.unwrap();
+        assert_eq!(read(s).await, want);
+    }
+    let (s, _) = open(cfg).await;
+    assert_eq!(read(s).await, want);
+}

@@ -8,12 +8,13 @@ use std::time::{Duration, Instant};
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use opentelemetry_proto::tonic::metrics::v1::{
     AggregationTemporality, Exemplar, ExponentialHistogram, ExponentialHistogramDataPoint, Gauge,
-    Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, exemplar,
+    Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum, exemplar,
     exponential_histogram_data_point, metric, number_data_point,
 };
 use opentelemetry_proto::tonic::resource::v1::Resource;
@@ -103,6 +104,16 @@ impl Server {
 
     pub fn logs(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Sends `req` over OTLP/gRPC and waits for it to be accepted.
+    pub async fn export_metrics(&self, req: ExportMetricsServiceRequest) {
+        MetricsServiceClient::connect(format!("http://{}", self.grpc))
+            .await
+            .unwrap()
+            .export(req)
+            .await
+            .unwrap();
     }
 
     pub fn kill9(mut self) {
@@ -238,6 +249,35 @@ pub fn gauge_request(
                         time_unix_nano: t_ns,
                         value: Some(number_data_point::Value::AsDouble(v)),
                         attributes: vec![kv("series", s)],
+                        ..Default::default()
+                    })
+                    .collect(),
+            })),
+            ..Default::default()
+        },
+    )
+}
+
+/// A cumulative monotonic sum `name` of `service` with one point per `(start, time,
+/// value)`, times in nanoseconds.
+pub fn counter_request(
+    service: &str,
+    name: &str,
+    points: &[(u64, u64, f64)],
+) -> ExportMetricsServiceRequest {
+    metric_request(
+        service,
+        Metric {
+            name: name.into(),
+            data: Some(metric::Data::Sum(Sum {
+                aggregation_temporality: AggregationTemporality::Cumulative as i32,
+                is_monotonic: true,
+                data_points: points
+                    .iter()
+                    .map(|&(start, t, v)| NumberDataPoint {
+                        start_time_unix_nano: start,
+                        time_unix_nano: t,
+                        value: Some(number_data_point::Value::AsDouble(v)),
                         ..Default::default()
                     })
                     .collect(),

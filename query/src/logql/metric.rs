@@ -379,7 +379,13 @@ async fn range_aggregation(
                 RangeFunction::LastOverTime => Some(w[w.len() - 1].1),
                 RangeFunction::RateCounter => {
                     let ms: Vec<(i64, f64)> = w.iter().map(|p| (p.0 / 1_000_000, p.1)).collect();
-                    functions::extrapolated(&ms, (start / 1_000_000, end / 1_000_000), true, true)
+                    functions::extrapolated(
+                        &ms,
+                        &[],
+                        (start / 1_000_000, end / 1_000_000),
+                        true,
+                        true,
+                    )
                 }
                 RangeFunction::AbsentOverTime => None,
                 other => {

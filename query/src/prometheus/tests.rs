@@ -14,6 +14,7 @@ async fn app() -> Router {
     let mut batch = MetricsBatch::default();
     for (job, inst, v) in [("api", "a", 1.0), ("api", "b", 2.0), ("web", "c", 5.0)] {
         batch.series.push(SeriesPoints {
+            starts: Vec::new(),
             labels: Labels::from_pairs([("__name__", "up"), ("job", job), ("instance", inst)]),
             samples: (0..10)
                 .map(|i| Sample {

@@ -872,6 +872,7 @@ impl Ev<'_> {
                     .map(|x| (x.t, x.v))
                     .collect(),
                 hists: histogram_points(s),
+                starts: s.starts.clone(),
                 drop_name: false,
             })
             .collect()
@@ -964,6 +965,7 @@ impl Ev<'_> {
                                 labels: labels.clone(),
                                 points: Vec::new(),
                                 hists: Vec::new(),
+                                starts: Vec::new(),
                                 drop_name,
                             });
                         }
@@ -1068,6 +1070,7 @@ mod tests {
         let store = signalbox_storage::MemStore::new();
         let mut batch = MetricsBatch::default();
         batch.series.push(SeriesPoints {
+            starts: Vec::new(),
             labels: Labels::from_pairs([("__name__", "x")]),
             samples: (0..150_000).map(|i| Point { t: i, v: i as f64 }).collect(),
             histograms: vec![],
@@ -1094,6 +1097,7 @@ mod tests {
         let mut batch = MetricsBatch::default();
         for name in ["m", "n"] {
             batch.series.push(SeriesPoints {
+                starts: Vec::new(),
                 labels: Labels::from_pairs([("__name__", name)]),
                 samples: (0..10)
                     .map(|i| Point {

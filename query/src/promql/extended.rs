@@ -705,6 +705,7 @@ mod tests {
             labels: Arc::default(),
             points: (0..10).map(|i| (i * 10_000, (i + 1) as f64)).collect(),
             hists: Vec::new(),
+            starts: Vec::new(),
             drop_name: false,
         };
         let pts = |w, m| range_points(&s, w, m, 300_000).unwrap();

@@ -11,8 +11,10 @@ use signalbox_storage::Labels;
 use super::aggregate::{kahan_sum, mean, quantile, variance};
 use super::error::{PromqlError, exec};
 use super::eval::Ev;
+use super::fetch::{at_ms, offset_ms};
 use super::hist_functions::{Outcome, map_histograms, range_outcome};
 use super::position::node_key;
+use super::starts;
 use super::types::{Cursor, Instant, METRIC_NAME, Sample, remove, with_label};
 use super::{histogram, quantiles};
 
@@ -248,6 +250,7 @@ pub(crate) fn call(ev: &Ev<'_>, c: &Call) -> Result<Vec<Instant>, PromqlError> {
             map_vector(ev, c, |x, i| go_min(x, hi[i]))
         }
         "timestamp" => timestamp(ev, c),
+        "start_timestamp" => start_timestamp(ev, c),
         "absent" => absent(ev, c),
         "absent_over_time" => absent_over_time(ev, c),
         "sort" | "sort_desc" => {
@@ -486,19 +489,37 @@ fn range_fn(
             if pts.is_empty() {
                 continue;
             }
+            // Start times matter to the counter functions only.
+            let sts = match name {
+                "rate" | "increase" | "irate" | "resets" => s.starts_at(pts.iter().map(|p| p.0)),
+                _ => Vec::new(),
+            };
+            if matches!(name, "rate" | "increase") && starts::overlap(&sts, pts.iter().map(|p| p.0))
+            {
+                ev.warn(starts::overlap_warning(
+                    s.labels.get(METRIC_NAME).unwrap_or(""),
+                ));
+            }
             let p = |i: usize| params.get(i).map(|x| x[step]).unwrap_or(f64::NAN);
             let r = match name {
-                "rate" => extrapolated(pts, *w, true, true),
-                "increase" => extrapolated(pts, *w, true, false),
-                "delta" => extrapolated(pts, *w, false, false),
-                "irate" => instant_rate(pts, true),
-                "idelta" => instant_rate(pts, false),
+                "rate" => extrapolated(pts, &sts, *w, true, true),
+                "increase" => extrapolated(pts, &sts, *w, true, false),
+                "delta" => extrapolated(pts, &[], *w, false, false),
+                "irate" => instant_rate(pts, &sts, true),
+                "idelta" => instant_rate(pts, &[], false),
                 "deriv" => (pts.len() >= 2).then(|| linear_regression(pts, pts[0].0).0),
                 "predict_linear" => (pts.len() >= 2).then(|| {
                     let (slope, intercept) = linear_regression(pts, ev.times[step]);
                     slope * p(0) + intercept
                 }),
-                "resets" => Some(pts.windows(2).filter(|x| x[1].1 < x[0].1).count() as f64),
+                "resets" => Some(
+                    pts.windows(2)
+                        .enumerate()
+                        .filter(|(i, x)| {
+                            x[1].1 < x[0].1 || starts::reset_between(&sts, *i, x[0].0, x[1].0)
+                        })
+                        .count() as f64,
+                ),
                 "changes" => Some(
                     pts.windows(2)
                         .filter(|x| !(x[1].1 == x[0].1 || (x[1].1.is_nan() && x[0].1.is_nan())))
@@ -581,25 +602,32 @@ fn extreme_ts(pts: &[(i64, f64)], max: bool) -> Option<f64> {
 }
 
 /// `rate`, `increase` and `delta`: the change over the window, extrapolated to its edges.
+/// `sts` holds the start time of each point (0: unknown), or nothing: a counter resets
+/// where a start time says so, and a first point whose start lies inside the window
+/// counts from a zero there instead of being extrapolated (then one point is enough).
 pub(crate) fn extrapolated(
     pts: &[(i64, f64)],
+    sts: &[i64],
     w: (i64, i64),
     counter: bool,
     per_second: bool,
 ) -> Option<f64> {
-    if pts.len() < 2 {
-        return None;
-    }
-    let (first, last) = (pts[0], pts[pts.len() - 1]);
+    let (&first, &last) = (pts.first()?, pts.last()?);
     let mut result = last.1 - first.1;
     if counter {
-        let mut prev = first.1;
-        for &(_, v) in &pts[1..] {
-            if v < prev {
-                result += prev;
+        for (i, x) in pts.windows(2).enumerate() {
+            if x[1].1 < x[0].1 || starts::reset_between(sts, i, x[0].0, x[1].0) {
+                result += x[0].1;
             }
-            prev = v;
         }
+    }
+    let zero_at = if counter {
+        starts::zero_point(sts, w.0, first.0)
+    } else {
+        None
+    };
+    if zero_at.is_none() && pts.len() < 2 {
+        return None;
     }
     let factor = extrapolation_factor(
         (first.0, last.0),
@@ -607,60 +635,77 @@ pub(crate) fn extrapolated(
         w,
         counter.then_some((first.1, result)),
         per_second,
+        zero_at,
     );
+    if zero_at.is_some() {
+        result += first.1;
+    }
     Some(result * factor)
 }
 
 /// The factor that extrapolates a change seen between the first and last of `n` samples
 /// (at `first_t`, `last_t`) to the window's edges, per second with `per_second`. For
 /// counters, `zero_limit` holds the first value and the change: extrapolation to the
-/// left stops where the counter would reach zero.
+/// left stops where the counter would reach zero. With `zero_at`, the change is taken
+/// from a zero at that time instead, without extrapolating to the left.
 pub(crate) fn extrapolation_factor(
     (first_t, last_t): (i64, i64),
     n: usize,
     (start, end): (i64, i64),
     zero_limit: Option<(f64, f64)>,
     per_second: bool,
+    zero_at: Option<i64>,
 ) -> f64 {
-    let range_secs = (end - start) as f64 / 1000.0;
-    let mut to_start = (first_t - start) as f64 / 1000.0;
-    let to_end = (end - last_t) as f64 / 1000.0;
-    let sampled = (last_t - first_t) as f64 / 1000.0;
-    let avg = sampled / (n - 1) as f64;
+    let secs = |ms: i64| ms as f64 / 1000.0;
+    let range_secs = secs(end - start);
+    let sampled = secs(last_t - first_t);
+    let avg = if n > 1 { sampled / (n - 1) as f64 } else { 0.0 };
     let threshold = avg * 1.1;
-    if to_start >= threshold {
-        to_start = avg / 2.0;
-    }
-    // Counters cannot go below zero: stop extrapolating where the slope reaches zero.
-    if let Some((first, result)) = zero_limit
-        && result > 0.0
-        && first >= 0.0
-    {
-        let to_zero = sampled * (first / result);
-        if to_zero < to_start {
-            to_start = to_zero;
+    let (to_start, covered) = match zero_at {
+        Some(st) => (0.0, secs(last_t - st)),
+        None => {
+            let mut to_start = secs(first_t - start);
+            if to_start >= threshold {
+                to_start = avg / 2.0;
+            }
+            // Counters cannot go below zero: stop extrapolating where the slope
+            // reaches zero.
+            if let Some((first, result)) = zero_limit
+                && result > 0.0
+                && first >= 0.0
+            {
+                let to_zero = sampled * (first / result);
+                if to_zero < to_start {
+                    to_start = to_zero;
+                }
+            }
+            (to_start, sampled)
         }
-    }
-    let mut interval = sampled + to_start;
-    interval += if to_end >= threshold {
-        avg / 2.0
-    } else {
-        to_end
     };
-    let mut factor = interval / sampled;
+    let to_end = match secs(end - last_t) {
+        e if e >= threshold => avg / 2.0,
+        e => e,
+    };
+    let mut factor = if covered != 0.0 {
+        (covered + to_start + to_end) / covered
+    } else {
+        1.0
+    };
     if per_second {
         factor /= range_secs;
     }
     factor
 }
 
-fn instant_rate(pts: &[(i64, f64)], rate: bool) -> Option<f64> {
+/// `irate` (`rate`) or `idelta` from the last two points; `sts` as for `extrapolated`.
+fn instant_rate(pts: &[(i64, f64)], sts: &[i64], rate: bool) -> Option<f64> {
     if pts.len() < 2 {
         return None;
     }
-    let (prev, last) = (pts[pts.len() - 2], pts[pts.len() - 1]);
+    let n = pts.len();
+    let (prev, last) = (pts[n - 2], pts[n - 1]);
     let mut d = last.1 - prev.1;
-    if rate && last.1 < prev.1 {
+    if rate && (last.1 < prev.1 || starts::reset_between(sts, n - 2, prev.0, last.0)) {
         d = last.1;
     }
     if !rate {
@@ -744,6 +789,61 @@ fn timestamp(ev: &Ev<'_>, c: &Call) -> Result<Vec<Instant>, PromqlError> {
     }
     let times = ev.times.clone();
     map_vector(ev, c, move |_, i| times[i] as f64 / 1000.0)
+}
+
+/// `start_timestamp(v)`: the start time (seconds; 0 when unknown) of each sample a
+/// selector picks. Only a selector's samples have start times: any other expression
+/// gives nothing.
+fn start_timestamp(ev: &Ev<'_>, c: &Call) -> Result<Vec<Instant>, PromqlError> {
+    let Expr::VectorSelector(vs) = unwrap_parens(arg(c, 0)?) else {
+        vectors(ev, arg(c, 0)?)?;
+        return Ok(vec![Instant::Vector(Vec::new()); ev.steps()]);
+    };
+    // Each series with every sample (float or histogram) replaced by its start time,
+    // staleness markers kept: the selector then picks as it would.
+    let series: Vec<signalbox_storage::Series> =
+        ev.series_of(vs)
+            .iter()
+            .map(|s| {
+                let floats = s.samples.iter().map(|x| {
+                    let v = if signalbox_storage::is_stale_nan(x.v) {
+                        x.v
+                    } else {
+                        s.start_at(x.t) as f64 / 1000.0
+                    };
+                    signalbox_storage::Sample { t: x.t, v }
+                });
+                let hists = s.histograms.iter().filter(|h| h.h.is_valid()).map(|h| {
+                    signalbox_storage::Sample {
+                        t: h.t,
+                        v: s.start_at(h.t) as f64 / 1000.0,
+                    }
+                });
+                let mut samples: Vec<_> = floats.chain(hists).collect();
+                samples.sort_by_key(|x| x.t);
+                signalbox_storage::Series {
+                    labels: s.labels.clone(),
+                    samples,
+                    ..Default::default()
+                }
+            })
+            .collect();
+    let off = offset_ms(&vs.offset);
+    let at = at_ms(&vs.at, ev.query_start, ev.query_end);
+    Ok(ev
+        .newest_samples(&series, at, off)?
+        .into_iter()
+        .map(|v| {
+            Instant::Vector(
+                v.into_iter()
+                    .map(|(s, _)| Sample {
+                        drop_name: true,
+                        ..s
+                    })
+                    .collect(),
+            )
+        })
+        .collect())
 }
 
 /// The labels `absent` reports: the equality matchers of a plain selector.

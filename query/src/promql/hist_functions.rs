@@ -7,6 +7,7 @@ use signalbox_storage::{Histogram, ResetHint};
 
 use super::functions::{extrapolation_factor, vectors};
 use super::histogram;
+use super::starts;
 use super::types::{Instant, METRIC_NAME, RangeSeries, Sample};
 use super::{error::PromqlError, eval::Ev};
 use promql_parser::parser::Expr;
@@ -86,7 +87,15 @@ pub(crate) fn range_outcome(
             if counter && hists.iter().any(|(_, h)| gauge(h)) {
                 warn_not_counter();
             }
-            match rate(ev, s, hists, w, counter, name == "rate") {
+            let sts = if counter {
+                s.starts_at(hists.iter().map(|p| p.0))
+            } else {
+                Vec::new()
+            };
+            if starts::overlap(&sts, hists.iter().map(|p| p.0)) {
+                ev.warn(starts::overlap_warning(metric_name(s)));
+            }
+            match rate(ev, s, hists, &sts, w, counter, name == "rate") {
                 Some(h) => {
                     let gauge_edges = gauge(&hists[0].1) && gauge(&hists[hists.len() - 1].1);
                     if !counter && !gauge_edges {
@@ -115,6 +124,7 @@ pub(crate) fn range_outcome(
                 ((_, None), (_, None)) => Outcome::Floats,
                 ((pt, Some(prev)), (lt, Some(last))) => {
                     let rate = name == "irate";
+                    let sts = s.starts_at([pt, lt].into_iter());
                     if rate && (gauge(prev) || gauge(last)) {
                         warn_not_counter();
                     }
@@ -122,7 +132,8 @@ pub(crate) fn range_outcome(
                     if !rate && !both_gauges {
                         warn_not_gauge();
                     }
-                    let d = if rate && histogram::is_reset(prev, last) {
+                    let restarted = starts::reset_between(&sts, 0, pt, lt);
+                    let d = if rate && (restarted || histogram::is_reset(prev, last)) {
                         (**last).clone()
                     } else {
                         let Some(d) = combine(ev, s, last, prev, true) else {
@@ -182,9 +193,16 @@ pub(crate) fn range_outcome(
                 .chain(hists.iter().map(|(t, h)| (*t, None, Some(h.as_ref()))))
                 .collect();
             all.sort_by_key(|p| p.0);
+            let sts = if name == "resets" {
+                s.starts_at(all.iter().map(|p| p.0))
+            } else {
+                Vec::new()
+            };
             let n = all
                 .windows(2)
-                .filter(|p| match ((p[0].1, p[0].2), (p[1].1, p[1].2)) {
+                .enumerate()
+                .filter(|(i, p)| match ((p[0].1, p[0].2), (p[1].1, p[1].2)) {
+                    _ if starts::reset_between(&sts, *i, p[0].0, p[1].0) => true,
                     ((Some(a), _), (Some(b), _)) => {
                         if name == "resets" {
                             b < a
@@ -244,24 +262,38 @@ pub(crate) fn combine(
 }
 
 /// `rate`, `increase` (`counter`) and `delta` over histogram points, extrapolated like
-/// floats. `None` with fewer than two points.
+/// floats, with start times `sts` as `functions::extrapolated` reads them. `None` with
+/// fewer than two points (unless a start time gives the first a zero to count from).
 fn rate(
     ev: &Ev<'_>,
     s: &RangeSeries,
     points: &[(i64, Arc<Histogram>)],
+    sts: &[i64],
     w: (i64, i64),
     counter: bool,
     per_second: bool,
 ) -> Option<Histogram> {
+    let zero_at = if counter {
+        starts::zero_point(sts, w.0, points.first()?.0)
+    } else {
+        None
+    };
     if points.len() < 2 {
-        return None;
+        let (t, first) = points.first()?;
+        let at = zero_at?;
+        let factor = extrapolation_factor((*t, *t), 1, w, None, per_second, Some(at));
+        return Some(histogram::scale(first, factor));
     }
     let first = &points[0].1;
     let last = &points[points.len() - 1].1;
     let empty;
     let mut prev: &Histogram = first;
+    let reset_at = |i: usize, prev: &Histogram, cur: &Histogram| {
+        starts::reset_between(sts, i, points[i].0, points[i + 1].0)
+            || histogram::is_reset(prev, cur)
+    };
     // A reset right after the first sample: the first sample does not count.
-    if counter && histogram::is_reset(first, &points[1].1) {
+    if counter && reset_at(0, first, &points[1].1) {
         empty = Histogram {
             schema: points[1].1.schema,
             custom_values: points[1].1.custom_values.clone(),
@@ -290,8 +322,8 @@ fn rate(
         .fold(last.schema.min(prev.schema), i32::min);
     let mut d = combine(ev, s, &histogram::to_schema(last, schema), prev, true)?;
     if counter {
-        for (_, curr) in &points[1..] {
-            if histogram::is_reset(prev, curr) {
+        for (i, (_, curr)) in points[1..].iter().enumerate() {
+            if reset_at(i, prev, curr) {
                 d = combine(ev, s, &d, prev, false)?;
             }
             prev = curr;
@@ -303,6 +335,10 @@ fn rate(
         w,
         counter.then_some((first.count, d.count)),
         per_second,
+        zero_at,
     );
+    if zero_at.is_some() {
+        d = combine(ev, s, &d, first, false)?;
+    }
     Some(histogram::scale(&d, factor))
 }

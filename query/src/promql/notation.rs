@@ -454,6 +454,55 @@ fn stale_point() -> Point {
 }
 
 /// Parses a value sequence (everything after the series identifier).
+/// The offsets of an `@st` line: per slot, the sample's start time minus its time (ms),
+/// or `None` (`_`). Items: `_`, `_xK`, `<dur>`, `<dur>xK`, `<dur>+<dur>xK` and
+/// `<dur>-<dur>xK`, where durations may carry a sign.
+pub fn parse_start_offsets(s: &str) -> Result<Vec<Option<i64>>, String> {
+    fn duration(t: &str, signed: bool) -> Result<(i64, &str), String> {
+        let (neg, body) = match t.as_bytes().first() {
+            Some(b'-') if signed => (true, &t[1..]),
+            Some(b'+') if signed => (false, &t[1..]),
+            _ => (false, t),
+        };
+        let end = body
+            .find(|c: char| !(c.is_ascii_digit() || "ywdhms".contains(c)))
+            .unwrap_or(body.len());
+        let d = parse_duration_ms(&body[..end])?;
+        Ok((if neg { -d } else { d }, &body[end..]))
+    }
+    fn times(t: &str) -> Result<Option<usize>, String> {
+        match t.strip_prefix('x') {
+            None if t.is_empty() => Ok(None),
+            None => Err(format!("unexpected {t:?}")),
+            Some(k) => k
+                .parse()
+                .map(Some)
+                .map_err(|_| format!("invalid repetition {t:?}")),
+        }
+    }
+    let mut out = Vec::new();
+    for tok in s.split_ascii_whitespace() {
+        if let Some(rest) = tok.strip_prefix('_') {
+            out.extend(std::iter::repeat_n(None, times(rest)?.unwrap_or(1)));
+            continue;
+        }
+        let (first, rest) = duration(tok, true)?;
+        match rest.as_bytes().first() {
+            Some(&c @ (b'+' | b'-')) => {
+                let (step, rest) = duration(&rest[1..], false)?;
+                let step = if c == b'-' { -step } else { step };
+                let k = times(rest)?.ok_or_else(|| format!("expected `x<count>` in {tok:?}"))?;
+                out.extend((0..=k as i64).map(|i| Some(first + i * step)));
+            }
+            _ => match times(rest)? {
+                Some(k) => out.extend(std::iter::repeat_n(Some(first), k + 1)),
+                None => out.push(Some(first)),
+            },
+        }
+    }
+    Ok(out)
+}
+
 pub fn parse_values(s: &str) -> Result<Vec<Option<Point>>, String> {
     let mut sc = Scan::new(s);
     let mut out: Vec<Option<Point>> = Vec::new();
@@ -683,6 +732,7 @@ pub fn series_points(
         }
     }
     SeriesPoints {
+        starts: Vec::new(),
         labels: Labels::from_pairs(labels.iter().cloned()),
         samples,
         histograms,

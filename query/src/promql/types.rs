@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use signalbox_storage::{Histogram, Labels};
+use signalbox_storage::{Histogram, Labels, StartTime, start_at};
 
 pub(crate) const METRIC_NAME: &str = "__name__";
 
@@ -52,12 +52,14 @@ pub(crate) enum Instant {
 }
 
 /// A series with samples over time, as a range vector argument holds it: float points
-/// and native histogram points, each sorted by time.
+/// and native histogram points, each sorted by time, and the start times of the points
+/// that have one (only a selector's series have them: a subquery's points are computed).
 #[derive(Clone, Debug)]
 pub(crate) struct RangeSeries {
     pub(crate) labels: Arc<Labels>,
     pub(crate) points: Vec<(i64, f64)>,
     pub(crate) hists: Vec<(i64, Arc<Histogram>)>,
+    pub(crate) starts: Vec<StartTime>,
     pub(crate) drop_name: bool,
 }
 
@@ -70,6 +72,15 @@ pub(crate) struct RangeInput {
 }
 
 impl RangeSeries {
+    /// The start time of each point at the given times (0 where unknown); empty when
+    /// the series has no start times at all.
+    pub(crate) fn starts_at(&self, times: impl Iterator<Item = i64>) -> Vec<i64> {
+        if self.starts.is_empty() {
+            return Vec::new();
+        }
+        times.map(|t| start_at(&self.starts, t)).collect()
+    }
+
     /// Float points in `(start, end]`.
     pub(crate) fn window(&self, w: (i64, i64)) -> &[(i64, f64)] {
         in_window(&self.points, w)

@@ -252,6 +252,7 @@ async fn write(sink: &dyn IngestSink, series: Vec<(Labels, f64)>, t: i64) -> Res
         series: series
             .into_iter()
             .map(|(labels, v)| SeriesPoints {
+                starts: Vec::new(),
                 labels,
                 samples: vec![Sample { t, v }],
                 histograms: Vec::new(),

@@ -7,8 +7,8 @@
 use std::fmt::Display;
 
 pub use signalbox_query::promql::notation::{
-    HistogramLit, Point, STALE_NAN_BITS, is_ws, parse_duration_ms, parse_string_literal,
-    parse_values, split_series_line,
+    HistogramLit, Point, STALE_NAN_BITS, is_ws, parse_duration_ms, parse_start_offsets,
+    parse_string_literal, parse_values, split_series_line,
 };
 
 /// `<series> <values>` as found in `load` bodies and expected results.
@@ -19,6 +19,8 @@ pub struct SeriesLine {
     pub labels: Vec<(String, String)>,
     /// One entry per slot; None = omitted slot (`_`).
     pub values: Vec<Option<Point>>,
+    /// From the `@st` line before it: per slot, start time minus sample time (ms).
+    pub starts: Vec<Option<i64>>,
 }
 
 /// How an error / annotation message must look.
@@ -179,15 +181,28 @@ fn parse_load(lines: &[&str], i: usize) -> Result<(Command, usize), String> {
         .map_err(|e| err_at(ln, format!("invalid load interval: {e}")))?;
     let mut series = Vec::new();
     let mut start_timestamp_lines = 0;
+    let mut pending_starts = None;
     let mut j = i + 1;
     while j < lines.len() && !lines[j].is_empty() {
         let l = lines[j];
         let (labels, is_st, rest) = split_series_line(l).map_err(|e| err_at(j + 1, e))?;
         if is_st {
             start_timestamp_lines += 1;
+            let offsets = parse_start_offsets(rest).map_err(|e| err_at(j + 1, e))?;
+            pending_starts = Some((labels, offsets));
         } else {
             let values = parse_values(rest).map_err(|e| err_at(j + 1, e))?;
-            series.push(SeriesLine { labels, values });
+            // An `@st` line belongs to the sample line right after it, of the same series.
+            let starts = match pending_starts.take() {
+                Some((l, offsets)) if l == labels => offsets,
+                Some(_) => return Err(err_at(j + 1, "`@st` line for another series")),
+                None => Vec::new(),
+            };
+            series.push(SeriesLine {
+                labels,
+                values,
+                starts,
+            });
         }
         j += 1;
     }
@@ -456,7 +471,11 @@ fn parse_eval(lines: &[&str], i: usize) -> Result<(Eval, usize), String> {
             return Err(err_at(bl, "`@st` lines are not allowed in eval bodies"));
         }
         let values = parse_values(rest).map_err(|e| err_at(bl, e))?;
-        series.push(SeriesLine { labels, values });
+        series.push(SeriesLine {
+            labels,
+            values,
+            starts: Vec::new(),
+        });
         series_lines.push(bl);
     }
 

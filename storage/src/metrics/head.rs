@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::index::Postings;
 use crate::model::{
-    CompactLabels, HistogramSample, Labels, Matcher, MetricMetadata, ResetHint, Sample,
+    CompactLabels, HistogramSample, Labels, Matcher, MetricMetadata, ResetHint, Sample, StartTime,
 };
 
 use super::{Series, insert_sorted};
@@ -18,6 +18,8 @@ pub(crate) struct HeadSeries {
     pub(crate) labels: CompactLabels,
     pub(crate) samples: Vec<Sample>,
     pub(crate) histograms: Vec<HistogramSample>,
+    /// Start times of the samples that have one, sorted by time.
+    pub(crate) starts: Vec<StartTime>,
     /// WAL segment in which this series' definition was last written.
     pub(crate) wal_seg: u64,
 }
@@ -40,6 +42,7 @@ impl HeadSeries {
 
 const SERIES_OVERHEAD: u64 = 160;
 const SAMPLE_BYTES: u64 = std::mem::size_of::<Sample>() as u64;
+const START_BYTES: u64 = std::mem::size_of::<StartTime>() as u64;
 
 #[derive(Default)]
 pub(crate) struct MetricsHead {
@@ -89,6 +92,7 @@ impl MetricsHead {
             labels: compact,
             samples: Vec::new(),
             histograms: Vec::new(),
+            starts: Vec::new(),
             wal_seg: 0,
         });
         self.by_hash.entry(hash).or_default().push(idx);
@@ -148,6 +152,16 @@ impl MetricsHead {
         self.note_time(t);
     }
 
+    /// Records the start time of the sample at `st.t` (given with the sample).
+    pub(crate) fn insert_start(&mut self, idx: u32, st: StartTime) {
+        let series = &mut self.series[idx as usize];
+        let before = series.starts.len();
+        insert_sorted(&mut series.starts, st, |x| x.t);
+        if series.starts.len() > before {
+            self.bytes += START_BYTES;
+        }
+    }
+
     fn note_time(&mut self, t: i64) {
         if self.points <= 1 {
             self.min_t = t;
@@ -181,6 +195,7 @@ impl MetricsHead {
                 labels,
                 samples: window(&hs.samples, start, end, |x| x.t).to_vec(),
                 histograms: window(&hs.histograms, start, end, |x| x.t).to_vec(),
+                starts: window(&hs.starts, start, end, |x| x.t).to_vec(),
             };
             if !s.is_empty() {
                 out.push(s);
@@ -217,6 +232,7 @@ impl MetricsHead {
                 labels: std::borrow::Cow::Borrowed(s.labels.bytes()),
                 samples: &s.samples,
                 histograms: &s.histograms,
+                starts: &s.starts,
             })
             .collect();
         v.sort_by(|a, b| a.labels.cmp(&b.labels));

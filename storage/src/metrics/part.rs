@@ -3,8 +3,10 @@
 //! * `series.parquet`: one row per series, sorted by labels: `labels` (encoded label set),
 //!   `first_row`, `rows` (its row range in the samples file), `min_t`, `max_t`.
 //! * `samples.parquet`: `series` (row of the series table), `t` (ms), `v` (float, null for
-//!   histogram rows), `h` (encoded native histogram, null for float rows), sorted by series
-//!   then time. `series` and `t` are delta-encoded, `v` byte-stream-split, all zstd.
+//!   histogram rows), `h` (encoded native histogram, null for float rows), `st` (start
+//!   time in ms, null if unknown; parts written before start times existed lack the
+//!   column), sorted by series then time. `series`, `t` and `st` are delta-encoded, `v`
+//!   byte-stream-split, all zstd.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -23,7 +25,7 @@ use crate::codec::Dec;
 use crate::error::{Result, StorageError};
 use crate::index::Postings;
 use crate::model::{
-    Histogram, HistogramSample, Labels, Matcher, MetricKind, MetricMetadata, Sample,
+    Histogram, HistogramSample, Labels, Matcher, MetricKind, MetricMetadata, Sample, StartTime,
 };
 use crate::part::{
     ParquetFile, PartData, PartMeta, PartStore, Writer, column, decode_all, encode_parquet,
@@ -53,6 +55,7 @@ fn samples_schema() -> Arc<Schema> {
         Field::new("v", DataType::Float64, true),
         Field::new("vi", DataType::Int64, true),
         Field::new("h", DataType::Binary, true),
+        Field::new("st", DataType::Int64, true),
     ]))
 }
 
@@ -61,6 +64,7 @@ pub(crate) struct SeriesSlice<'a> {
     pub(crate) labels: std::borrow::Cow<'a, [u8]>,
     pub(crate) samples: &'a [Sample],
     pub(crate) histograms: &'a [HistogramSample],
+    pub(crate) starts: &'a [StartTime],
 }
 
 impl<'a> SeriesSlice<'a> {
@@ -71,6 +75,7 @@ impl<'a> SeriesSlice<'a> {
             labels: std::borrow::Cow::Owned(e.buf),
             samples: &s.samples,
             histograms: &s.histograms,
+            starts: &s.starts,
         }
     }
 }
@@ -83,6 +88,7 @@ struct SampleCols {
     v: Float64Builder,
     vi: Int64Builder,
     h: BinaryBuilder,
+    st: Int64Builder,
 }
 
 /// Whole floats that survive a round trip through i64 (not -0.0, not beyond 2^53).
@@ -101,12 +107,14 @@ impl SampleCols {
             v: Float64Builder::with_capacity(n),
             vi: Int64Builder::with_capacity(n),
             h: BinaryBuilder::new(),
+            st: Int64Builder::with_capacity(n),
         }
     }
 
-    fn push_float(&mut self, series: u32, s: Sample) {
+    fn push_float(&mut self, series: u32, s: Sample, st: Option<i64>) {
         self.series.push(series);
         self.t.push(s.t);
+        self.st.append_option(st);
         match as_whole(s.v) {
             Some(i) => {
                 self.v.append_null();
@@ -120,9 +128,10 @@ impl SampleCols {
         self.h.append_null();
     }
 
-    fn push_histogram(&mut self, series: u32, h: &HistogramSample) {
+    fn push_histogram(&mut self, series: u32, h: &HistogramSample, st: Option<i64>) {
         self.series.push(series);
         self.t.push(h.t);
+        self.st.append_option(st);
         self.v.append_null();
         self.vi.append_null();
         self.h.append_value(h.h.to_bytes());
@@ -137,6 +146,7 @@ impl SampleCols {
                 Arc::new(self.v.finish()),
                 Arc::new(self.vi.finish()),
                 Arc::new(self.h.finish()),
+                Arc::new(self.st.finish()),
             ],
         )
         .map_err(|e| StorageError::part("metrics part", "build samples batch", e))
@@ -175,6 +185,7 @@ pub(crate) fn encode_part(
                 .set_column_encoding(ColumnPath::from("t"), Encoding::DELTA_BINARY_PACKED)
                 .set_column_encoding(ColumnPath::from("v"), Encoding::BYTE_STREAM_SPLIT)
                 .set_column_encoding(ColumnPath::from("vi"), Encoding::DELTA_BINARY_PACKED)
+                .set_column_encoding(ColumnPath::from("st"), Encoding::DELTA_BINARY_PACKED)
         }),
     )?;
     let mut cols = SampleCols::with_capacity(n_rows.min(SAMPLE_BATCH_ROWS));
@@ -184,18 +195,26 @@ pub(crate) fn encode_part(
         let (samples, hists) = (s.samples, s.histograms);
         let first = row;
         let (mut lo, mut hi) = (i64::MAX, i64::MIN);
-        // Merge floats and histograms of this series by time.
-        let (mut a, mut b) = (0, 0);
+        // Merge floats and histograms of this series by time, each with its start time.
+        let (mut a, mut b, mut c) = (0, 0, 0);
+        let mut start_of = |t: i64| {
+            while c < s.starts.len() && s.starts[c].t < t {
+                c += 1;
+            }
+            s.starts.get(c).filter(|x| x.t == t).map(|x| x.st)
+        };
         while a < samples.len() || b < hists.len() {
             let take_float = b >= hists.len() || (a < samples.len() && samples[a].t <= hists[b].t);
             let t = if take_float {
-                cols.push_float(row_idx as u32, samples[a]);
+                let t = samples[a].t;
+                cols.push_float(row_idx as u32, samples[a], start_of(t));
                 a += 1;
-                samples[a - 1].t
+                t
             } else {
-                cols.push_histogram(row_idx as u32, &hists[b]);
+                let t = hists[b].t;
+                cols.push_histogram(row_idx as u32, &hists[b], start_of(t));
                 b += 1;
-                hists[b - 1].t
+                t
             };
             lo = lo.min(t);
             hi = hi.max(t);
@@ -275,6 +294,12 @@ pub(crate) fn split_by_window(series: Vec<Series>, window_ms: i64) -> BTreeMap<i
                 })
                 .histograms
                 .push(h);
+        }
+        // A start time goes with its sample.
+        for x in s.starts {
+            if let Some(w) = per.get_mut(&window_start(x.t, window_ms)) {
+                w.starts.push(x);
+            }
         }
         for (w, ws) in per {
             out.entry(w).or_default().push(ws);
@@ -454,7 +479,7 @@ impl MetricsPart {
         let selection = RowSelection::from_consecutive_ranges(ranges, self.meta.rows as usize);
         let batches = self
             .samples_file
-            .read(&["t", "v", "vi", "h"], None, Some(selection))
+            .read(&["t", "v", "vi", "h", "st"], None, Some(selection))
             .await?;
         let mut missed = Vec::new();
         let mut rows = RowCursor::new(&self.meta.id, &batches)?;
@@ -565,6 +590,7 @@ struct RowCursor<'a> {
         &'a Float64Array,
         &'a Int64Array,
         &'a BinaryArray,
+        Option<&'a Int64Array>,
     )>,
     batch: usize,
     row: usize,
@@ -580,6 +606,7 @@ impl<'a> RowCursor<'a> {
                     column::<Float64Array>(part, b, "v")?,
                     column::<Int64Array>(part, b, "vi")?,
                     column::<BinaryArray>(part, b, "h")?,
+                    column::<Int64Array>(part, b, "st").ok(),
                 ))
             })
             .collect::<Result<Vec<_>>>()?;
@@ -603,7 +630,7 @@ impl<'a> RowCursor<'a> {
         let mut seen: Option<(i64, i64)> = None;
         s.samples.reserve(n);
         while n > 0 {
-            let Some((t, v, vi, h)) = self.cols.get(self.batch) else {
+            let Some((t, v, vi, h, st)) = self.cols.get(self.batch) else {
                 return Err(StorageError::part(
                     self.part,
                     "read samples",
@@ -619,6 +646,12 @@ impl<'a> RowCursor<'a> {
             let ts = t.value(r);
             seen = Some((seen.map_or(ts, |x| x.0), ts));
             if ts >= start && ts <= end {
+                if let Some(st) = st.filter(|st| st.is_valid(r)) {
+                    s.starts.push(StartTime {
+                        t: ts,
+                        st: st.value(r),
+                    });
+                }
                 if v.is_valid(r) {
                     s.samples.push(Sample {
                         t: ts,

@@ -2,12 +2,14 @@ use super::part::{MetricsPart, encode_part, split_by_window};
 use super::*;
 use crate::model::{
     Buckets, CUSTOM_BUCKETS_SCHEMA, Histogram, Matcher, MetricKind, MetricMetadata, ResetHint,
+    StartTime,
 };
 use crate::part::{PartStore, Publish};
 use crate::telemetry::Signal;
 
 fn series(name: &str, job: &str, pts: &[(i64, f64)]) -> Series {
     Series {
+        starts: Vec::new(),
         labels: Labels::from_pairs([("__name__", name), ("job", job)]),
         samples: pts.iter().map(|&(t, v)| Sample { t, v }).collect(),
         histograms: vec![],
@@ -32,6 +34,18 @@ fn merge_prefers_later_sources_on_equal_timestamps() {
         ]
     );
     assert_eq!(out[1].labels.get("job"), Some("b"));
+}
+
+#[test]
+fn merged_samples_keep_the_start_time_of_the_source_that_wins() {
+    let st = |t, st| StartTime { t, st };
+    let mut a = series("m", "a", &[(1, 1.0), (2, 2.0), (4, 4.0)]);
+    a.starts = vec![st(1, -5), st(2, -5), st(4, -5)];
+    let mut b = series("m", "a", &[(2, 20.0), (3, 3.0), (4, 40.0)]);
+    b.starts = vec![st(3, 2)];
+    let out = merge_series(vec![vec![a], vec![b]]);
+    // At 2 and 4 the later source's sample (without a start time) wins.
+    assert_eq!(out[0].starts, vec![st(1, -5), st(3, 2)]);
 }
 
 #[test]
@@ -139,6 +153,7 @@ async fn part_roundtrip_selects_by_matchers_and_time() {
         ),
     ];
     all.push(Series {
+        starts: Vec::new(),
         labels: Labels::from_pairs([("__name__", "latency"), ("job", "api")]),
         samples: vec![],
         histograms: vec![HistogramSample {
@@ -160,6 +175,7 @@ async fn part_roundtrip_selects_by_matchers_and_time() {
         }],
     });
     all.push(Series {
+        starts: Vec::new(),
         labels: Labels::from_pairs([("__name__", "latency_custom")]),
         samples: vec![],
         histograms: vec![HistogramSample {
@@ -278,7 +294,7 @@ mod prop {
             )) {
                 let series: Vec<Series> = input
                     .into_iter()
-                    .map(|((name, job), pts)| Series {
+                    .map(|((name, job), pts)| Series { starts: Vec::new(),
                         labels: Labels::from_pairs([("__name__", name), ("job", job)]),
                         samples: pts.into_iter().map(|(t, v)| Sample { t, v }).collect(),
                         histograms: vec![],
@@ -318,7 +334,7 @@ mod prop {
                 let series: Vec<Series> = input
                     .into_iter()
                     .enumerate()
-                    .map(|(i, (burst, spread))| Series {
+                    .map(|(i, (burst, spread))| Series { starts: Vec::new(),
                         labels: Labels::from_pairs([("__name__", "m".to_string()), ("i", format!("{i:02}"))]),
                         samples: burst
                             .union(&spread)
@@ -340,7 +356,7 @@ mod prop {
                         got.sort_by(|a, b| a.labels.cmp(&b.labels));
                         let want: Vec<Series> = series
                             .iter()
-                            .map(|s| Series {
+                            .map(|s| Series { starts: Vec::new(),
                                 labels: s.labels.clone(),
                                 samples: s.samples.iter().copied().filter(|x| x.t >= start && x.t <= end).collect(),
                                 histograms: vec![],

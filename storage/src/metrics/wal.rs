@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use crate::codec::{Dec, Enc};
 use crate::error::{Result, StorageError};
 use crate::model::{
-    Exemplar, Histogram, HistogramSample, Labels, MetricKind, MetricMetadata, Sample,
+    Exemplar, Histogram, HistogramSample, Labels, MetricKind, MetricMetadata, Sample, StartTime,
 };
 use crate::wal::FrameBuf;
 
@@ -20,6 +20,8 @@ const EXEMPLARS: u8 = 5;
 /// All exemplars kept at a head cut, with their series' labels inline; replaces what
 /// was replayed before it.
 pub(crate) const EXEMPLAR_SNAPSHOT: u8 = 6;
+/// Start times of samples written in the same write (series id, time, time − start).
+const STARTS: u8 = 7;
 
 /// The payload of an `EXEMPLAR_SNAPSHOT` record; `None` when there are no exemplars.
 pub(crate) fn encode_exemplar_snapshot(buf: &super::exemplars::ExemplarBuffer) -> Option<Vec<u8>> {
@@ -44,6 +46,7 @@ pub(crate) struct Resolved<'a> {
     pub(crate) samples: &'a [Sample],
     pub(crate) histograms: &'a [HistogramSample],
     pub(crate) exemplars: &'a [Exemplar],
+    pub(crate) starts: &'a [StartTime],
 }
 
 /// Encodes the frames for one write into segment `seg`, defining series not yet defined there.
@@ -101,6 +104,17 @@ pub(crate) fn encode_write(
         |e, h| {
             e.ivarint(h.t);
             h.h.encode(e);
+        },
+    );
+    push_per_series(
+        head,
+        items,
+        STARTS,
+        |i| i.starts,
+        buf,
+        |e, x| {
+            e.ivarint(x.t);
+            e.ivarint(x.t.wrapping_sub(x.st));
         },
     );
     push_per_series(
@@ -227,6 +241,16 @@ impl Replayer {
                     let idx = self.idx(id)?;
                     head.insert_histogram(idx, HistogramSample { t, h });
                     self.points += 1;
+                }
+            }
+            STARTS => {
+                let n = d.count(3)?;
+                for _ in 0..n {
+                    let id = d.uvarint()?;
+                    let t = d.ivarint()?;
+                    let st = t.wrapping_sub(d.ivarint()?);
+                    let idx = self.idx(id)?;
+                    head.insert_start(idx, StartTime { t, st });
                 }
             }
             EXEMPLARS => {

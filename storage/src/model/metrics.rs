@@ -302,13 +302,31 @@ pub struct Exemplar {
     pub labels: Labels,
 }
 
-/// All points of one series in a batch.
+/// When the count that reached the sample at `t` began (OTLP's start time of a
+/// cumulative point; for a delta point, the end of the previous one), in milliseconds.
+/// PromQL's `rate` family reads a start time after the previous sample as a reset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StartTime {
+    pub t: i64,
+    pub st: i64,
+}
+
+/// The start time of the sample at `t` in a time-sorted list; 0 (unknown) if none.
+pub fn start_at(starts: &[StartTime], t: i64) -> i64 {
+    starts
+        .binary_search_by_key(&t, |s| s.t)
+        .map_or(0, |i| starts[i].st)
+}
+
+/// All points of one series in a batch. `starts` holds the start times of those
+/// samples (float or histogram) that have one.
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct SeriesPoints {
     pub labels: Labels,
     pub samples: Vec<Sample>,
     pub histograms: Vec<HistogramSample>,
     pub exemplars: Vec<Exemplar>,
+    pub starts: Vec<StartTime>,
 }
 
 impl SeriesPoints {

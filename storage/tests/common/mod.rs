@@ -16,6 +16,7 @@ pub fn metrics(series: usize, t: i64, v: f64) -> MetricsBatch {
     MetricsBatch {
         series: (0..series)
             .map(|i| SeriesPoints {
+                starts: Vec::new(),
                 labels: Labels::from_pairs([
                     ("__name__", "http_requests_total".to_string()),
                     ("job", "api".to_string()),

@@ -16,7 +16,7 @@ use opentelemetry_proto::tonic::metrics::v1::{
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use signalbox_storage::{
     Attributes, Buckets, Exemplar, Histogram, HistogramSample, Labels, MetricKind, MetricMetadata,
-    MetricsBatch, ResetHint, STALE_NAN_BITS, Sample, SeriesPoints, hex_lower,
+    MetricsBatch, ResetHint, STALE_NAN_BITS, Sample, SeriesPoints, StartTime, hex_lower,
 };
 
 use opentelemetry_proto::tonic::common::v1::KeyValue;
@@ -97,6 +97,9 @@ struct Ctx<'a> {
     reasons: Vec<String>,
     state: &'a DeltaState,
     pending: HashMap<u64, Accum>,
+    /// The start time of the point being converted, given to every sample made from it
+    /// (none for gauges and for delta points, whose running totals start unknown).
+    start: Option<i64>,
 }
 
 impl Ctx<'_> {
@@ -125,7 +128,17 @@ impl Ctx<'_> {
     }
 
     fn push(&mut self, labels: Labels, t: i64, v: f64) {
-        self.series(labels).samples.push(Sample { t, v });
+        let start = self.start;
+        let s = self.series(labels);
+        s.samples.push(Sample { t, v });
+        if let Some(st) = start {
+            s.starts.push(StartTime { t, st });
+        }
+    }
+
+    /// Takes the start time of a point (OTLP: 0 when unknown) for its samples.
+    fn start_from(&mut self, start_ns: u64, known: bool) {
+        self.start = (known && start_ns != 0).then(|| ms(start_ns));
     }
 
     /// The point's time in milliseconds; a point without one is rejected.
@@ -164,6 +177,7 @@ pub(crate) fn convert(req: &ExportMetricsServiceRequest, state: &DeltaState) -> 
         reasons: Vec::new(),
         state,
         pending: HashMap::new(),
+        start: None,
     };
     for rm in &req.resource_metrics {
         let (base, target_info) = resource_labels(rm.resource.as_ref());
@@ -177,6 +191,7 @@ pub(crate) fn convert(req: &ExportMetricsServiceRequest, state: &DeltaState) -> 
         }
         if let (Some(info), Some(t)) = (target_info, latest) {
             cx.meta("target_info", MetricKind::Gauge, "", "Target metadata");
+            cx.start = None;
             cx.push(info, t, 1.0);
         }
     }
@@ -339,6 +354,7 @@ fn convert_metric(
         Some(metric::Data::Gauge(g)) => {
             let name = metric_name(&m.name, &m.unit, NameKind::Gauge);
             cx.meta(&name, MetricKind::Gauge, &unit, &m.description);
+            cx.start = None;
             for p in &g.data_points {
                 let Some(t) = cx.timestamp(&m.name, p.time_unix_nano) else {
                     continue;
@@ -372,6 +388,10 @@ fn convert_metric(
                     continue;
                 };
                 note(t);
+                cx.start_from(
+                    p.start_time_unix_nano,
+                    s.is_monotonic && s.aggregation_temporality != delta,
+                );
                 let labels = point_labels(&name, base, &p.attributes, None);
                 let v = if p.flags & FLAG_NO_RECORDED_VALUE != 0 {
                     stale()
@@ -413,6 +433,7 @@ fn convert_metric(
                     continue;
                 }
                 note(t);
+                cx.start_from(p.start_time_unix_nano, h.aggregation_temporality != delta);
                 classic_histogram(cx, &name, base, p, t, h.aggregation_temporality == delta);
             }
         }
@@ -424,6 +445,7 @@ fn convert_metric(
                     continue;
                 };
                 let labels = point_labels(&name, base, &p.attributes, None);
+                cx.start_from(p.start_time_unix_nano, h.aggregation_temporality != delta);
                 if p.flags & FLAG_NO_RECORDED_VALUE != 0 {
                     note(t);
                     cx.push(labels, t, stale());
@@ -445,9 +467,12 @@ fn convert_metric(
                     cx.pending.insert(key, Accum::Native(hist.clone()));
                 }
                 exemplars_of(cx, &labels, &p.exemplars);
-                cx.series(labels)
-                    .histograms
-                    .push(HistogramSample { t, h: hist });
+                let start = cx.start;
+                let series = cx.series(labels);
+                series.histograms.push(HistogramSample { t, h: hist });
+                if let Some(st) = start {
+                    series.starts.push(StartTime { t, st });
+                }
             }
         }
         Some(metric::Data::Summary(s)) => {
@@ -458,6 +483,7 @@ fn convert_metric(
                     continue;
                 };
                 note(t);
+                cx.start_from(p.start_time_unix_nano, true);
                 let attrs = &p.attributes;
                 let no_value = p.flags & FLAG_NO_RECORDED_VALUE != 0;
                 let val = |v: f64| if no_value { stale() } else { v };

@@ -35,6 +35,7 @@ async fn store(now: i64) -> Arc<MemStore> {
     store
         .write_metrics(MetricsBatch {
             series: vec![SeriesPoints {
+                starts: Vec::new(),
                 labels: Labels::from_pairs([
                     ("__name__", "up"),
                     ("job", "self"),

@@ -20,6 +20,7 @@ async fn setup(
     let mut batch = MetricsBatch::default();
     for (job, values) in series {
         batch.series.push(SeriesPoints {
+            starts: Vec::new(),
             labels: Labels::from_pairs([("__name__", "up"), ("job", *job)]),
             samples: values
                 .iter()

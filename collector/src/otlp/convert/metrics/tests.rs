@@ -159,6 +159,66 @@ fn delta_sums_accumulate_only_once_committed() {
     assert!(has_delta(&req(1.0)));
 }
 
+#[test]
+fn cumulative_points_keep_their_start_time() {
+    let with_start = |mut m: Metric, st: u64| {
+        match &mut m.data {
+            Some(metric::Data::Sum(s)) => s.data_points[0].start_time_unix_nano = st,
+            Some(metric::Data::Histogram(h)) => h.data_points[0].start_time_unix_nano = st,
+            _ => unreachable!(),
+        }
+        m
+    };
+    let cum = |monotonic| {
+        sum_metric(
+            "hits",
+            "",
+            AggregationTemporality::Cumulative,
+            monotonic,
+            5.0,
+            9_000_000_000,
+        )
+    };
+    let delta = sum_metric(
+        "d",
+        "",
+        AggregationTemporality::Delta,
+        true,
+        1.0,
+        9_000_000_000,
+    );
+    let req = request(
+        vec![
+            with_start(cum(true), 4_000_000_000),
+            with_start(cum(false), 4_000_000_000),
+            with_start(delta, 8_000_000_000),
+            with_start(latency_histogram(vec![]), 1_000_000),
+        ],
+        vec![kv("service.name", "a"), kv("host.name", "h")],
+    );
+    let c = convert(&req, &DeltaState::default());
+    let starts = |name: &str| {
+        let s = find(&c.batch, name);
+        assert!(!s.is_empty(), "{name}");
+        // Every series of the point (each bucket of a histogram) has the same.
+        assert!(s.iter().all(|x| x.starts == s[0].starts), "{name}");
+        s[0].starts.clone()
+    };
+    assert_eq!(starts("hits_total"), vec![StartTime { t: 9000, st: 4000 }]);
+    // A gauge (non-monotonic sum) and an accumulated delta have no start time.
+    assert!(starts("hits").is_empty());
+    assert!(starts("d_total").is_empty());
+    for name in [
+        "latency_seconds_bucket",
+        "latency_seconds_count",
+        "latency_seconds_sum",
+    ] {
+        assert_eq!(starts(name), vec![StartTime { t: 5, st: 1 }], "{name}");
+    }
+    // target_info is a gauge.
+    assert!(starts("target_info").is_empty());
+}
+
 /// A cumulative `latency` histogram point: buckets (…, 0.1] 1, (0.1, 0.5] 2, (0.5, +Inf] 3.
 fn latency_histogram(exemplars: Vec<opentelemetry_proto::tonic::metrics::v1::Exemplar>) -> Metric {
     Metric {
