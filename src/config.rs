@@ -106,7 +106,18 @@ pub(crate) struct Config {
     pub(crate) rules: RulesSection,
     pub(crate) alerting: AlertingSection,
     pub(crate) dashboards: DashboardsSection,
+    pub(crate) promql: PromqlSection,
     pub(crate) log: LogConfig,
+}
+
+/// PromQL evaluation.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct PromqlSection {
+    /// Keep the start times of cumulative OTLP points and let `rate`, `increase`,
+    /// `irate`, `resets` and `start_timestamp` use them (off by default, as in
+    /// Prometheus; answers then match a Prometheus that ignores them).
+    pub(crate) start_times: bool,
 }
 
 /// Dashboards provisioned from files (read-only in the UI), besides those saved in
@@ -341,6 +352,7 @@ impl Default for Config {
             rules: RulesSection::default(),
             alerting: AlertingSection::default(),
             dashboards: DashboardsSection::default(),
+            promql: PromqlSection::default(),
             log: LogConfig::default(),
         }
     }
@@ -409,6 +421,7 @@ pub(crate) struct Settings {
     pub(crate) rules: RulesSettings,
     pub(crate) alerting: AlertingSettings,
     pub(crate) dashboards_dir: Option<PathBuf>,
+    pub(crate) promql: signalbox_query::promql::EngineOptions,
     pub(crate) log: LogConfig,
 }
 
@@ -568,6 +581,11 @@ impl Config {
             collector: CollectorConfig {
                 max_request_bytes: self.otlp.max_request_size.0 as usize,
                 max_inflight_bytes: self.otlp.max_inflight.0 as usize,
+                start_times: self.promql.start_times,
+            },
+            promql: signalbox_query::promql::EngineOptions {
+                start_times: self.promql.start_times,
+                ..Default::default()
             },
             otlp_grpc_addr: addr("otlp.grpc_addr", &self.otlp.grpc_addr)?,
             otlp_http_addr: addr("otlp.http_addr", &self.otlp.http_addr)?,
@@ -596,11 +614,13 @@ fn insert(dict: &mut figment::value::Dict, path: &[String], v: &str) {
     match path {
         [] => {}
         [last] => {
-            // Numbers stay numbers so that integer settings can come from the environment.
-            let value = v
-                .parse::<u64>()
-                .map(Value::from)
-                .unwrap_or_else(|_| Value::from(v.to_string()));
+            // Numbers and booleans stay what they are, so that integer and on/off
+            // settings can come from the environment.
+            let value = match (v.parse::<u64>(), v.parse::<bool>()) {
+                (Ok(n), _) => Value::from(n),
+                (_, Ok(b)) => Value::from(b),
+                _ => Value::from(v.to_string()),
+            };
             dict.insert(last.clone(), value);
         }
         [first, rest @ ..] => {

@@ -195,7 +195,7 @@ pub(crate) async fn run(settings: Settings, config_text: String) -> anyhow::Resu
     let collector = Collector::new(storage.clone(), settings.collector.clone(), &mut registry);
     let notifier = start_notifier(&settings, &mut registry)?;
     // One engine answers the API and evaluates the rules; its metrics count both.
-    let engine = signalbox_query::promql::Engine::default();
+    let engine = signalbox_query::promql::Engine::new(settings.promql.clone());
     engine.register_metrics(&mut registry);
     let admin = AdminState::new(Arc::new(registry));
 

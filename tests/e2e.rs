@@ -356,7 +356,10 @@ async fn otlp_exemplars_point_at_traces() {
 async fn otlp_start_times_reveal_counter_resets() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let srv = Server::start(&data);
+    let cfg = dir.path().join("signalbox.yaml");
+    std::fs::write(&cfg, "promql:\n  start_times: true\n").unwrap();
+    let cfg = cfg.to_string_lossy().into_owned();
+    let srv = Server::start_with(&data, &["--config", &cfg]);
     let s = 1_000_000_000u64;
     let now = now_ns() / s * s;
     let req = counter_request(
@@ -382,6 +385,6 @@ async fn otlp_start_times_reveal_counter_resets() {
     check(&srv);
     // Start times are kept on disk and come back after a restart.
     assert_eq!(srv.terminate(), 0);
-    let srv = Server::start(&data);
+    let srv = Server::start_with(&data, &["--config", &cfg]);
     check(&srv);
 }

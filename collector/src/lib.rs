@@ -50,6 +50,8 @@ pub struct CollectorConfig {
     /// Bytes of request bodies being decoded and converted at once; past it requests are
     /// refused with a retryable answer.
     pub max_inflight_bytes: usize,
+    /// Whether the start times of cumulative points are kept with their samples.
+    pub start_times: bool,
 }
 
 impl Default for CollectorConfig {
@@ -57,6 +59,7 @@ impl Default for CollectorConfig {
         CollectorConfig {
             max_request_bytes: 16 << 20,
             max_inflight_bytes: 256 << 20,
+            start_times: false,
         }
     }
 }
@@ -115,7 +118,7 @@ impl Collector {
         if convert::metrics::has_delta(&req) {
             // Delta totals depend on earlier requests: convert, write and commit in order.
             let mut state = self.delta.lock().await;
-            let c = convert::metrics::convert(&req, &state);
+            let c = convert::metrics::convert(&req, &state, self.cfg.start_times);
             let out = self.sink.write_metrics(c.batch).await?;
             state.commit(c.delta_updates);
             if state.len() > DELTA_SWEEP_AT {
@@ -127,7 +130,7 @@ impl Collector {
                 out.reasons,
             ))
         } else {
-            let c = convert::metrics::convert(&req, &DeltaState::default());
+            let c = convert::metrics::convert(&req, &DeltaState::default(), self.cfg.start_times);
             let out = self.sink.write_metrics(c.batch).await?;
             Ok(Partial::new(
                 c.rejected + out.rejected,

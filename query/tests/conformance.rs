@@ -417,7 +417,11 @@ async fn run_eval(engine: &Engine, store: &MemStore, e: &Eval) -> Result<(), Str
 
 #[tokio::test]
 async fn promql_test_scripts() {
-    let engine = Engine::new(EngineOptions::default());
+    // As upstream's test engine: start times on.
+    let engine = Engine::new(EngineOptions {
+        start_times: true,
+        ..Default::default()
+    });
     let mut files: Vec<_> = std::fs::read_dir(data_dir())
         .unwrap()
         .map(|e| e.unwrap().path())

@@ -142,6 +142,18 @@ fn shipped_example_configs_load() {
 }
 
 #[test]
+fn start_times_reach_the_collector_and_the_engine() {
+    let off = Config::load(&cli(&[]), &[]).unwrap().validate().unwrap();
+    assert!(!off.collector.start_times && !off.promql.start_times);
+    let env = [(
+        "SIGNALBOX_PROMQL__START_TIMES".to_string(),
+        "true".to_string(),
+    )];
+    let on = Config::load(&cli(&[]), &env).unwrap().validate().unwrap();
+    assert!(on.collector.start_times && on.promql.start_times);
+}
+
+#[test]
 fn rules_and_alerting_settings() {
     let dir = tempfile::tempdir().unwrap();
     let f = write(

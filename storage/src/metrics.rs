@@ -89,9 +89,11 @@ pub(crate) fn merge_series(sources: Vec<Vec<Series>>) -> Vec<Series> {
             let mut samples: Vec<(i64, usize, f64)> = Vec::new();
             let mut hists: Vec<(i64, usize, HistogramSample)> = Vec::new();
             // The source of the sample kept at each time decides its start time.
+            let any_starts = parts.iter().any(|p| !p.3.is_empty());
             let mut starts: BTreeMap<i64, (usize, Option<i64>)> = BTreeMap::new();
             for (rank, ss, hs, st) in parts {
-                for t in ss.iter().map(|x| x.t).chain(hs.iter().map(|h| h.t)) {
+                let times = ss.iter().map(|x| x.t).chain(hs.iter().map(|h| h.t));
+                for t in times.filter(|_| any_starts) {
                     let e = starts.entry(t).or_insert((rank, None));
                     if rank >= e.0 {
                         *e = (rank, None);
@@ -119,10 +121,24 @@ pub(crate) fn merge_series(sources: Vec<Vec<Series>>) -> Vec<Series> {
                     _ => out.samples.push(Sample { t, v }),
                 }
             }
-            for (t, _, h) in hists {
-                match out.histograms.last_mut() {
-                    Some(last) if last.t == t => *last = h,
-                    _ => out.histograms.push(h),
+            // A histogram after one from another source does not continue it: its
+            // counter-reset hint is unknown (as Prometheus' merging of series says).
+            let mut ranks: Vec<usize> = Vec::with_capacity(hists.len());
+            for (t, rank, h) in hists {
+                match (out.histograms.last_mut(), ranks.last_mut()) {
+                    (Some(last), Some(r)) if last.t == t => {
+                        *last = h;
+                        *r = rank;
+                    }
+                    _ => {
+                        out.histograms.push(h);
+                        ranks.push(rank);
+                    }
+                }
+            }
+            for (i, h) in out.histograms.iter_mut().enumerate().skip(1) {
+                if ranks[i] != ranks[i - 1] && h.h.hint != crate::model::ResetHint::Gauge {
+                    h.h.hint = crate::model::ResetHint::Unknown;
                 }
             }
             out.starts = starts

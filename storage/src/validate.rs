@@ -105,7 +105,9 @@ pub(crate) fn metrics(
         if s.points() > 0 {
             s.samples.sort_by_key(|x| x.t);
             s.histograms.sort_by_key(|x| x.t);
-            // A start time is kept only with a sample at its time (one per time).
+            // A start time is kept only with a sample at its time, the last given for
+            // a time (as for the samples themselves).
+            s.starts.reverse();
             s.starts.sort_by_key(|x| x.t);
             s.starts.dedup_by_key(|x| x.t);
             let (samples, histograms) = (&s.samples, &s.histograms);

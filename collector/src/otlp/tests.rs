@@ -491,6 +491,7 @@ async fn overload_is_answered_retryably() {
         CollectorConfig {
             max_request_bytes: 1 << 20,
             max_inflight_bytes: 1024,
+            ..Default::default()
         },
     )
     .await;

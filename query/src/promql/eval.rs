@@ -20,7 +20,8 @@ use super::error::{PromqlError, exec};
 use super::fetch::{self, Ctx, Fetched, at_ms, offset_ms};
 use super::position::{Positions, node_key};
 use super::types::{
-    Cursor, Instant, QueryResult, QueryValue, RangeInput, RangeSeries, Sample, Value, final_labels,
+    Cursor, Instant, QueryResult, QueryValue, RangeInput, RangeSeries, Sample, Starts, Value,
+    final_labels,
 };
 use super::{aggregate, binary, functions, histogram};
 use super::{durations, extended, info, trim};
@@ -37,6 +38,9 @@ pub struct EngineOptions {
     pub timeout: Duration,
     /// Step of subqueries written without one (`[5m:]`).
     pub default_subquery_step: Duration,
+    /// Whether `rate`, `increase`, `irate`, `resets` and `start_timestamp` read the
+    /// samples' start times (off by default, as in Prometheus).
+    pub start_times: bool,
 }
 
 impl Default for EngineOptions {
@@ -47,6 +51,7 @@ impl Default for EngineOptions {
             max_points_per_series: 11_000,
             timeout: Duration::from_secs(120),
             default_subquery_step: Duration::from_secs(60),
+            start_times: false,
         }
     }
 }
@@ -863,17 +868,26 @@ impl Ev<'_> {
     pub(crate) fn range_series_of(&self, vs: &VectorSelector) -> Vec<RangeSeries> {
         self.series_of(vs)
             .iter()
-            .map(|s| RangeSeries {
-                labels: Arc::new(s.labels.clone()),
-                points: s
+            .map(|s| {
+                let points: Vec<(i64, f64)> = s
                     .samples
                     .iter()
                     .filter(|x| !is_stale_nan(x.v))
                     .map(|x| (x.t, x.v))
-                    .collect(),
-                hists: histogram_points(s),
-                starts: s.starts.clone(),
-                drop_name: false,
+                    .collect();
+                let hists = histogram_points(s);
+                let starts = if self.opts.start_times {
+                    Starts::of(&s.starts, &points, &hists)
+                } else {
+                    Starts::default()
+                };
+                RangeSeries {
+                    labels: Arc::new(s.labels.clone()),
+                    points,
+                    hists,
+                    starts,
+                    drop_name: false,
+                }
             })
             .collect()
     }
@@ -965,7 +979,7 @@ impl Ev<'_> {
                                 labels: labels.clone(),
                                 points: Vec::new(),
                                 hists: Vec::new(),
-                                starts: Vec::new(),
+                                starts: Starts::default(),
                                 drop_name,
                             });
                         }

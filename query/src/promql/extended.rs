@@ -393,7 +393,8 @@ fn mixed_changes(
         (Some(i), _) => (i, h_after),
         (None, Some(j)) => (f_after, j),
     };
-    match range_outcome(ev, name, s, &f[fs..], &h[hs..], w) {
+    // Extended ranges do not read start times (as in Prometheus).
+    match range_outcome(ev, name, s, &f[fs..], &h[hs..], (&[], &[]), w) {
         Outcome::Value(x, _) => Some((x, None)),
         _ => None,
     }
@@ -705,7 +706,7 @@ mod tests {
             labels: Arc::default(),
             points: (0..10).map(|i| (i * 10_000, (i + 1) as f64)).collect(),
             hists: Vec::new(),
-            starts: Vec::new(),
+            starts: Default::default(),
             drop_name: false,
         };
         let pts = |w, m| range_points(&s, w, m, 300_000).unwrap();

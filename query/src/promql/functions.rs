@@ -469,10 +469,12 @@ fn range_fn(
             if i % 1024 == 1023 {
                 ev.check_time()?;
             }
-            let pts = cf.window(&s.points, *w);
-            let hpts = ch.window(&s.hists, *w);
+            let (fspan, hspan) = (cf.span(&s.points, *w), ch.span(&s.hists, *w));
+            let pts = &s.points[fspan.0..fspan.1];
+            let hpts = &s.hists[hspan.0..hspan.1];
+            let starts = (s.starts.of_points(fspan), s.starts.of_hists(hspan));
             if !hpts.is_empty() {
-                match range_outcome(ev, name, s, pts, hpts, *w) {
+                match range_outcome(ev, name, s, pts, hpts, starts, *w) {
                     Outcome::Value(f, h) => {
                         v.push(Sample {
                             labels: s.labels.clone(),
@@ -490,11 +492,11 @@ fn range_fn(
                 continue;
             }
             // Start times matter to the counter functions only.
-            let sts = match name {
-                "rate" | "increase" | "irate" | "resets" => s.starts_at(pts.iter().map(|p| p.0)),
-                _ => Vec::new(),
+            let sts: &[i64] = match name {
+                "rate" | "increase" | "irate" | "resets" => starts.0,
+                _ => &[],
             };
-            if matches!(name, "rate" | "increase") && starts::overlap(&sts, pts.iter().map(|p| p.0))
+            if matches!(name, "rate" | "increase") && starts::overlap(sts, pts.iter().map(|p| p.0))
             {
                 ev.warn(starts::overlap_warning(
                     s.labels.get(METRIC_NAME).unwrap_or(""),
@@ -502,10 +504,10 @@ fn range_fn(
             }
             let p = |i: usize| params.get(i).map(|x| x[step]).unwrap_or(f64::NAN);
             let r = match name {
-                "rate" => extrapolated(pts, &sts, *w, true, true),
-                "increase" => extrapolated(pts, &sts, *w, true, false),
+                "rate" => extrapolated(pts, sts, *w, true, true),
+                "increase" => extrapolated(pts, sts, *w, true, false),
                 "delta" => extrapolated(pts, &[], *w, false, false),
-                "irate" => instant_rate(pts, &sts, true),
+                "irate" => instant_rate(pts, sts, true),
                 "idelta" => instant_rate(pts, &[], false),
                 "deriv" => (pts.len() >= 2).then(|| linear_regression(pts, pts[0].0).0),
                 "predict_linear" => (pts.len() >= 2).then(|| {
@@ -516,7 +518,7 @@ fn range_fn(
                     pts.windows(2)
                         .enumerate()
                         .filter(|(i, x)| {
-                            x[1].1 < x[0].1 || starts::reset_between(&sts, *i, x[0].0, x[1].0)
+                            x[1].1 < x[0].1 || starts::reset_between(sts, *i, x[0].0, x[1].0)
                         })
                         .count() as f64,
                 ),
@@ -793,9 +795,9 @@ fn timestamp(ev: &Ev<'_>, c: &Call) -> Result<Vec<Instant>, PromqlError> {
 
 /// `start_timestamp(v)`: the start time (seconds; 0 when unknown) of each sample a
 /// selector picks. Only a selector's samples have start times: any other expression
-/// gives nothing.
+/// gives nothing, and so does every expression while start times are off.
 fn start_timestamp(ev: &Ev<'_>, c: &Call) -> Result<Vec<Instant>, PromqlError> {
-    let Expr::VectorSelector(vs) = unwrap_parens(arg(c, 0)?) else {
+    let (true, Expr::VectorSelector(vs)) = (ev.opts.start_times, unwrap_parens(arg(c, 0)?)) else {
         vectors(ev, arg(c, 0)?)?;
         return Ok(vec![Instant::Vector(Vec::new()); ev.steps()]);
     };

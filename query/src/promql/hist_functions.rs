@@ -55,13 +55,15 @@ pub(crate) enum Outcome {
 }
 
 /// A range function over a window holding native histograms (`hists` non-empty) and
-/// maybe floats too.
+/// maybe floats too; `(fsts, hsts)` are the start times of `floats` and `hists` (each
+/// empty when none is known).
 pub(crate) fn range_outcome(
     ev: &Ev<'_>,
     name: &str,
     s: &RangeSeries,
     floats: &[(i64, f64)],
     hists: &[(i64, Arc<Histogram>)],
+    (fsts, hsts): (&[i64], &[i64]),
     w: (i64, i64),
 ) -> Outcome {
     let mixed = !floats.is_empty();
@@ -87,21 +89,17 @@ pub(crate) fn range_outcome(
             if counter && hists.iter().any(|(_, h)| gauge(h)) {
                 warn_not_counter();
             }
-            let sts = if counter {
-                s.starts_at(hists.iter().map(|p| p.0))
-            } else {
-                Vec::new()
-            };
-            if starts::overlap(&sts, hists.iter().map(|p| p.0)) {
+            let sts = if counter { hsts } else { &[] };
+            if starts::overlap(sts, hists.iter().map(|p| p.0)) {
                 ev.warn(starts::overlap_warning(metric_name(s)));
             }
-            match rate(ev, s, hists, &sts, w, counter, name == "rate") {
+            match rate(ev, s, hists, sts, w, counter, name == "rate") {
                 Some(h) => {
                     let gauge_edges = gauge(&hists[0].1) && gauge(&hists[hists.len() - 1].1);
                     if !counter && !gauge_edges {
                         warn_not_gauge();
                     }
-                    change(h)
+                    hist(h)
                 }
                 None => Outcome::Nothing,
             }
@@ -124,7 +122,8 @@ pub(crate) fn range_outcome(
                 ((_, None), (_, None)) => Outcome::Floats,
                 ((pt, Some(prev)), (lt, Some(last))) => {
                     let rate = name == "irate";
-                    let sts = s.starts_at([pt, lt].into_iter());
+                    // The last two histograms' start times.
+                    let sts = hsts.get(hists.len().saturating_sub(2)..).unwrap_or(&[]);
                     if rate && (gauge(prev) || gauge(last)) {
                         warn_not_counter();
                     }
@@ -132,7 +131,7 @@ pub(crate) fn range_outcome(
                     if !rate && !both_gauges {
                         warn_not_gauge();
                     }
-                    let restarted = starts::reset_between(&sts, 0, pt, lt);
+                    let restarted = starts::reset_between(sts, 0, pt, lt);
                     let d = if rate && (restarted || histogram::is_reset(prev, last)) {
                         (**last).clone()
                     } else {
@@ -187,14 +186,21 @@ pub(crate) fn range_outcome(
             }
         }
         "changes" | "resets" => {
-            let mut all: Vec<(i64, Option<f64>, Option<&Histogram>)> = floats
+            let st = |sts: &[i64], i: usize| sts.get(i).copied().unwrap_or(0);
+            let mut all: Vec<(i64, Option<f64>, Option<&Histogram>, i64)> = floats
                 .iter()
-                .map(|(t, f)| (*t, Some(*f), None))
-                .chain(hists.iter().map(|(t, h)| (*t, None, Some(h.as_ref()))))
+                .enumerate()
+                .map(|(i, (t, f))| (*t, Some(*f), None, st(fsts, i)))
+                .chain(
+                    hists
+                        .iter()
+                        .enumerate()
+                        .map(|(i, (t, h))| (*t, None, Some(h.as_ref()), st(hsts, i))),
+                )
                 .collect();
             all.sort_by_key(|p| p.0);
-            let sts = if name == "resets" {
-                s.starts_at(all.iter().map(|p| p.0))
+            let sts: Vec<i64> = if name == "resets" && !(fsts.is_empty() && hsts.is_empty()) {
+                all.iter().map(|p| p.3).collect()
             } else {
                 Vec::new()
             };
@@ -279,6 +285,7 @@ fn rate(
         None
     };
     if points.len() < 2 {
+        // The sample itself, scaled (its hint kept, as Prometheus does).
         let (t, first) = points.first()?;
         let at = zero_at?;
         let factor = extrapolation_factor((*t, *t), 1, w, None, per_second, Some(at));
@@ -340,5 +347,7 @@ fn rate(
     if zero_at.is_some() {
         d = combine(ev, s, &d, first, false)?;
     }
+    // A rate or a difference is a gauge.
+    d.hint = ResetHint::Gauge;
     Some(histogram::scale(&d, factor))
 }

@@ -426,7 +426,7 @@ fn per_component(hs: &[Histogram], f: impl Fn(&[f64]) -> f64) -> Histogram {
         positive: side(|h| &h.positive),
         negative: side(|h| &h.negative),
         custom_values: hs[0].custom_values.clone(),
-        hint: hs[0].hint,
+        hint: ResetHint::Unknown,
     }
 }
 

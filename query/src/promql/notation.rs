@@ -32,8 +32,8 @@ pub struct HistogramLit {
     /// `n_offset`: index of the first negative bucket.
     pub n_offset: i32,
     pub custom_values: Vec<f64>,
-    /// `Some("reset")` etc. only if literally present (or produced by combining
-    /// histograms whose hints differ).
+    /// Only if literally present (or produced by combining histograms whose hints
+    /// differ).
     pub counter_reset_hint: Option<ResetHint>,
 }
 
@@ -453,7 +453,6 @@ fn stale_point() -> Point {
     Point::Float(f64::from_bits(STALE_NAN_BITS))
 }
 
-/// Parses a value sequence (everything after the series identifier).
 /// The offsets of an `@st` line: per slot, the sample's start time minus its time (ms),
 /// or `None` (`_`). Items: `_`, `_xK`, `<dur>`, `<dur>xK`, `<dur>+<dur>xK` and
 /// `<dur>-<dur>xK`, where durations may carry a sign.
@@ -503,6 +502,7 @@ pub fn parse_start_offsets(s: &str) -> Result<Vec<Option<i64>>, String> {
     Ok(out)
 }
 
+/// Parses a value sequence (everything after the series identifier).
 pub fn parse_values(s: &str) -> Result<Vec<Option<Point>>, String> {
     let mut sc = Scan::new(s);
     let mut out: Vec<Option<Point>> = Vec::new();

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use signalbox_storage::{Histogram, Labels, StartTime, start_at};
+use signalbox_storage::{Histogram, Labels, StartTime};
 
 pub(crate) const METRIC_NAME: &str = "__name__";
 
@@ -52,15 +52,61 @@ pub(crate) enum Instant {
 }
 
 /// A series with samples over time, as a range vector argument holds it: float points
-/// and native histogram points, each sorted by time, and the start times of the points
-/// that have one (only a selector's series have them: a subquery's points are computed).
+/// and native histogram points, each sorted by time.
 #[derive(Clone, Debug)]
 pub(crate) struct RangeSeries {
     pub(crate) labels: Arc<Labels>,
     pub(crate) points: Vec<(i64, f64)>,
     pub(crate) hists: Vec<(i64, Arc<Histogram>)>,
-    pub(crate) starts: Vec<StartTime>,
+    pub(crate) starts: Starts,
     pub(crate) drop_name: bool,
+}
+
+/// The start times (0: unknown) of a series' float points and histogram points, by
+/// index; both empty when it has none (only a selector's series can have them: a
+/// subquery's points are computed).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Starts {
+    pub(crate) points: Vec<i64>,
+    pub(crate) hists: Vec<i64>,
+}
+
+impl Starts {
+    /// The start times of `points` and `hists` from a time-sorted list of them.
+    pub(crate) fn of(
+        starts: &[StartTime],
+        points: &[(i64, f64)],
+        hists: &[(i64, Arc<Histogram>)],
+    ) -> Starts {
+        if starts.is_empty() {
+            return Starts::default();
+        }
+        let along = |times: &mut dyn Iterator<Item = i64>| {
+            let mut k = 0;
+            times
+                .map(|t| {
+                    while k < starts.len() && starts[k].t < t {
+                        k += 1;
+                    }
+                    starts.get(k).filter(|s| s.t == t).map_or(0, |s| s.st)
+                })
+                .collect()
+        };
+        Starts {
+            points: along(&mut points.iter().map(|p| p.0)),
+            hists: along(&mut hists.iter().map(|p| p.0)),
+        }
+    }
+
+    /// The start times of the float points `lo..hi` (empty when none are known).
+    pub(crate) fn of_points(&self, (lo, hi): (usize, usize)) -> &[i64] {
+        self.points.get(lo..hi).unwrap_or(&[])
+    }
+
+    /// The start times of the histogram points `lo..hi` (empty when none are known).
+    pub(crate) fn of_hists(&self, (lo, hi): (usize, usize)) -> &[i64] {
+        self.hists.get(lo..hi).unwrap_or(&[])
+    }
 }
 
 /// A range vector evaluated at each step: the series, and per step the window
@@ -72,15 +118,6 @@ pub(crate) struct RangeInput {
 }
 
 impl RangeSeries {
-    /// The start time of each point at the given times (0 where unknown); empty when
-    /// the series has no start times at all.
-    pub(crate) fn starts_at(&self, times: impl Iterator<Item = i64>) -> Vec<i64> {
-        if self.starts.is_empty() {
-            return Vec::new();
-        }
-        times.map(|t| start_at(&self.starts, t)).collect()
-    }
-
     /// Float points in `(start, end]`.
     pub(crate) fn window(&self, w: (i64, i64)) -> &[(i64, f64)] {
         in_window(&self.points, w)
@@ -140,14 +177,9 @@ impl Cursor {
         (self.lo, self.hi.max(self.lo))
     }
 
-    /// The points in window `w`.
-    pub(crate) fn window<'a, T>(
-        &mut self,
-        points: &'a [(i64, T)],
-        w: (i64, i64),
-    ) -> &'a [(i64, T)] {
-        let (lo, hi) = self.seek(points, |p| p.0, w);
-        &points[lo..hi]
+    /// The index range of the points in window `w`.
+    pub(crate) fn span<T>(&mut self, points: &[(i64, T)], w: (i64, i64)) -> (usize, usize) {
+        self.seek(points, |p| p.0, w)
     }
 
     /// The number of points at or before `t`, each at time `time(p)`.
@@ -421,7 +453,8 @@ mod tests {
                 let range = 1 + next(120);
                 let w = (end - range, end);
                 let want = in_window(&points, w);
-                assert_eq!(c.window(&points, w), want, "round {round}, window {w:?}");
+                let (lo, hi) = c.span(&points, w);
+                assert_eq!(&points[lo..hi], want, "round {round}, window {w:?}");
                 let n = want.len() + points.partition_point(|p| p.0 <= w.0);
                 assert_eq!(u.upto(&points, |p| p.0, end), n);
                 end += match next(10) {
@@ -432,10 +465,9 @@ mod tests {
                 };
             }
         }
-        assert!(
-            Cursor::default()
-                .window(&[] as &[(i64, f64)], (0, 10))
-                .is_empty()
+        assert_eq!(
+            Cursor::default().span(&[] as &[(i64, f64)], (0, 10)),
+            (0, 0)
         );
     }
 

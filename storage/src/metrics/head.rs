@@ -25,6 +25,17 @@ pub(crate) struct HeadSeries {
 }
 
 impl HeadSeries {
+    /// Drops the start time at `t`; gives the bytes freed.
+    fn forget_start(&mut self, t: i64) -> u64 {
+        match self.starts.binary_search_by_key(&t, |x| x.t) {
+            Ok(i) => {
+                self.starts.remove(i);
+                START_BYTES
+            }
+            Err(_) => 0,
+        }
+    }
+
     /// Replaces the ingested hint of histogram `i` with the one a reader sees, from the
     /// sample before it (a float sample in between ends a chunk too).
     fn derive_hint(&mut self, i: usize) {
@@ -112,6 +123,10 @@ impl MetricsHead {
         let series = &mut self.series[idx as usize];
         let before = series.samples.len();
         insert_sorted(&mut series.samples, s, |x| x.t);
+        if series.samples.len() == before {
+            // A replaced sample takes its start time, if any, from the new write.
+            self.bytes -= series.forget_start(s.t);
+        }
         // A float between two histograms ends the first one's chunk.
         if !series.histograms.is_empty() {
             let next = series.histograms.partition_point(|x| x.t <= s.t);
@@ -135,6 +150,9 @@ impl MetricsHead {
         let series = &mut self.series[idx as usize];
         let before = series.histograms.len();
         insert_sorted(&mut series.histograms, h, |x| x.t);
+        if series.histograms.len() == before {
+            self.bytes -= series.forget_start(t);
+        }
         let at = series.histograms.partition_point(|x| x.t < t);
         series.derive_hint(at);
         // A sample inserted out of order may end the chunk of the one after it.

@@ -606,7 +606,11 @@ impl<'a> RowCursor<'a> {
                     column::<Float64Array>(part, b, "v")?,
                     column::<Int64Array>(part, b, "vi")?,
                     column::<BinaryArray>(part, b, "h")?,
-                    column::<Int64Array>(part, b, "st").ok(),
+                    // Parts written before start times existed have no such column.
+                    match b.column_by_name("st") {
+                        None => None,
+                        Some(_) => Some(column::<Int64Array>(part, b, "st")?),
+                    },
                 ))
             })
             .collect::<Result<Vec<_>>>()?;
@@ -646,7 +650,10 @@ impl<'a> RowCursor<'a> {
             let ts = t.value(r);
             seen = Some((seen.map_or(ts, |x| x.0), ts));
             if ts >= start && ts <= end {
-                if let Some(st) = st.filter(|st| st.is_valid(r)) {
+                // One start time per time, should a float and a histogram share it.
+                if let Some(st) = st.filter(|st| st.is_valid(r))
+                    && s.starts.last().is_none_or(|x| x.t != ts)
+                {
                     s.starts.push(StartTime {
                         t: ts,
                         st: st.value(r),

@@ -37,6 +37,42 @@ fn merge_prefers_later_sources_on_equal_timestamps() {
 }
 
 #[test]
+fn a_merged_histogram_after_one_from_another_source_has_no_reset_hint() {
+    let h = |t, count, hint| HistogramSample {
+        t,
+        h: Histogram {
+            count,
+            hint,
+            ..Histogram::default()
+        },
+    };
+    let mut part = series("h", "a", &[]);
+    part.histograms = vec![
+        h(0, 1.0, ResetHint::Unknown),
+        h(120, 3.0, ResetHint::NotReset),
+        h(180, 4.0, ResetHint::NotReset),
+    ];
+    let mut head = series("h", "a", &[]);
+    head.histograms = vec![h(60, 10.0, ResetHint::Unknown)];
+    let out = merge_series(vec![vec![part], vec![head]]);
+    let hints: Vec<ResetHint> = out[0].histograms.iter().map(|x| x.h.hint).collect();
+    use ResetHint::{NotReset, Unknown};
+    assert_eq!(hints, [Unknown, Unknown, Unknown, NotReset]);
+}
+
+#[test]
+fn a_sample_written_again_takes_the_start_time_of_the_new_write() {
+    let mut head = head::MetricsHead::default();
+    let idx = head.get_or_create(&Labels::from_pairs([("__name__", "c")]));
+    head.insert_sample(idx, Sample { t: 10, v: 1.0 });
+    head.insert_start(idx, StartTime { t: 10, st: 1 });
+    let bytes = head.bytes();
+    head.insert_sample(idx, Sample { t: 10, v: 2.0 });
+    assert!(head.series[idx as usize].starts.is_empty());
+    assert!(head.bytes() < bytes);
+}
+
+#[test]
 fn merged_samples_keep_the_start_time_of_the_source_that_wins() {
     let st = |t, st| StartTime { t, st };
     let mut a = series("m", "a", &[(1, 1.0), (2, 2.0), (4, 4.0)]);

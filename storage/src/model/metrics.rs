@@ -35,9 +35,10 @@ pub const CUSTOM_BUCKETS_SCHEMA: i32 = -53;
 /// hint: nothing known, a reset since the previous sample, none since the previous
 /// sample, or a gauge histogram (which may go up and down).
 ///
-/// Ingest gives `Gauge`, `Reset` or `Unknown`. The metrics head then keeps what a reader
-/// of Prometheus' chunks would see: `Gauge` for gauges, `NotReset` for a counter sample
-/// that continues the one before it, `Unknown` for any other.
+/// A writer may give `Gauge` or `Reset` (OTLP conversion gives neither: its histograms
+/// are counters). The metrics head then keeps what a reader of Prometheus' chunks would
+/// see: `Gauge` for gauges, `NotReset` for a counter sample that continues the one
+/// before it, `Unknown` for any other.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum ResetHint {
     #[default]
@@ -159,7 +160,7 @@ impl Histogram {
     /// Whether this counter sample continues `prev` in one Prometheus chunk: the same
     /// layout (schema, zero bucket, custom bounds) and nothing that went down (the
     /// count, the zero count, any bucket). Anything else starts a new chunk.
-    pub fn continues(&self, prev: &Histogram) -> bool {
+    pub(crate) fn continues(&self, prev: &Histogram) -> bool {
         let covers = |cur: &Buckets, old: &Buckets| {
             old.counts.iter().enumerate().all(|(k, &c)| {
                 let idx = i64::from(old.offset) + k as i64 - i64::from(cur.offset);
@@ -303,8 +304,9 @@ pub struct Exemplar {
 }
 
 /// When the count that reached the sample at `t` began (OTLP's start time of a
-/// cumulative point; for a delta point, the end of the previous one), in milliseconds.
-/// PromQL's `rate` family reads a start time after the previous sample as a reset.
+/// cumulative point; a writer of delta samples would give the previous sample's time),
+/// in milliseconds. PromQL's `rate` family can read a start time after the previous
+/// sample as a reset.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StartTime {
     pub t: i64,
@@ -433,9 +435,15 @@ mod tests {
         }
         let h = Histogram::from_bytes(&e.buf).unwrap();
         assert_eq!((h.schema, h.count, h.hint), (0, 4.0, ResetHint::Unknown));
-        let mut bad = Enc::default();
-        bad.ivarint(HINT_MARK - 9);
-        assert!(Histogram::from_bytes(&bad.buf).is_err());
+        // An unknown hint code before a valid histogram is refused; a known one is read.
+        let with_code = |code: i64| {
+            let mut b = Enc::default();
+            b.ivarint(HINT_MARK - code);
+            b.raw(&e.buf);
+            Histogram::from_bytes(&b.buf)
+        };
+        assert!(with_code(9).is_err());
+        assert_eq!(with_code(3).unwrap().hint, ResetHint::Gauge);
     }
 
     fn counter(count: f64, buckets: &[f64]) -> Histogram {

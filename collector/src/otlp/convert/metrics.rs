@@ -100,6 +100,7 @@ struct Ctx<'a> {
     /// The start time of the point being converted, given to every sample made from it
     /// (none for gauges and for delta points, whose running totals start unknown).
     start: Option<i64>,
+    keep_starts: bool,
 }
 
 impl Ctx<'_> {
@@ -138,7 +139,7 @@ impl Ctx<'_> {
 
     /// Takes the start time of a point (OTLP: 0 when unknown) for its samples.
     fn start_from(&mut self, start_ns: u64, known: bool) {
-        self.start = (known && start_ns != 0).then(|| ms(start_ns));
+        self.start = (self.keep_starts && known && start_ns != 0).then(|| ms(start_ns));
     }
 
     /// The point's time in milliseconds; a point without one is rejected.
@@ -168,7 +169,13 @@ impl Ctx<'_> {
     }
 }
 
-pub(crate) fn convert(req: &ExportMetricsServiceRequest, state: &DeltaState) -> Converted {
+/// Converts a request; with `start_times`, samples of cumulative points keep the points'
+/// start times.
+pub(crate) fn convert(
+    req: &ExportMetricsServiceRequest,
+    state: &DeltaState,
+    start_times: bool,
+) -> Converted {
     let mut cx = Ctx {
         out: Vec::new(),
         index: Default::default(),
@@ -178,6 +185,7 @@ pub(crate) fn convert(req: &ExportMetricsServiceRequest, state: &DeltaState) -> 
         state,
         pending: HashMap::new(),
         start: None,
+        keep_starts: start_times,
     };
     for rm in &req.resource_metrics {
         let (base, target_info) = resource_labels(rm.resource.as_ref());

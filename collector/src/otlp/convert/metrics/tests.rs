@@ -113,7 +113,7 @@ fn job_instance_and_target_info_come_from_the_resource() {
             kv("host.name", "h1"),
         ],
     );
-    let c = convert(&req, &DeltaState::default());
+    let c = convert(&req, &DeltaState::default(), false);
     let s = find(&c.batch, "req_total");
     assert_eq!(s.len(), 1);
     assert_eq!(s[0].labels.get("job"), Some("shop/cart"));
@@ -148,13 +148,13 @@ fn delta_sums_accumulate_only_once_committed() {
             vec![kv("service.name", "a")],
         )
     };
-    let c = convert(&req(3.0), &state);
+    let c = convert(&req(3.0), &state, false);
     assert_eq!(find(&c.batch, "hits_total")[0].samples[0].v, 3.0);
     // Not committed (say storage refused it): the retry starts from the same total.
-    let c = convert(&req(3.0), &state);
+    let c = convert(&req(3.0), &state, false);
     assert_eq!(find(&c.batch, "hits_total")[0].samples[0].v, 3.0);
     state.commit(c.delta_updates);
-    let c = convert(&req(4.0), &state);
+    let c = convert(&req(4.0), &state, false);
     assert_eq!(find(&c.batch, "hits_total")[0].samples[0].v, 7.0);
     assert!(has_delta(&req(1.0)));
 }
@@ -196,7 +196,10 @@ fn cumulative_points_keep_their_start_time() {
         ],
         vec![kv("service.name", "a"), kv("host.name", "h")],
     );
-    let c = convert(&req, &DeltaState::default());
+    // Off (the default), no start times are kept.
+    let off = convert(&req, &DeltaState::default(), false);
+    assert!(off.batch.series.iter().all(|s| s.starts.is_empty()));
+    let c = convert(&req, &DeltaState::default(), true);
     let starts = |name: &str| {
         let s = find(&c.batch, name);
         assert!(!s.is_empty(), "{name}");
@@ -243,7 +246,7 @@ fn latency_histogram(exemplars: Vec<opentelemetry_proto::tonic::metrics::v1::Exe
 #[test]
 fn classic_histograms_become_cumulative_buckets() {
     let m = latency_histogram(vec![]);
-    let c = convert(&request(vec![m], vec![]), &DeltaState::default());
+    let c = convert(&request(vec![m], vec![]), &DeltaState::default(), false);
     let buckets = find(&c.batch, "latency_seconds_bucket");
     let mut got: Vec<(String, f64)> = buckets
         .iter()
@@ -288,7 +291,7 @@ fn mismatched_bucket_counts_are_rejected_not_stored() {
         })),
         ..Default::default()
     };
-    let c = convert(&request(vec![m, g], vec![]), &DeltaState::default());
+    let c = convert(&request(vec![m, g], vec![]), &DeltaState::default(), false);
     assert_eq!(c.rejected, 2);
     assert!(c.batch.series.is_empty());
     assert_eq!(c.reasons.len(), 2);
@@ -316,7 +319,7 @@ fn exponential_histograms_map_to_native_histograms() {
         })),
         ..Default::default()
     };
-    let c = convert(&request(vec![m], vec![]), &DeltaState::default());
+    let c = convert(&request(vec![m], vec![]), &DeltaState::default(), false);
     let s = find(&c.batch, "size_bytes");
     let h = &s[0].histograms[0].h;
     assert_eq!(h.schema, 0);
@@ -356,7 +359,7 @@ fn exponential_histograms_with_buckets_past_any_float_are_rejected() {
         })),
         ..Default::default()
     };
-    let c = convert(&request(vec![m], vec![]), &DeltaState::default());
+    let c = convert(&request(vec![m], vec![]), &DeltaState::default(), false);
     assert_eq!(c.rejected, 2);
     assert!(
         c.reasons.iter().all(|r| r.contains("beyond any float")),
@@ -393,7 +396,7 @@ fn no_recorded_value_becomes_a_staleness_marker() {
         })),
         ..Default::default()
     };
-    let c = convert(&request(vec![m], vec![]), &DeltaState::default());
+    let c = convert(&request(vec![m], vec![]), &DeltaState::default(), false);
     assert!(signalbox_storage::is_stale_nan(
         find(&c.batch, "g")[0].samples[0].v
     ));
@@ -427,7 +430,11 @@ fn exemplars_go_to_their_series_and_histogram_buckets_by_value() {
         otlp_exemplar(0.5, 2),
         otlp_exemplar(9.0, 3),
     ]);
-    let c = convert(&request(vec![sum, hist], vec![]), &DeltaState::default());
+    let c = convert(
+        &request(vec![sum, hist], vec![]),
+        &DeltaState::default(),
+        false,
+    );
     let s = &find(&c.batch, "requests_total")[0];
     assert_eq!(s.exemplars.len(), 1);
     let e = &s.exemplars[0];
