@@ -223,6 +223,43 @@ impl Kind for TracesKind {
     }
 }
 
+/// Runs `read` on every part at the same time, each on a task of its own (decoding pages
+/// is CPU work: a read of several parts uses every core), and gives the answers in the
+/// parts' order. Dropping the returned future (a cancelled query) aborts the tasks.
+async fn each_part<P, T, F, Fut>(parts: &[Arc<P>], read: F) -> Result<Vec<T>>
+where
+    P: Send + Sync + 'static,
+    T: Send + 'static,
+    F: Fn(Arc<P>) -> Fut,
+    Fut: std::future::Future<Output = Result<T>> + Send + 'static,
+{
+    struct AbortOnDrop<T>(Vec<tokio::task::JoinHandle<Result<T>>>);
+    impl<T> Drop for AbortOnDrop<T> {
+        fn drop(&mut self) {
+            for h in &self.0 {
+                h.abort();
+            }
+        }
+    }
+    if let [only] = parts {
+        return Ok(vec![read(only.clone()).await?]);
+    }
+    let mut tasks = AbortOnDrop(
+        parts
+            .iter()
+            .map(|p| tokio::spawn(read(p.clone())))
+            .collect(),
+    );
+    let mut out = Vec::with_capacity(parts.len());
+    for h in &mut tasks.0 {
+        out.push(
+            h.await
+                .map_err(|e| StorageError::part("parts", "read", e))??,
+        );
+    }
+    Ok(out)
+}
+
 /// What opening the data directory found.
 #[derive(Debug, Default, Clone)]
 pub struct OpenReport {
@@ -684,9 +721,14 @@ impl MetricsReader for Storage {
             (sel, frozen, parts)
         };
         let mut sources = Vec::with_capacity(parts.len() + frozen.len() + 1);
-        for p in &parts {
-            sources.push(p.select(matchers, start_ms, end_ms).await?);
-        }
+        let ms = matchers.to_vec();
+        sources.extend(
+            each_part(&parts, |p| {
+                let ms = ms.clone();
+                async move { p.select(&ms, start_ms, end_ms).await }
+            })
+            .await?,
+        );
         for f in &frozen {
             sources.push(f.select(matchers, start_ms, end_ms));
         }
@@ -767,8 +809,13 @@ impl LogsReader for Storage {
         for f in &frozen {
             all.extend(f.query(q));
         }
-        for p in &parts {
-            all.extend(p.query(q).await?);
+        for found in each_part(&parts, |p| {
+            let q = q.clone();
+            async move { p.query(&q).await }
+        })
+        .await?
+        {
+            all.extend(found);
         }
         order_and_limit(&mut all, q);
         Ok(all)
@@ -811,8 +858,8 @@ impl TracesReader for Storage {
         for f in &frozen {
             all.extend(f.trace(&trace_id));
         }
-        for p in &parts {
-            all.extend(p.trace(&trace_id).await?);
+        for found in each_part(&parts, |p| async move { p.trace(&trace_id).await }).await? {
+            all.extend(found);
         }
         all.sort_by(|a, b| {
             (a.span.start_ns, a.span.span_id).cmp(&(b.span.start_ns, b.span.span_id))
@@ -834,8 +881,13 @@ impl TracesReader for Storage {
         for f in &frozen {
             all.extend(f.search(q));
         }
-        for p in &parts {
-            all.extend(p.search(q).await?);
+        for found in each_part(&parts, |p| {
+            let q = q.clone();
+            async move { p.search(&q).await }
+        })
+        .await?
+        {
+            all.extend(found);
         }
         all.sort_by_key(|r| std::cmp::Reverse(r.span.start_ns));
         if q.limit > 0 {

@@ -140,6 +140,10 @@ impl<'a> StreamRef<'a> {
 /// Rows per Arrow batch (and Parquet row group) of the records file.
 const RECORD_BATCH_ROWS: usize = 65536;
 
+/// Up to this many candidate rows (after the full-text index), a search reads them whole
+/// at once instead of reading their times first.
+const DIRECT_READ_ROWS: usize = 16_384;
+
 #[derive(Default)]
 struct RecordCols {
     stream: Vec<u32>,
@@ -546,10 +550,18 @@ impl LogsPart {
         if ranges.is_empty() {
             return Ok(Vec::new());
         }
+        let rows = self.meta.rows as usize;
+        // A rare term leaves few candidate rows: they are read whole in one pass.
+        let candidate_rows: usize = ranges.iter().map(|r| r.len()).sum();
+        if !q.contains.is_empty() && candidate_rows <= DIRECT_READ_ROWS {
+            let mut out = Vec::new();
+            let selection = RowSelection::from_consecutive_ranges(ranges.into_iter(), rows);
+            self.read_records(&idx, selection, q, &mut out).await?;
+            return Ok(out);
+        }
         // Read the time column (and the trace id when one is asked for) of the candidate
         // rows first and keep those in the time range and trace; the wide columns are then
         // decoded only for the rows nearest the start of the direction.
-        let rows = self.meta.rows as usize;
         let narrow: &[&str] = if q.trace_id.is_some() {
             &["time_ns", "trace_id"]
         } else {
@@ -589,46 +601,7 @@ impl LogsPart {
             }
             selected.sort_by_key(|r| r.start);
             let selection = RowSelection::from_consecutive_ranges(selected.into_iter(), rows);
-            let batches = self
-                .records_file
-                .read(
-                    match q.fields {
-                        LogFields::NoLines if q.contains.is_empty() => &NO_LINE_COLUMNS,
-                        LogFields::NoLines | LogFields::Lines => &QUERY_COLUMNS,
-                        LogFields::All => &RECORD_COLUMNS,
-                    },
-                    None,
-                    Some(selection),
-                )
-                .await?;
-            for b in &batches {
-                let cols = RecordColumns::new(&self.meta.id, b)?;
-                for r in 0..b.num_rows() {
-                    let t = cols.time.value(r);
-                    if t < q.start_ns
-                        || t >= q.end_ns
-                        || !q
-                            .record_matches(cols.tid.value(r), cols.line.map_or("", |l| l.value(r)))
-                    {
-                        continue;
-                    }
-                    let stream = cols.stream.value(r) as usize;
-                    let (Some(labels), Some(resource)) =
-                        (idx.labels.get(stream), idx.resource.get(stream))
-                    else {
-                        return Err(StorageError::part(
-                            &self.meta.id,
-                            "read records",
-                            "record of an unknown stream",
-                        ));
-                    };
-                    out.push(LogEntry {
-                        labels: labels.clone(),
-                        resource: resource.clone(),
-                        record: cols.record(r)?,
-                    });
-                }
-            }
+            self.read_records(&idx, selection, q, &mut out).await?;
             bound = Some(thr);
             if q.limit > 0 && out.len() >= q.limit {
                 break;
@@ -636,6 +609,57 @@ impl LogsPart {
             target = target.saturating_mul(4);
         }
         Ok(out)
+    }
+
+    /// Decodes the rows of `selection` and adds those in the query's time range that
+    /// pass its record filters to `out`.
+    async fn read_records(
+        &self,
+        idx: &StreamIndex,
+        selection: RowSelection,
+        q: &LogQuery,
+        out: &mut Vec<LogEntry>,
+    ) -> Result<()> {
+        let batches = self
+            .records_file
+            .read(
+                match q.fields {
+                    LogFields::NoLines if q.contains.is_empty() => &NO_LINE_COLUMNS,
+                    LogFields::NoLines | LogFields::Lines => &QUERY_COLUMNS,
+                    LogFields::All => &RECORD_COLUMNS,
+                },
+                None,
+                Some(selection),
+            )
+            .await?;
+        for b in &batches {
+            let cols = RecordColumns::new(&self.meta.id, b)?;
+            for r in 0..b.num_rows() {
+                let t = cols.time.value(r);
+                if t < q.start_ns
+                    || t >= q.end_ns
+                    || !q.record_matches(cols.tid.value(r), cols.line.map_or("", |l| l.value(r)))
+                {
+                    continue;
+                }
+                let stream = cols.stream.value(r) as usize;
+                let (Some(labels), Some(resource)) =
+                    (idx.labels.get(stream), idx.resource.get(stream))
+                else {
+                    return Err(StorageError::part(
+                        &self.meta.id,
+                        "read records",
+                        "record of an unknown stream",
+                    ));
+                };
+                out.push(LogEntry {
+                    labels: labels.clone(),
+                    resource: resource.clone(),
+                    record: cols.record(r)?,
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Every stream of the part with all its records (for merges).
