@@ -8,7 +8,8 @@ mod parquet_io;
 mod store;
 
 pub(crate) use parquet_io::{
-    ParquetFile, Writer, column, decode_all, encode as encode_parquet, may_hold, writer_props,
+    ParquetFile, Writer, column, decode_all, encode as encode_parquet, may_hold, optional_column,
+    writer_props,
 };
 pub(crate) use store::{PartStore, Publish, now_ms};
 

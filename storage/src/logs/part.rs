@@ -30,7 +30,7 @@ use crate::index::Postings;
 use crate::model::{AnyValue, Attributes, Labels, LogRecord, LogStream, Matcher, Scope};
 use crate::part::{
     ParquetFile, PartData, PartMeta, PartStore, Writer, column, decode_all, encode_parquet,
-    window_start, writer_props,
+    optional_column, window_start, writer_props,
 };
 use crate::telemetry::Signal;
 
@@ -106,14 +106,6 @@ const NO_LINE_COLUMNS: [&str; 7] = [
     "trace_id",
     "span_id",
 ];
-
-/// A column that a query may have left out of the read.
-fn optional<'a, T: 'static>(part: &str, b: &'a RecordBatch, name: &str) -> Result<Option<&'a T>> {
-    match b.column_by_name(name) {
-        None => Ok(None),
-        Some(_) => column(part, b, name).map(Some),
-    }
-}
 
 fn ns_to_ms_floor(ns: i64) -> i64 {
     ns.div_euclid(1_000_000)
@@ -1021,17 +1013,17 @@ impl<'a> RecordColumns<'a> {
             part,
             stream: column(part, b, "stream")?,
             time: column(part, b, "time_ns")?,
-            observed: optional(part, b, "observed_ns")?,
+            observed: optional_column(part, b, "observed_ns")?,
             sevn: column(part, b, "severity_number")?,
             sevt: column(part, b, "severity_text")?,
-            line: optional(part, b, "line")?,
-            body: optional(part, b, "body")?,
+            line: optional_column(part, b, "line")?,
+            body: optional_column(part, b, "body")?,
             attrs: column(part, b, "attributes")?,
             tid: column(part, b, "trace_id")?,
             sid: column(part, b, "span_id")?,
-            flags: optional(part, b, "flags")?,
-            event: optional(part, b, "event_name")?,
-            scope: optional(part, b, "scope")?,
+            flags: optional_column(part, b, "flags")?,
+            event: optional_column(part, b, "event_name")?,
+            scope: optional_column(part, b, "scope")?,
             last_scope: std::cell::RefCell::new(None),
         })
     }

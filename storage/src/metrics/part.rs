@@ -29,7 +29,7 @@ use crate::model::{
 };
 use crate::part::{
     ParquetFile, PartData, PartMeta, PartStore, Writer, column, decode_all, encode_parquet,
-    window_start, writer_props,
+    optional_column, window_start, writer_props,
 };
 use crate::telemetry::Signal;
 
@@ -48,15 +48,30 @@ fn series_schema() -> Arc<Schema> {
     ]))
 }
 
-fn samples_schema() -> Arc<Schema> {
-    Arc::new(Schema::new(vec![
+/// The samples file's columns; `h` only in a part with histograms and `st` only in one
+/// with start times: every column chunk a query opens costs a reader and a zstd context
+/// (most of a small query's time), so columns that would hold only nulls are left out.
+fn samples_schema(cols: Optional) -> Arc<Schema> {
+    let mut fields = vec![
         Field::new("series", DataType::UInt32, false),
         Field::new("t", DataType::Int64, false),
         Field::new("v", DataType::Float64, true),
         Field::new("vi", DataType::Int64, true),
-        Field::new("h", DataType::Binary, true),
-        Field::new("st", DataType::Int64, true),
-    ]))
+    ];
+    if cols.histograms {
+        fields.push(Field::new("h", DataType::Binary, true));
+    }
+    if cols.starts {
+        fields.push(Field::new("st", DataType::Int64, true));
+    }
+    Arc::new(Schema::new(fields))
+}
+
+/// Which optional columns a samples file has.
+#[derive(Clone, Copy)]
+struct Optional {
+    histograms: bool,
+    starts: bool,
 }
 
 /// One series to write: its encoded label set and its points (sorted by time).
@@ -83,6 +98,7 @@ impl<'a> SeriesSlice<'a> {
 /// The samples columns being filled. Floats that are whole numbers (counters, mostly)
 /// go to `vi`, where delta encoding packs them into a few bits; others to `v`.
 struct SampleCols {
+    cols: Optional,
     series: Vec<u32>,
     t: Vec<i64>,
     v: Float64Builder,
@@ -100,8 +116,9 @@ fn as_whole(v: f64) -> Option<i64> {
 }
 
 impl SampleCols {
-    fn with_capacity(n: usize) -> SampleCols {
+    fn with_capacity(n: usize, cols: Optional) -> SampleCols {
         SampleCols {
+            cols,
             series: Vec::with_capacity(n),
             t: Vec::with_capacity(n),
             v: Float64Builder::with_capacity(n),
@@ -138,18 +155,21 @@ impl SampleCols {
     }
 
     fn take_batch(&mut self) -> Result<RecordBatch> {
-        RecordBatch::try_new(
-            samples_schema(),
-            vec![
-                Arc::new(UInt32Array::from(std::mem::take(&mut self.series))) as ArrayRef,
-                Arc::new(Int64Array::from(std::mem::take(&mut self.t))),
-                Arc::new(self.v.finish()),
-                Arc::new(self.vi.finish()),
-                Arc::new(self.h.finish()),
-                Arc::new(self.st.finish()),
-            ],
-        )
-        .map_err(|e| StorageError::part("metrics part", "build samples batch", e))
+        let mut arrays = vec![
+            Arc::new(UInt32Array::from(std::mem::take(&mut self.series))) as ArrayRef,
+            Arc::new(Int64Array::from(std::mem::take(&mut self.t))),
+            Arc::new(self.v.finish()),
+            Arc::new(self.vi.finish()),
+        ];
+        let (h, st) = (self.h.finish(), self.st.finish());
+        if self.cols.histograms {
+            arrays.push(Arc::new(h));
+        }
+        if self.cols.starts {
+            arrays.push(Arc::new(st));
+        }
+        RecordBatch::try_new(samples_schema(self.cols), arrays)
+            .map_err(|e| StorageError::part("metrics part", "build samples batch", e))
     }
 }
 
@@ -176,9 +196,13 @@ pub(crate) fn encode_part(
     let mut s_rows = Vec::with_capacity(series.len());
     let mut s_min = Vec::with_capacity(series.len());
     let mut s_max = Vec::with_capacity(series.len());
+    let optional = Optional {
+        histograms: series.iter().any(|s| !s.histograms.is_empty()),
+        starts: series.iter().any(|s| !s.starts.is_empty()),
+    };
     let mut samples_out = Writer::new(
         part,
-        samples_schema(),
+        samples_schema(optional),
         writer_props(|b| {
             b.set_dictionary_enabled(false)
                 .set_column_encoding(ColumnPath::from("series"), Encoding::DELTA_BINARY_PACKED)
@@ -188,7 +212,7 @@ pub(crate) fn encode_part(
                 .set_column_encoding(ColumnPath::from("st"), Encoding::DELTA_BINARY_PACKED)
         }),
     )?;
-    let mut cols = SampleCols::with_capacity(n_rows.min(SAMPLE_BATCH_ROWS));
+    let mut cols = SampleCols::with_capacity(n_rows.min(SAMPLE_BATCH_ROWS), optional);
     let (mut min_t, mut max_t) = (i64::MAX, i64::MIN);
     let mut row = 0u64;
     for (row_idx, s) in series.iter().enumerate() {
@@ -582,16 +606,19 @@ fn build_index(part: &str, batches: &[RecordBatch]) -> Result<PartIndex> {
     Ok(idx)
 }
 
+/// The columns of one decoded batch: `t`, `v`, `vi`, and `h` and `st` if present.
+type SampleColumns<'a> = (
+    &'a Int64Array,
+    &'a Float64Array,
+    &'a Int64Array,
+    Option<&'a BinaryArray>,
+    Option<&'a Int64Array>,
+);
+
 /// Walks the rows of decoded sample batches in order.
 struct RowCursor<'a> {
     part: &'a str,
-    cols: Vec<(
-        &'a Int64Array,
-        &'a Float64Array,
-        &'a Int64Array,
-        &'a BinaryArray,
-        Option<&'a Int64Array>,
-    )>,
+    cols: Vec<SampleColumns<'a>>,
     batch: usize,
     row: usize,
 }
@@ -605,12 +632,9 @@ impl<'a> RowCursor<'a> {
                     column::<Int64Array>(part, b, "t")?,
                     column::<Float64Array>(part, b, "v")?,
                     column::<Int64Array>(part, b, "vi")?,
-                    column::<BinaryArray>(part, b, "h")?,
-                    // Parts written before start times existed have no such column.
-                    match b.column_by_name("st") {
-                        None => None,
-                        Some(_) => Some(column::<Int64Array>(part, b, "st")?),
-                    },
+                    // Parts without histograms or start times have no such columns.
+                    optional_column::<BinaryArray>(part, b, "h")?,
+                    optional_column::<Int64Array>(part, b, "st")?,
                 ))
             })
             .collect::<Result<Vec<_>>>()?;
@@ -669,7 +693,7 @@ impl<'a> RowCursor<'a> {
                         t: ts,
                         v: vi.value(r) as f64,
                     });
-                } else if h.is_valid(r) {
+                } else if let Some(h) = h.filter(|h| h.is_valid(r)) {
                     s.histograms.push(HistogramSample {
                         t: ts,
                         h: Histogram::from_bytes(h.value(r))?,

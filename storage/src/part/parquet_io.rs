@@ -276,6 +276,19 @@ fn pages_where(
     Some(out)
 }
 
+/// A column that a file may lack (written before the column existed, or left out as
+/// all nulls); one of another type is an error.
+pub(crate) fn optional_column<'a, T: 'static>(
+    part: &str,
+    batch: &'a RecordBatch,
+    name: &str,
+) -> Result<Option<&'a T>> {
+    match batch.column_by_name(name) {
+        None => Ok(None),
+        Some(_) => column::<T>(part, batch, name).map(Some),
+    }
+}
+
 /// Typed access to the columns of a decoded batch, with errors that name the column.
 pub(crate) fn column<'a, T: 'static>(
     part: &str,
