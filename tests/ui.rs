@@ -15,7 +15,6 @@ mod webdriver;
 use common::*;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
-use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, any_value};
@@ -193,9 +192,6 @@ async fn pages_render_hydrate_and_answer_in_a_real_browser() {
         .map(|s| s.to_string())
         .collect();
     let t = now_ns();
-    let mut otlp = MetricsServiceClient::connect(format!("http://{}", srv.grpc))
-        .await
-        .unwrap();
     for (ago, v) in [(240, 5.0), (120, 6.0), (0, 7.0)] {
         let at = t - ago * 1_000_000_000;
         let mut req = gauge_request("shop", "queue.depth", &series, at, v);
@@ -203,7 +199,7 @@ async fn pages_render_hydrate_and_answer_in_a_real_browser() {
             // The api series' point was measured in the checkout trace's first span.
             req = with_exemplar(req, at, v, trace_id_bytes(), vec![0, 0, 0, 0, 0, 0, 0, 1]);
         }
-        otlp.export(req).await.unwrap();
+        srv.export_metrics(req).await;
     }
     let lines: Vec<String> = (0..20)
         .map(|i| match i {
@@ -405,19 +401,13 @@ async fn pages_render_hydrate_and_answer_in_a_real_browser() {
         .await,
         -1
     );
-    let mut steps = 0;
-    while s
-        .js(
-            "return (document.querySelector('.tooltip')?.textContent || '').includes('Enter opens it')",
-            json!([]),
-        )
-        .await
-        != json!(true)
-    {
-        steps += 1;
-        assert!(steps <= 200, "no exemplar found by keyboard");
-        s.press("\u{E012}").await;
-    }
+    s.press_until(
+        "\u{E012}",
+        "return (document.querySelector('.tooltip')?.textContent || '').includes('Enter opens it')",
+        200,
+        "no exemplar found by keyboard",
+    )
+    .await;
     s.screenshot(&shots.join("metrics.png")).await;
     s.press(ENTER).await;
     s.wait_for(
@@ -847,19 +837,13 @@ async fn pages_render_hydrate_and_answer_in_a_real_browser() {
         json!([]),
     )
     .await;
-    let mut tabs = 0;
-    while s
-        .js(
-            "return document.activeElement?.classList.contains('fold') === true",
-            json!([]),
-        )
-        .await
-        != json!(true)
-    {
-        tabs += 1;
-        assert!(tabs <= 100, "Tab never reached the fold button");
-        s.press(TAB).await;
-    }
+    s.press_until(
+        TAB,
+        "return document.activeElement?.classList.contains('fold') === true",
+        100,
+        "Tab never reached the fold button",
+    )
+    .await;
     // The focus shows where it is.
     assert_eq!(
         s.js(
@@ -962,6 +946,17 @@ async fn pages_render_hydrate_and_answer_in_a_real_browser() {
     assert!(
         silenced.as_str().unwrap().contains("since 20"),
         "times are written out: {silenced}"
+    );
+    // As the UI writes times (UTC, no RFC 3339 `T`), not as the API gives them.
+    let since = silenced
+        .as_str()
+        .unwrap()
+        .split("since ")
+        .nth(1)
+        .unwrap_or("");
+    assert!(
+        since.contains(" UTC") && !since[..since.len().min(19)].contains('T'),
+        "times are written as the UI writes them: {silenced}"
     );
     s.screenshot(&shots.join("alerts.png")).await;
     s.js(

@@ -182,13 +182,13 @@ pub struct Panel {
     pub note: String,
 }
 
-/// Whether `uid` can name a dashboard (and its file).
-/// (`import` is taken by the import endpoint next to the dashboards' URLs.)
 /// Where a panel comes in reading order: top to bottom, then left to right.
 fn reading_order(p: &Panel) -> (u32, u32) {
     (p.grid.y, p.grid.x)
 }
 
+/// Whether `uid` can name a dashboard (and its file).
+/// (`import` is taken by the import endpoint next to the dashboards' URLs.)
 pub fn valid_uid(uid: &str) -> bool {
     uid != "import"
         && (1..=40).contains(&uid.len())

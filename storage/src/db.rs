@@ -936,3 +936,40 @@ impl Storage {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Duration;
+
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn parts_are_read_at_once_answer_in_order_and_stop_when_dropped() {
+        // The first part answers last: the answers still come in the parts' order.
+        let parts: Vec<Arc<u64>> = [30, 1, 10].into_iter().map(Arc::new).collect();
+        let got = each_part(&parts, |p| async move {
+            tokio::time::sleep(Duration::from_millis(*p)).await;
+            Ok(*p)
+        })
+        .await
+        .unwrap();
+        assert_eq!(got, vec![30, 1, 10]);
+
+        // A query given up on (its future dropped) stops the reads it started.
+        let finished = Arc::new(AtomicBool::new(false));
+        let two: Vec<Arc<AtomicBool>> = vec![finished.clone(), finished.clone()];
+        let read = each_part(&two, |f| async move {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            f.store(true, Ordering::SeqCst);
+            Ok(())
+        });
+        assert!(
+            tokio::time::timeout(Duration::from_millis(20), read)
+                .await
+                .is_err()
+        );
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert!(!finished.load(Ordering::SeqCst));
+    }
+}

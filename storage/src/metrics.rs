@@ -150,16 +150,25 @@ pub(crate) fn merge_series(sources: Vec<Vec<Series>>) -> Vec<Series> {
         .collect()
 }
 
-/// Inserts into a time-sorted vector, replacing an element with the same time.
-pub(crate) fn insert_sorted<T>(v: &mut Vec<T>, item: T, t: impl Fn(&T) -> i64) {
+/// Inserts into a time-sorted vector, replacing an element with the same time; gives
+/// the element's index.
+pub(crate) fn insert_sorted<T>(v: &mut Vec<T>, item: T, t: impl Fn(&T) -> i64) -> usize {
     let ti = t(&item);
     match v.last() {
-        None => v.push(item),
-        Some(last) if t(last) < ti => v.push(item),
-        _ => match v.binary_search_by(|x| t(x).cmp(&ti)) {
-            Ok(i) => v[i] = item,
-            Err(i) => v.insert(i, item),
+        Some(last) if t(last) >= ti => match v.binary_search_by(|x| t(x).cmp(&ti)) {
+            Ok(i) => {
+                v[i] = item;
+                i
+            }
+            Err(i) => {
+                v.insert(i, item);
+                i
+            }
         },
+        _ => {
+            v.push(item);
+            v.len() - 1
+        }
     }
 }
 

@@ -220,6 +220,17 @@ impl Session {
         .await;
     }
 
+    /// Presses `key` until the script `condition` returns true, at most `max` times
+    /// (failing with `what` past that).
+    pub async fn press_until(&self, key: &str, condition: &str, max: usize, what: &str) {
+        let mut presses = 0;
+        while self.js(condition, json!([])).await != json!(true) {
+            presses += 1;
+            assert!(presses <= max, "{what}");
+            self.press(key).await;
+        }
+    }
+
     /// Resizes the browser window (the viewport is somewhat smaller).
     pub async fn resize(&self, width: u32, height: u32) {
         call(

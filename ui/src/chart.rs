@@ -571,5 +571,18 @@ mod tests {
             "ticks: {html}"
         );
         assert!(html.contains(">0<"), "from the lower bound: {html}");
+        // Values far from zero: a zero tick comes only from the lower bound.
+        let series = vec![ChartSeries {
+            label: "latency".into(),
+            points: vec![(1_795_341_600.0, 5.0), (1_795_341_660.0, 6.0)],
+        }];
+        let html = Owner::new()
+            .with(|| view! { <LineChart series=series.clone() range min=Some(0.0)/> }.to_html());
+        assert!(html.contains(">0<"), "from the lower bound: {html}");
+        let html = Owner::new().with(|| view! { <LineChart series range/> }.to_html());
+        assert!(
+            !html.contains(">0<"),
+            "without a bound the axis starts near the data: {html}"
+        );
     }
 }

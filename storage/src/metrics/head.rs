@@ -149,11 +149,10 @@ impl MetricsHead {
         let size = 64 + h.h.heap_bytes() as u64;
         let series = &mut self.series[idx as usize];
         let before = series.histograms.len();
-        insert_sorted(&mut series.histograms, h, |x| x.t);
+        let at = insert_sorted(&mut series.histograms, h, |x| x.t);
         if series.histograms.len() == before {
             self.bytes -= series.forget_start(t);
         }
-        let at = series.histograms.partition_point(|x| x.t < t);
         series.derive_hint(at);
         // A sample inserted out of order may end the chunk of the one after it.
         if series

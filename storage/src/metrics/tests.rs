@@ -116,7 +116,8 @@ fn merge_puts_sources_of_successive_times_in_time_order() {
 fn insert_sorted_handles_out_of_order_and_duplicates() {
     let mut v: Vec<Sample> = Vec::new();
     for (t, x) in [(5, 1.0), (3, 2.0), (5, 3.0), (9, 4.0), (1, 5.0)] {
-        insert_sorted(&mut v, Sample { t, v: x }, |s| s.t);
+        let i = insert_sorted(&mut v, Sample { t, v: x }, |s| s.t);
+        assert_eq!((v[i].t, v[i].v), (t, x));
     }
     let ts: Vec<(i64, f64)> = v.iter().map(|s| (s.t, s.v)).collect();
     assert_eq!(ts, vec![(1, 5.0), (3, 2.0), (5, 3.0), (9, 4.0)]);

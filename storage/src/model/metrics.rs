@@ -186,7 +186,7 @@ impl Histogram {
     /// series (`prev`: its time and, if it was a histogram, the histogram). A gauge stays
     /// a gauge; a counter sample that continues a counter histogram within one chunk
     /// range is `NotReset`; any other (an explicit reset included) is `Unknown`.
-    pub fn read_hint(&self, t: i64, prev: Option<(i64, Option<&Histogram>)>) -> ResetHint {
+    pub(crate) fn read_hint(&self, t: i64, prev: Option<(i64, Option<&Histogram>)>) -> ResetHint {
         if self.hint == ResetHint::Gauge {
             return ResetHint::Gauge;
         }

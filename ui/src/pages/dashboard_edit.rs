@@ -286,6 +286,8 @@ pub(crate) fn DashboardEdit() -> impl IntoView {
                 Ok(x) => x,
             };
             text.set(initial.clone());
+            // Parsed once per change of the text, for every field.
+            let doc = parsed(text);
             let kinds = PanelType::ALL
                 .iter()
                 .map(|k| view! { <option value=k.name()>{k.name()}</option> })
@@ -296,9 +298,9 @@ pub(crate) fn DashboardEdit() -> impl IntoView {
                 })}
                 <section class="results">
                     <h2>"Dashboard"</h2>
-                    <Settings text change/>
+                    <Settings doc change/>
                     <h2>"Panels"</h2>
-                    <PanelEditors text change/>
+                    <PanelEditors doc change/>
                 </section>
                 <section class="results">
                     <h2>"Add a panel"</h2>
@@ -454,10 +456,9 @@ fn fixed(s: &str) -> Signal<String> {
 /// The dashboard's title, time range and refresh. The fields stay in place while the
 /// document changes (their values follow it), so the focus is not lost between them.
 #[component]
-fn Settings(text: RwSignal<String>, change: Callback<Edit>) -> impl IntoView {
-    let d = parsed(text);
+fn Settings(doc: Memo<Result<Dashboard, String>>, change: Callback<Edit>) -> impl IntoView {
     let field = move |f: fn(&Dashboard) -> String| {
-        Signal::derive(move || d.with(|d| d.as_ref().map(f).unwrap_or_default()))
+        Signal::derive(move || doc.with(|d| d.as_ref().map(f).unwrap_or_default()))
     };
     let set = move |mk: fn(String) -> Edit| Callback::new(move |v: String| change.run(mk(v)));
     view! {
@@ -479,12 +480,11 @@ fn Settings(text: RwSignal<String>, change: Callback<Edit>) -> impl IntoView {
 /// query and move or remove the panel. Rows are keyed by position and their values
 /// follow the document.
 #[component]
-fn PanelEditors(text: RwSignal<String>, change: Callback<Edit>) -> impl IntoView {
-    let d = parsed(text);
-    let count = move || d.with(|d| d.as_ref().map_or(0, |d| d.panels.len()));
+fn PanelEditors(doc: Memo<Result<Dashboard, String>>, change: Callback<Edit>) -> impl IntoView {
+    let count = move || doc.with(|d| d.as_ref().map_or(0, |d| d.panels.len()));
     let panel = move |i: usize, f: fn(&Panel) -> String| {
         Signal::derive(move || {
-            d.with(|d| {
+            doc.with(|d| {
                 d.as_ref()
                     .ok()
                     .and_then(|d| d.panels.get(i))
@@ -495,7 +495,7 @@ fn PanelEditors(text: RwSignal<String>, change: Callback<Edit>) -> impl IntoView
     };
     let query = move |i: usize, j: usize, f: fn(&Query) -> String| {
         Signal::derive(move || {
-            d.with(|d| {
+            doc.with(|d| {
                 d.as_ref()
                     .ok()
                     .and_then(|d| d.panels.get(i))
@@ -506,7 +506,7 @@ fn PanelEditors(text: RwSignal<String>, change: Callback<Edit>) -> impl IntoView
         })
     };
     let queries = move |i: usize| {
-        d.with(|d| {
+        doc.with(|d| {
             d.as_ref()
                 .ok()
                 .and_then(|d| d.panels.get(i))
@@ -520,7 +520,7 @@ fn PanelEditors(text: RwSignal<String>, change: Callback<Edit>) -> impl IntoView
         Callback::new(move |v: String| change.run(mk(i, j, v)))
     };
     let invalid = move || {
-        d.with(|d| {
+        doc.with(|d| {
             d.as_ref().err().map(|e| {
                 view! { <p class="hint">"The panels are listed again when the document below is a dashboard: " {e.clone()}</p> }
             })
@@ -537,7 +537,14 @@ fn PanelEditors(text: RwSignal<String>, change: Callback<Edit>) -> impl IntoView
             lang.to_string()
         });
         let label = Signal::derive(move || format!("Query {} ({})", j + 1, label.get()));
-        let exemplars = query(i, j, |q| q.exemplars.to_string());
+        let exemplars = Signal::derive(move || {
+            doc.with(|d| {
+                d.as_ref()
+                    .ok()
+                    .and_then(|d| d.panels.get(i)?.queries.get(j))
+                    .is_some_and(|q| q.exemplars)
+            })
+        });
         view! {
             <div class="query-edit">
                 <Field label name=format!("panel-{i}-query-{j}") multiline=true
@@ -547,7 +554,7 @@ fn PanelEditors(text: RwSignal<String>, change: Callback<Edit>) -> impl IntoView
                         value=query(i, j, |q| q.legend.clone()) set=set_query(Edit::Legend, i, j)/>
                     <Check label="Exemplars" title="Draw the exemplars of the series a PromQL query selects (time-series panels)"
                         name=format!("panel-{i}-exemplars-{j}")
-                        checked=Signal::derive(move || exemplars.get() == "true")
+                        checked=exemplars
                         set=Callback::new(move |on: bool| change.run(Edit::Exemplars(i, j, on)))/>
                     <EditButton label="Remove query" class="cancel" edit=Edit::RemoveQuery(i, j) change/>
                 </div>
