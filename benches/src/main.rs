@@ -253,6 +253,8 @@ async fn main() -> anyhow::Result<()> {
     eprintln!("  load done; waiting {}s for merges", args.settle);
     tokio::time::sleep(Duration::from_secs(args.settle)).await;
     let cpu_total = procfs::cpu_seconds(srv.pid)? - cpu0;
+    // VmHWM again: the merges after the load can hold more than the load did.
+    let settled_peak_rss = procfs::peak_rss_kib(srv.pid).unwrap_or(0).max(peak_rss);
     let metrics_text = srv.metrics_text().await.unwrap_or_default();
     let cpu_queries0 = procfs::cpu_seconds(srv.pid)?;
     if args.query_bench && args.signal == Signal::Logs {
@@ -328,10 +330,12 @@ async fn main() -> anyhow::Result<()> {
     );
     println!("server CPU incl. merge {cpu_total:.1} s");
     println!(
-        "server RSS             idle {} MiB, end of load {} MiB, peak (incl. flushes, merges) {} MiB",
+        "server RSS             idle {} MiB, end of load {} MiB, peak during the load {} MiB, peak incl. the {} s after it {} MiB",
         idle_rss / 1024,
         end_rss / 1024,
-        peak_rss / 1024
+        peak_rss / 1024,
+        args.settle,
+        settled_peak_rss / 1024
     );
     if args.signal == Signal::Metrics {
         let per = |kib: u64| kib.saturating_sub(idle_rss) as f64 * 1024.0 / args.series as f64;

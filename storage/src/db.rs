@@ -17,8 +17,10 @@ use crate::config::StorageConfig;
 use crate::engine::{Kind, Store};
 use crate::error::{Result, StorageError};
 use crate::logs::head::LogsHead;
+use crate::logs::merge::{LogsSource, merge_sorted as merge_logs};
 use crate::logs::part::{
-    LogsPart, StreamRef, encode_part as encode_logs, merge_streams, split_by_window as split_logs,
+    LogsPart, RECORDS_FILE, STREAMS_FILE, StreamRef, encode_part as encode_logs, merge_streams,
+    split_by_window as split_logs,
 };
 use crate::metrics::exemplars::{ExemplarBuffer, SeriesExemplars};
 use crate::metrics::head::MetricsHead;
@@ -28,11 +30,12 @@ use crate::metrics::part::{
 use crate::metrics::wal::{Replayer, Resolved, encode_write};
 use crate::metrics::{Series, merge_series};
 use crate::model::{Labels, LogsBatch, Matcher, MetricMetadata, MetricsBatch, TracesBatch};
-use crate::part::{PartData, PartMeta, PartStore, now_ms};
+use crate::part::{MergeSource, PartData, PartMeta, PartStore, now_ms};
 use crate::telemetry::{RefusalLabel, Signal, StorageMetrics};
 use crate::traces::head::TracesHead;
 use crate::traces::part::{
-    SpanRef, TracesPart, encode_part as encode_traces, split_by_window as split_traces,
+    SPANS_FILE, SpanRef, TracesPart, encode_part as encode_traces, merge_sorted,
+    split_by_window as split_traces,
 };
 use crate::validate::{self, TimeBounds};
 use crate::wal::{FsyncPolicy, ReplayReport};
@@ -151,11 +154,32 @@ impl Kind for LogsKind {
         store: Arc<PartStore>,
         window_ms: i64,
     ) -> Result<Vec<PartData>> {
+        let staging = store.staging_dir().to_path_buf();
+        // Merged as sorted files (a batch of each in memory), or record by record when a
+        // file has an older layout.
+        let mut files = Vec::with_capacity(inputs.len());
+        for p in inputs.iter().filter(|p| p.meta.rows > 0) {
+            let records = match store.local_path(Signal::Logs, &p.meta.id, RECORDS_FILE) {
+                Some(path) => MergeSource::Path(path),
+                None => MergeSource::Bytes(store.get(Signal::Logs, &p.meta, RECORDS_FILE).await?),
+            };
+            files.push(LogsSource {
+                part: p.meta.id.clone(),
+                streams: store.get(Signal::Logs, &p.meta, STREAMS_FILE).await?,
+                records,
+            });
+        }
+        let dir = staging.clone();
+        let merged = tokio::task::spawn_blocking(move || merge_logs(files, window_ms, &dir))
+            .await
+            .map_err(|e| StorageError::part("merge", "logs", e))??;
+        if let Some(parts) = merged {
+            return Ok(parts);
+        }
         let mut sources = Vec::with_capacity(inputs.len());
         for p in &inputs {
             sources.push(p.read_all(&store).await?);
         }
-        let staging = store.staging_dir().to_path_buf();
         tokio::task::spawn_blocking(move || {
             let windows = split_logs(merge_streams(sources), window_ms);
             windows
@@ -204,6 +228,22 @@ impl Kind for TracesKind {
         store: Arc<PartStore>,
         window_ms: i64,
     ) -> Result<Vec<PartData>> {
+        // Merged as sorted files (a batch of each in memory), or record by record when a
+        // file has an older layout.
+        let mut files = Vec::with_capacity(inputs.len());
+        for p in inputs.iter().filter(|p| p.meta.rows > 0) {
+            let source = match store.local_path(Signal::Traces, &p.meta.id, SPANS_FILE) {
+                Some(path) => MergeSource::Path(path),
+                None => MergeSource::Bytes(store.get(Signal::Traces, &p.meta, SPANS_FILE).await?),
+            };
+            files.push((p.meta.id.clone(), source));
+        }
+        let merged = tokio::task::spawn_blocking(move || merge_sorted(files, window_ms))
+            .await
+            .map_err(|e| StorageError::part("merge", "traces", e))??;
+        if let Some(parts) = merged {
+            return Ok(parts);
+        }
         let mut all = Vec::new();
         for p in &inputs {
             all.extend(p.read_all(&store).await?);

@@ -3,5 +3,6 @@
 
 pub(crate) mod fts;
 pub(crate) mod head;
+pub(crate) mod merge;
 pub(crate) mod part;
 pub(crate) mod wal;

@@ -4,9 +4,11 @@
 //! Layout: `parts/<signal>/<id>/{<data files>…, meta.json}` where
 //! `id = <window start ms, 13 digits>-<sequence, 12 digits>`.
 
+mod merge;
 mod parquet_io;
 mod store;
 
+pub(crate) use merge::{KWay, MergeOutput, MergeSource};
 pub(crate) use parquet_io::{
     ParquetFile, Writer, column, decode_all, encode as encode_parquet, may_hold, optional_column,
     writer_props,

@@ -247,6 +247,27 @@ async fn part_roundtrip_selects_by_matchers_and_time() {
     store.verify(Signal::Metrics, &meta).await.unwrap();
     let part = MetricsPart::open(meta, &store).unwrap();
     assert_eq!(part.metadata(), md);
+    // Floats keep zstd; the other columns, LZ4 (no codec set-up per column chunk read).
+    let codecs: Vec<_> = part
+        .samples_codecs()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(name, codec, _)| (name, codec))
+        .collect();
+    let zstd = parquet::basic::Compression::ZSTD(parquet::basic::ZstdLevel::default());
+    let lz4 = parquet::basic::Compression::LZ4_RAW;
+    assert_eq!(
+        codecs,
+        [
+            ("series", lz4),
+            ("t", lz4),
+            ("v", zstd),
+            ("vi", lz4),
+            ("h", lz4)
+        ]
+        .map(|(n, c)| (n.to_string(), c))
+    );
 
     let got = part
         .select(&[Matcher::eq("__name__", "up")], 0, 10_000)

@@ -203,6 +203,25 @@ impl ParquetFile {
         }))
     }
 
+    /// Each column's name, codec and encodings in the first row group.
+    #[cfg(test)]
+    pub(crate) async fn codecs(
+        &self,
+    ) -> Result<Vec<(String, Compression, Vec<parquet::basic::Encoding>)>> {
+        let meta = self.metadata().await?;
+        let Some(rg) = meta.metadata().row_groups().first() else {
+            return Ok(Vec::new());
+        };
+        Ok(rg
+            .columns()
+            .iter()
+            .map(|c| {
+                let encodings = c.encodings().collect();
+                (c.column_path().string(), c.compression(), encodings)
+            })
+            .collect())
+    }
+
     /// A builder positioned on this file, for callers that need bloom filters or statistics.
     pub(crate) async fn builder(&self) -> Result<ParquetRecordBatchStreamBuilder<ObjectReader>> {
         let meta = self.metadata().await?;
