@@ -155,7 +155,7 @@ impl Kind for LogsKind {
         window_ms: i64,
     ) -> Result<Vec<PartData>> {
         let staging = store.staging_dir().to_path_buf();
-        // Merged as sorted files (a batch of each in memory), or record by record when a
+        // Merged as sorted files (a batch or two of each in memory), or record by record when a
         // file has an older layout.
         let mut files = Vec::with_capacity(inputs.len());
         for p in inputs.iter().filter(|p| p.meta.rows > 0) {
@@ -174,7 +174,7 @@ impl Kind for LogsKind {
             .await
             .map_err(|e| StorageError::part("merge", "logs", e))??;
         if let Some(parts) = merged {
-            return Ok(parts);
+            return rows_kept("logs", &inputs, parts, |p| p.meta.rows);
         }
         let mut sources = Vec::with_capacity(inputs.len());
         for p in &inputs {
@@ -194,6 +194,28 @@ impl Kind for LogsKind {
         .await
         .map_err(|e| StorageError::part("merge", "logs", e))?
     }
+}
+
+/// `parts`, when they hold as many rows as `inputs`: a merge that would lose or
+/// duplicate rows fails instead (its inputs stay).
+fn rows_kept<P>(
+    signal: &'static str,
+    inputs: &[Arc<P>],
+    parts: Vec<PartData>,
+    rows: impl Fn(&P) -> u64,
+) -> Result<Vec<PartData>> {
+    let (have, want) = (
+        parts.iter().map(|p| p.rows).sum::<u64>(),
+        inputs.iter().map(|p| rows(p)).sum::<u64>(),
+    );
+    if have != want {
+        return Err(StorageError::part(
+            "merge",
+            signal,
+            format!("{have} rows merged from {want}"),
+        ));
+    }
+    Ok(parts)
 }
 
 #[derive(Clone)]
@@ -228,7 +250,7 @@ impl Kind for TracesKind {
         store: Arc<PartStore>,
         window_ms: i64,
     ) -> Result<Vec<PartData>> {
-        // Merged as sorted files (a batch of each in memory), or record by record when a
+        // Merged as sorted files (a batch or two of each in memory), or record by record when a
         // file has an older layout.
         let mut files = Vec::with_capacity(inputs.len());
         for p in inputs.iter().filter(|p| p.meta.rows > 0) {
@@ -242,7 +264,7 @@ impl Kind for TracesKind {
             .await
             .map_err(|e| StorageError::part("merge", "traces", e))??;
         if let Some(parts) = merged {
-            return Ok(parts);
+            return rows_kept("traces", &inputs, parts, |p| p.meta.rows);
         }
         let mut all = Vec::new();
         for p in &inputs {

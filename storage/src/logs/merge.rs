@@ -12,8 +12,8 @@ use bytes::Bytes;
 
 use super::fts::FtsBuilder;
 use super::part::{
-    RECORDS_FILE, STREAMS_FILE, StreamCols, build_stream_index, encode_part, ns_to_ms_floor,
-    part_data, records_props, records_schema,
+    RECORDS_FILE, STREAMS_FILE, StreamCols, build_stream_index, ns_to_ms_floor, part_data,
+    records_props, records_schema,
 };
 use crate::error::{Result, StorageError};
 use crate::model::{Attributes, Labels};
@@ -128,8 +128,8 @@ impl Output {
 /// each input at a time. Streams are matched by label set (the first input's resource
 /// is kept) and a stream's records come in time order, those with equal times in the
 /// order of the inputs: the parts `merge_streams` and `split_by_window` would give.
-/// `None` when a records file's columns are not this version's, to be merged record by
-/// record.
+/// `None` when a records file's columns are not this version's or a file is not sorted,
+/// to be merged record by record.
 pub(crate) fn merge_sorted(
     sources: Vec<LogsSource>,
     window_ms: i64,
@@ -195,9 +195,9 @@ pub(crate) fn merge_sorted(
             })
         },
     )?;
-    if outputs.is_empty() {
-        return Ok(Some(vec![encode_part(&[], staging)?]));
-    }
+    let Some(outputs) = outputs else {
+        return Ok(None);
+    };
     outputs
         .into_values()
         .map(|o| o.finish(&order))
@@ -209,7 +209,7 @@ pub(crate) fn merge_sorted(
 mod tests {
     use super::*;
     use crate::api::{Direction, LogFields, LogQuery};
-    use crate::logs::part::{LogsPart, StreamRef, merge_streams, split_by_window};
+    use crate::logs::part::{LogsPart, StreamRef, encode_part, merge_streams, split_by_window};
     use crate::model::{AnyValue, LogRecord, LogStream};
     use crate::part::{PartStore, Publish};
     use crate::telemetry::Signal;
@@ -297,6 +297,8 @@ mod tests {
                     (got.rows, got.min_time_ms, got.max_time_ms, &got.extra),
                     (want.rows, want.min_time_ms, want.max_time_ms, &want.extra)
                 );
+                // The streams file (labels, resource, rows and time range per stream).
+                assert_eq!(got.files[0], want.files[0]);
                 let (part, got) = read(&store, got).await;
                 let (_, want) = read(&store, want).await;
                 assert_eq!(got, want);

@@ -28,12 +28,20 @@ pub(crate) enum MergeSource {
 pub(crate) trait MergeOutput<K: Ord> {
     /// Takes row `at` (`(pool slot, row)`), whose key is `key`.
     fn take(&mut self, key: &K, at: (usize, usize));
-    /// Writes the rows taken since the last write, from `merge`'s pool.
+    /// Writes (or copies out of `merge`'s pool) every row taken since the last write:
+    /// after it, `run` forgets the pool's batches those rows were taken from.
     fn write(&mut self, merge: &KWay<'_, K>) -> Result<()>;
 }
 
 /// The sort key of row `row` of `batch` from input `input`.
 pub(crate) type KeyFn<'a, K> = dyn Fn(&RecordBatch, usize, usize) -> Option<K> + 'a;
+
+/// What `KWay::next_row` found.
+enum Next<K> {
+    Row(K, usize, usize),
+    End,
+    Unsorted,
+}
 
 struct Input {
     part: String,
@@ -118,14 +126,15 @@ impl<'a, K: Ord> KWay<'a, K> {
             });
         }
         for i in 0..k.inputs.len() {
-            k.advance(i)?;
+            k.advance(i, None)?;
         }
         Ok(Some(k))
     }
 
     /// Moves input `i` to its next row, reading its next batch at the end of one, and
-    /// queues the row's key.
-    fn advance(&mut self, i: usize) -> Result<()> {
+    /// queues the row's key. Returns `false` when that key is below `after` (the key of
+    /// the input's previous row): the input is not sorted.
+    fn advance(&mut self, i: usize, after: Option<&K>) -> Result<bool> {
         let input = &mut self.inputs[i];
         input.row += 1;
         while input
@@ -148,19 +157,24 @@ impl<'a, K: Ord> KWay<'a, K> {
             let key = (self.key)(b, input.row, i).ok_or_else(|| {
                 StorageError::part(&input.part, "merge", "a row without its sort key")
             })?;
+            if after.is_some_and(|a| key < *a) {
+                return Ok(false);
+            }
             self.heap.push(Reverse((key, i)));
         }
-        Ok(())
+        Ok(true)
     }
 
     /// The next row in key order: its key, pool slot and row.
-    fn next_row(&mut self) -> Result<Option<(K, usize, usize)>> {
+    fn next_row(&mut self) -> Result<Next<K>> {
         let Some(Reverse((key, i))) = self.heap.pop() else {
-            return Ok(None);
+            return Ok(Next::End);
         };
         let at = (self.inputs[i].slot, self.inputs[i].row);
-        self.advance(i)?;
-        Ok(Some((key, at.0, at.1)))
+        if !self.advance(i, Some(&key))? {
+            return Ok(Next::Unsorted);
+        }
+        Ok(Next::Row(key, at.0, at.1))
     }
 
     /// The columns of the rows `picks` (`(pool slot, row)`), in that order.
@@ -179,16 +193,22 @@ impl<'a, K: Ord> KWay<'a, K> {
 
     /// Runs the merge to its end: every row goes to the output of the window `window`
     /// gives its key, made by `new` for the window's first row; every `batch_rows` rows
-    /// and at the end, every output writes the rows it took.
+    /// and at the end, every output writes the rows it took. `None` when an input turns
+    /// out not to be sorted (a damaged part), to be merged another way.
     pub(crate) fn run<O: MergeOutput<K>>(
         mut self,
         batch_rows: usize,
         window: impl Fn(&K) -> i64,
         mut new: impl FnMut() -> Result<O>,
-    ) -> Result<BTreeMap<i64, O>> {
+    ) -> Result<Option<BTreeMap<i64, O>>> {
         let mut outputs: BTreeMap<i64, O> = BTreeMap::new();
         let mut pending = 0;
-        while let Some((key, slot, row)) = self.next_row()? {
+        loop {
+            let (key, slot, row) = match self.next_row()? {
+                Next::Row(key, slot, row) => (key, slot, row),
+                Next::End => break,
+                Next::Unsorted => return Ok(None),
+            };
             let out = match outputs.entry(window(&key)) {
                 std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
                 std::collections::btree_map::Entry::Vacant(v) => v.insert(new()?),
@@ -203,7 +223,7 @@ impl<'a, K: Ord> KWay<'a, K> {
                 self.release();
             }
         }
-        Ok(outputs)
+        Ok(Some(outputs))
     }
 
     /// Forgets the batches no input is on any more; call when no taken row is pending

@@ -12,6 +12,7 @@ use arrow::array::{
     Array, ArrayRef, BinaryArray, BinaryBuilder, FixedSizeBinaryArray, FixedSizeBinaryBuilder,
     Int32Array, Int64Array, RecordBatch, StringArray, StringBuilder, UInt32Array,
 };
+use arrow::compute::concat_batches;
 use arrow::datatypes::{DataType, Field, Schema};
 use bytes::Bytes;
 use parquet::arrow::arrow_reader::{RowSelection, RowSelector};
@@ -354,8 +355,12 @@ fn part_data(
 struct SpansOutput {
     schema: Arc<Schema>,
     writer: Writer,
-    /// `(pool slot, row)` of the rows not written yet.
+    /// `(pool slot, row)` of the rows not taken out of the pool yet.
     picks: Vec<(usize, usize)>,
+    /// Rows taken out but not written: writes are whole pages of `PAGE_ROWS`, since the
+    /// writer ends a page only after a write of up to `PAGE_ROWS` rows, so a short write
+    /// would leave a page of up to twice that.
+    carry: Option<RecordBatch>,
     n: usize,
     min_ns: i64,
     max_ns: i64,
@@ -389,14 +394,28 @@ impl MergeOutput<([u8; 16], i64)> for SpansOutput {
                 }
             }
         }
-        self.writer.write(&batch)?;
+        let batch = match self.carry.take() {
+            Some(carry) => concat_batches(&self.schema, [&carry, &batch])
+                .map_err(|e| StorageError::part("traces merge", "merge", e))?,
+            None => batch,
+        };
+        let whole = batch.num_rows() / PAGE_ROWS * PAGE_ROWS;
+        if whole > 0 {
+            self.writer.write(&batch.slice(0, whole))?;
+        }
+        if whole < batch.num_rows() {
+            self.carry = Some(batch.slice(whole, batch.num_rows() - whole));
+        }
         self.picks.clear();
         Ok(())
     }
 }
 
 impl SpansOutput {
-    fn finish(self) -> Result<PartData> {
+    fn finish(mut self) -> Result<PartData> {
+        if let Some(carry) = self.carry.take() {
+            self.writer.write(&carry)?;
+        }
         let ops = self
             .ops
             .iter()
@@ -421,7 +440,8 @@ impl SpansOutput {
 /// batch of each input instead of every span decoded (about a kilobyte each: merges of
 /// about 15 million spans held 16 GB). Spans with the same trace id and start keep the
 /// order of `files`, as a stable sort of their concatenation would. `None` when a
-/// file's columns are not this version's, to be merged record by record.
+/// file's columns are not this version's or a file is not sorted, to be merged record
+/// by record.
 pub(crate) fn merge_sorted(
     files: Vec<(String, MergeSource)>,
     window_ms: i64,
@@ -453,6 +473,7 @@ pub(crate) fn merge_sorted(
                 schema: want.clone(),
                 writer: Writer::new("traces merge", want.clone(), props(EnabledStatistics::Page))?,
                 picks: Vec::new(),
+                carry: None,
                 n: 0,
                 min_ns: i64::MAX,
                 max_ns: i64::MIN,
@@ -460,9 +481,9 @@ pub(crate) fn merge_sorted(
             })
         },
     )?;
-    if outputs.is_empty() {
-        return Ok(Some(vec![encode(&[], EnabledStatistics::Page)?]));
-    }
+    let Some(outputs) = outputs else {
+        return Ok(None);
+    };
     outputs
         .into_values()
         .map(SpansOutput::finish)
@@ -864,6 +885,9 @@ mod tests {
         }
     }
 
+    use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
+    use parquet::file::metadata::PageIndexPolicy;
+
     /// Every span of a `spans.parquet`, in file order.
     fn spans_of(data: &PartData) -> Vec<SpanRecord> {
         let mut out = Vec::new();
@@ -934,6 +958,22 @@ mod tests {
                     (want.rows, want.min_time_ms, want.max_time_ms, &want.extra)
                 );
                 assert_eq!(spans_of(got), spans_of(want));
+                // Pages of at most `PAGE_ROWS` spans, however the rows came to the window.
+                let b = ParquetRecordBatchReaderBuilder::try_new_with_options(
+                    got.files[0].1.clone(),
+                    ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Required),
+                )
+                .unwrap();
+                let md = b.metadata();
+                let index = md.page_index().unwrap();
+                for rg in 0..md.num_row_groups() {
+                    let rows = md.row_group(rg).num_rows();
+                    let pages = index.offset_index(rg, 0).unwrap().page_locations();
+                    for (k, p) in pages.iter().enumerate() {
+                        let end = pages.get(k + 1).map_or(rows, |n| n.first_row_index);
+                        assert!(end - p.first_row_index <= PAGE_ROWS as i64, "{window_ms}");
+                    }
+                }
             }
             let fives: Vec<String> = merged
                 .iter()
@@ -962,9 +1002,19 @@ mod tests {
             ("x".to_string(), MergeSource::Bytes(other)),
         ];
         assert!(merge_sorted(files, 3).unwrap().is_none());
-        // Nothing to merge gives one empty part.
-        let empty = merge_sorted(Vec::new(), 3).unwrap().unwrap();
-        assert_eq!(empty.iter().map(|p| p.rows).collect::<Vec<_>>(), [0]);
+        // A file that is not sorted (a damaged part) too.
+        let unsorted = [span(9, 0, "api", "get"), span(1, 0, "api", "get")];
+        let refs: Vec<SpanRef<'_>> = unsorted.iter().map(SpanRef::of).collect();
+        let files = vec![
+            ("a".to_string(), MergeSource::Bytes(pa.files[0].1.clone())),
+            (
+                "u".to_string(),
+                MergeSource::Bytes(encode_part(&refs).unwrap().files[0].1.clone()),
+            ),
+        ];
+        assert!(merge_sorted(files, 3).unwrap().is_none());
+        // Nothing to merge gives no part.
+        assert!(merge_sorted(Vec::new(), 3).unwrap().unwrap().is_empty());
     }
 
     #[test]
