@@ -30,7 +30,7 @@ use crate::metrics::part::{
 use crate::metrics::wal::{Replayer, Resolved, encode_write};
 use crate::metrics::{Series, merge_series};
 use crate::model::{Labels, LogsBatch, Matcher, MetricMetadata, MetricsBatch, TracesBatch};
-use crate::part::{MergeSource, PartData, PartMeta, PartStore, now_ms};
+use crate::part::{PartData, PartMeta, PartStore, now_ms};
 use crate::telemetry::{RefusalLabel, Signal, StorageMetrics};
 use crate::traces::head::TracesHead;
 use crate::traces::part::{
@@ -159,10 +159,9 @@ impl Kind for LogsKind {
         // file has an older layout.
         let mut files = Vec::with_capacity(inputs.len());
         for p in inputs.iter().filter(|p| p.meta.rows > 0) {
-            let records = match store.local_path(Signal::Logs, &p.meta.id, RECORDS_FILE) {
-                Some(path) => MergeSource::Path(path),
-                None => MergeSource::Bytes(store.get(Signal::Logs, &p.meta, RECORDS_FILE).await?),
-            };
+            let records = store
+                .merge_source(Signal::Logs, &p.meta, RECORDS_FILE)
+                .await?;
             files.push(LogsSource {
                 part: p.meta.id.clone(),
                 streams: store.get(Signal::Logs, &p.meta, STREAMS_FILE).await?,
@@ -174,7 +173,7 @@ impl Kind for LogsKind {
             .await
             .map_err(|e| StorageError::part("merge", "logs", e))??;
         if let Some(parts) = merged {
-            return rows_kept("logs", &inputs, parts, |p| p.meta.rows);
+            return rows_kept("logs", inputs.iter().map(|p| p.meta.rows).sum(), parts);
         }
         let mut sources = Vec::with_capacity(inputs.len());
         for p in &inputs {
@@ -196,18 +195,10 @@ impl Kind for LogsKind {
     }
 }
 
-/// `parts`, when they hold as many rows as `inputs`: a merge that would lose or
+/// `parts`, when they hold the `want` rows of the merge's inputs: a merge that would lose or
 /// duplicate rows fails instead (its inputs stay).
-fn rows_kept<P>(
-    signal: &'static str,
-    inputs: &[Arc<P>],
-    parts: Vec<PartData>,
-    rows: impl Fn(&P) -> u64,
-) -> Result<Vec<PartData>> {
-    let (have, want) = (
-        parts.iter().map(|p| p.rows).sum::<u64>(),
-        inputs.iter().map(|p| rows(p)).sum::<u64>(),
-    );
+fn rows_kept(signal: &'static str, want: u64, parts: Vec<PartData>) -> Result<Vec<PartData>> {
+    let have = parts.iter().map(|p| p.rows).sum::<u64>();
     if have != want {
         return Err(StorageError::part(
             "merge",
@@ -254,17 +245,16 @@ impl Kind for TracesKind {
         // file has an older layout.
         let mut files = Vec::with_capacity(inputs.len());
         for p in inputs.iter().filter(|p| p.meta.rows > 0) {
-            let source = match store.local_path(Signal::Traces, &p.meta.id, SPANS_FILE) {
-                Some(path) => MergeSource::Path(path),
-                None => MergeSource::Bytes(store.get(Signal::Traces, &p.meta, SPANS_FILE).await?),
-            };
+            let source = store
+                .merge_source(Signal::Traces, &p.meta, SPANS_FILE)
+                .await?;
             files.push((p.meta.id.clone(), source));
         }
         let merged = tokio::task::spawn_blocking(move || merge_sorted(files, window_ms))
             .await
             .map_err(|e| StorageError::part("merge", "traces", e))??;
         if let Some(parts) = merged {
-            return rows_kept("traces", &inputs, parts, |p| p.meta.rows);
+            return rows_kept("traces", inputs.iter().map(|p| p.meta.rows).sum(), parts);
         }
         let mut all = Vec::new();
         for p in &inputs {

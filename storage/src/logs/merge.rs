@@ -49,7 +49,6 @@ struct Output {
     pick_streams: Vec<u32>,
     /// Rows taken (written or picked).
     rows: u64,
-    written: u64,
     min_ns: i64,
     max_ns: i64,
 }
@@ -93,10 +92,11 @@ impl MergeOutput<(u32, i64)> for Output {
             .as_any()
             .downcast_ref::<StringArray>()
             .ok_or_else(|| StorageError::part("logs merge", "merge", "line is not text"))?;
+        // The picked rows are the last ones taken.
+        let first = self.rows - lines.len() as u64;
         for r in 0..lines.len() {
-            self.fts.add(self.written + r as u64, lines.value(r))?;
+            self.fts.add(first + r as u64, lines.value(r))?;
         }
-        self.written += lines.len() as u64;
         self.writer.write(&batch)?;
         self.picks.clear();
         Ok(())
@@ -189,7 +189,6 @@ pub(crate) fn merge_sorted(
                 picks: Vec::new(),
                 pick_streams: Vec::new(),
                 rows: 0,
-                written: 0,
                 min_ns: i64::MAX,
                 max_ns: i64::MIN,
             })

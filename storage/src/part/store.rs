@@ -12,8 +12,8 @@ use object_store::path::Path as ObjPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 
 use super::{
-    FORMAT_VERSION, FileMeta, Group, META_FILE, PartData, PartMeta, decode_meta, encode_meta,
-    part_id,
+    FORMAT_VERSION, FileMeta, Group, META_FILE, MergeSource, PartData, PartMeta, decode_meta,
+    encode_meta, part_id,
 };
 use crate::error::{Result, StorageError};
 use crate::telemetry::Signal;
@@ -154,6 +154,19 @@ impl PartStore {
             .await
             .map_err(os_err(&path, "write part meta"))?;
         Ok(meta)
+    }
+
+    /// Where a merge reads a part file: the file itself on the local disk, or its bytes.
+    pub(crate) async fn merge_source(
+        &self,
+        signal: Signal,
+        meta: &PartMeta,
+        file: &str,
+    ) -> Result<MergeSource> {
+        Ok(match self.local_path(signal, &meta.id, file) {
+            Some(path) => MergeSource::Path(path),
+            None => MergeSource::Bytes(self.get(signal, meta, file).await?),
+        })
     }
 
     pub(crate) async fn get(&self, signal: Signal, meta: &PartMeta, file: &str) -> Result<Bytes> {
