@@ -92,7 +92,7 @@ impl Kind for MetricsKind {
                 metadata.insert(m.metric.clone(), m);
             }
         }
-        tokio::task::spawn_blocking(move || {
+        merge_thread("metrics", move || {
             let merged = merge_series(sources);
             let metadata: Vec<MetricMetadata> = metadata.into_values().collect();
             let windows = split_metrics(merged, window_ms);
@@ -108,7 +108,6 @@ impl Kind for MetricsKind {
                 .collect()
         })
         .await
-        .map_err(|e| StorageError::part("merge", "metrics", e))?
     }
 }
 
@@ -169,9 +168,7 @@ impl Kind for LogsKind {
             });
         }
         let dir = staging.clone();
-        let merged = tokio::task::spawn_blocking(move || merge_logs(files, window_ms, &dir))
-            .await
-            .map_err(|e| StorageError::part("merge", "logs", e))??;
+        let merged = merge_thread("logs", move || merge_logs(files, window_ms, &dir)).await?;
         if let Some(parts) = merged {
             return rows_kept("logs", inputs.iter().map(|p| p.meta.rows).sum(), parts);
         }
@@ -179,7 +176,7 @@ impl Kind for LogsKind {
         for p in &inputs {
             sources.push(p.read_all(&store).await?);
         }
-        tokio::task::spawn_blocking(move || {
+        merge_thread("logs", move || {
             let windows = split_logs(merge_streams(sources), window_ms);
             windows
                 .into_values()
@@ -191,7 +188,45 @@ impl Kind for LogsKind {
                 .collect()
         })
         .await
-        .map_err(|e| StorageError::part("merge", "logs", e))?
+    }
+}
+
+/// How much lower than the server's the scheduling priority of merge threads is.
+const MERGE_NICE: i32 = 10;
+
+/// Runs a merge's CPU work on a thread of its own at a lower scheduling priority (nice
+/// +10 on Linux), so that queries and ingest arriving meanwhile get the cores first: a
+/// merge only has to keep up over minutes. An error or a panic in `work` fails the
+/// merge, whose inputs then stay.
+async fn merge_thread<T: Send + 'static>(
+    signal: &'static str,
+    work: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name(format!("merge-{signal}"))
+        .spawn(move || {
+            lower_priority();
+            let _ = tx.send(work());
+        })
+        .map_err(|e| StorageError::part("merge", signal, e))?;
+    rx.await
+        .map_err(|_| StorageError::part("merge", signal, "the merge thread panicked"))?
+}
+
+/// Lowers the calling thread's priority by `MERGE_NICE`. Linux keeps a nice value per
+/// thread, and threads started from it (the full-text index writer's) inherit it.
+/// Where that fails the merge runs at the usual priority.
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::process::{getpriority_process, setpriority_process};
+        let tid = Some(rustix::thread::gettid());
+        let lowered = getpriority_process(tid)
+            .and_then(|nice| setpriority_process(tid, (nice + MERGE_NICE).min(19)));
+        if let Err(e) = lowered {
+            tracing::debug!(error = %e, "merge thread keeps the usual priority");
+        }
     }
 }
 
@@ -250,9 +285,7 @@ impl Kind for TracesKind {
                 .await?;
             files.push((p.meta.id.clone(), source));
         }
-        let merged = tokio::task::spawn_blocking(move || merge_sorted(files, window_ms))
-            .await
-            .map_err(|e| StorageError::part("merge", "traces", e))??;
+        let merged = merge_thread("traces", move || merge_sorted(files, window_ms)).await?;
         if let Some(parts) = merged {
             return rows_kept("traces", inputs.iter().map(|p| p.meta.rows).sum(), parts);
         }
@@ -260,7 +293,7 @@ impl Kind for TracesKind {
         for p in &inputs {
             all.extend(p.read_all(&store).await?);
         }
-        tokio::task::spawn_blocking(move || {
+        merge_thread("traces", move || {
             split_traces(all, window_ms)
                 .into_values()
                 .map(|spans| {
@@ -271,7 +304,6 @@ impl Kind for TracesKind {
                 .collect()
         })
         .await
-        .map_err(|e| StorageError::part("merge", "traces", e))?
     }
 }
 
@@ -1023,5 +1055,29 @@ mod tests {
         );
         tokio::time::sleep(Duration::from_millis(400)).await;
         assert!(!finished.load(Ordering::SeqCst));
+    }
+
+    #[tokio::test]
+    async fn merge_work_runs_at_a_lower_priority_and_its_failures_fail_the_merge() {
+        assert_eq!(merge_thread("test", || Ok(7)).await.unwrap(), 7);
+        let err = merge_thread::<()>("test", || Err(StorageError::part("p", "merge", "bad")))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("bad"), "{err}");
+        let err = merge_thread::<()>("test", || panic!("merge bug"))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("panicked"), "{err}");
+        #[cfg(target_os = "linux")]
+        {
+            use rustix::process::getpriority_process;
+            let here = getpriority_process(Some(rustix::thread::gettid())).unwrap();
+            let there = merge_thread("test", || {
+                Ok(getpriority_process(Some(rustix::thread::gettid())).unwrap())
+            })
+            .await
+            .unwrap();
+            assert_eq!(there, (here + MERGE_NICE).min(19));
+        }
     }
 }

@@ -9,6 +9,7 @@
 //!   byte-stream-split, all zstd.
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::sync::Arc;
 
 use arrow::array::{
@@ -28,8 +29,8 @@ use crate::model::{
     Histogram, HistogramSample, Labels, Matcher, MetricKind, MetricMetadata, Sample, StartTime,
 };
 use crate::part::{
-    ParquetFile, PartData, PartMeta, PartStore, Writer, column, decode_all, encode_parquet,
-    optional_column, window_start, writer_props,
+    ParquetFile, PartData, PartMeta, PartStore, Writer, any_row_in, column, decode_all,
+    encode_parquet, optional_column, window_start, writer_props,
 };
 use crate::telemetry::Signal;
 
@@ -511,14 +512,19 @@ impl MetricsPart {
         end: i64,
         out: &mut Vec<Series>,
     ) -> Result<Vec<usize>> {
-        let ranges = spans.iter().map(|sp| {
-            let first = idx.first_row[sp.series] as usize;
-            first + sp.from..first + sp.to
-        });
-        let selection = RowSelection::from_consecutive_ranges(ranges, self.meta.rows as usize);
+        let ranges: Vec<Range<usize>> = spans
+            .iter()
+            .map(|sp| {
+                let first = idx.first_row[sp.series] as usize;
+                first + sp.from..first + sp.to
+            })
+            .collect();
+        let columns = self.columns_for(&ranges).await?;
+        let selection =
+            RowSelection::from_consecutive_ranges(ranges.into_iter(), self.meta.rows as usize);
         let batches = self
             .samples_file
-            .read(&["t", "v", "vi", "h", "st"], None, Some(selection))
+            .read(&columns, None, Some(selection))
             .await?;
         let mut missed = Vec::new();
         let mut rows = RowCursor::new(&self.meta.id, &batches)?;
@@ -542,6 +548,22 @@ impl MetricsPart {
         }
         Ok(missed)
     }
+    /// The sample columns to read for the rows `ranges`: the times, and each value
+    /// column unless the page index shows it null on all of those rows. Besides its
+    /// bytes, leaving out the float column saves the zstd set-up parquet does for every
+    /// column chunk it opens: series of whole numbers (most counters and gauges) keep
+    /// their values in `vi` and have no floats.
+    pub(super) async fn columns_for(&self, ranges: &[Range<usize>]) -> Result<Vec<&'static str>> {
+        let mut columns = vec!["t"];
+        for c in ["v", "vi", "h", "st"] {
+            match self.samples_file.pages_with_values(c).await? {
+                Some(pages) if !any_row_in(&pages, ranges) => {}
+                _ => columns.push(c),
+            }
+        }
+        Ok(columns)
+    }
+
     /// Label sets of matching series with data in `[start, end]`.
     pub(crate) async fn series_labels(
         &self,
@@ -621,11 +643,11 @@ fn build_index(part: &str, batches: &[RecordBatch]) -> Result<PartIndex> {
     Ok(idx)
 }
 
-/// The columns of one decoded batch: `t`, `v`, `vi`, and `h` and `st` if present.
+/// The columns of one decoded batch: `t`, and `v`, `vi`, `h` and `st` if present.
 type SampleColumns<'a> = (
     &'a Int64Array,
-    &'a Float64Array,
-    &'a Int64Array,
+    Option<&'a Float64Array>,
+    Option<&'a Int64Array>,
     Option<&'a BinaryArray>,
     Option<&'a Int64Array>,
 );
@@ -645,9 +667,10 @@ impl<'a> RowCursor<'a> {
             .map(|b| {
                 Ok((
                     column::<Int64Array>(part, b, "t")?,
-                    column::<Float64Array>(part, b, "v")?,
-                    column::<Int64Array>(part, b, "vi")?,
-                    // Parts without histograms or start times have no such columns.
+                    // A value column is left out of a read where it only holds nulls;
+                    // parts without histograms or start times have no such columns.
+                    optional_column::<Float64Array>(part, b, "v")?,
+                    optional_column::<Int64Array>(part, b, "vi")?,
                     optional_column::<BinaryArray>(part, b, "h")?,
                     optional_column::<Int64Array>(part, b, "st")?,
                 ))
@@ -698,12 +721,12 @@ impl<'a> RowCursor<'a> {
                         st: st.value(r),
                     });
                 }
-                if v.is_valid(r) {
+                if let Some(v) = v.filter(|v| v.is_valid(r)) {
                     s.samples.push(Sample {
                         t: ts,
                         v: v.value(r),
                     });
-                } else if vi.is_valid(r) {
+                } else if let Some(vi) = vi.filter(|vi| vi.is_valid(r)) {
                     s.samples.push(Sample {
                         t: ts,
                         v: vi.value(r) as f64,

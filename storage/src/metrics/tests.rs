@@ -328,6 +328,74 @@ async fn part_roundtrip_selects_by_matchers_and_time() {
     assert_eq!(part.read_all(&store).await.unwrap().len(), 5);
 }
 
+#[tokio::test]
+async fn reads_leave_out_value_columns_that_only_hold_nulls_there() {
+    let staging = tempfile::tempdir().unwrap();
+    let store = PartStore::in_memory(staging.path().to_path_buf());
+    // Sorted by labels: whole numbers on rows 0..20000, then fractions, then a series
+    // with both. Pages hold 8,192 rows.
+    let n = 20_000i64;
+    let all = vec![
+        series(
+            "a_whole",
+            "x",
+            &(0..n).map(|t| (t, (t % 100) as f64)).collect::<Vec<_>>(),
+        ),
+        series(
+            "b_frac",
+            "x",
+            &(0..n).map(|t| (t, t as f64 + 0.5)).collect::<Vec<_>>(),
+        ),
+        series("c_mixed", "x", &[(1, 1.0), (2, 2.5), (3, 3.0)]),
+    ];
+    let slices: Vec<_> = all.iter().map(super::part::SeriesSlice::of).collect();
+    let data = encode_part(&slices, &[]).unwrap();
+    let meta = store
+        .publish(Signal::Metrics, data, Publish::default())
+        .await
+        .unwrap();
+    let part = MetricsPart::open(meta, &store).unwrap();
+    let n = n as usize;
+    assert_eq!(
+        part.columns_for(&[0..4096, 4096..8192]).await.unwrap(),
+        ["t", "vi"]
+    );
+    assert_eq!(
+        part.columns_for(&[100..200, 500..8192]).await.unwrap(),
+        ["t", "vi"]
+    );
+    assert_eq!(
+        part.columns_for(&[25_000..25_050, 25_050..25_100])
+            .await
+            .unwrap(),
+        ["t", "v"]
+    );
+    assert_eq!(
+        part.columns_for(&[0..10, 2 * n..2 * n + 3]).await.unwrap(),
+        ["t", "v", "vi"]
+    );
+    assert_eq!(part.columns_for(&[]).await.unwrap(), ["t"]);
+    for s in &all {
+        let name = s.labels.get("__name__").unwrap();
+        let got = part
+            .select(&[Matcher::eq("__name__", name)], 0, i64::MAX)
+            .await
+            .unwrap();
+        assert_eq!(got, vec![s.clone()], "{name} in full");
+        let got = part
+            .select(&[Matcher::eq("__name__", name)], 2, 5)
+            .await
+            .unwrap();
+        let want: Vec<_> = s
+            .samples
+            .iter()
+            .filter(|x| (2..=5).contains(&x.t))
+            .cloned()
+            .collect();
+        assert_eq!(got[0].samples, want, "{name} over a short range");
+    }
+}
+
 mod prop {
     use super::*;
     use proptest::prelude::*;

@@ -177,12 +177,17 @@ impl ParquetFile {
             Statistics::Int64(s) => overlaps(s.min_opt(), s.max_opt()),
             _ => true,
         };
-        Ok(pages_where(meta.metadata(), column, group, |index, p| {
-            let ColumnIndexMetaData::INT64(stats) = index else {
-                return None;
-            };
-            Some(overlaps(stats.min_value(p), stats.max_value(p)))
-        }))
+        Ok(pages_where(
+            meta.metadata(),
+            column,
+            group,
+            |index, p, _| {
+                let ColumnIndexMetaData::INT64(stats) = index else {
+                    return None;
+                };
+                Some(overlaps(stats.min_value(p), stats.max_value(p)))
+            },
+        ))
     }
 
     /// File-wide rows, as sorted and merged ranges, of the pages whose page statistics for
@@ -195,12 +200,40 @@ impl ParquetFile {
     ) -> Result<Option<Vec<Range<usize>>>> {
         let meta = self.metadata().await?;
         let group = |stats: &Statistics| may_hold(stats, value);
-        Ok(pages_where(meta.metadata(), column, group, |index, p| {
-            let ColumnIndexMetaData::FIXED_LEN_BYTE_ARRAY(stats) = index else {
-                return None;
-            };
-            Some(in_range(stats.min_value(p), stats.max_value(p), value))
-        }))
+        Ok(pages_where(
+            meta.metadata(),
+            column,
+            group,
+            |index, p, _| {
+                let ColumnIndexMetaData::FIXED_LEN_BYTE_ARRAY(stats) = index else {
+                    return None;
+                };
+                Some(in_range(stats.min_value(p), stats.max_value(p), value))
+            },
+        ))
+    }
+
+    /// File-wide rows, as sorted and merged ranges, of the pages of `column` that hold
+    /// at least one value (fewer nulls than rows), none if the file lacks the column, or
+    /// `None` when the file has no page index with null counts for that column.
+    pub(crate) async fn pages_with_values(
+        &self,
+        column: &str,
+    ) -> Result<Option<Vec<Range<usize>>>> {
+        let meta = self.metadata().await?;
+        let columns = meta.metadata().file_metadata().schema_descr().columns();
+        if !columns.iter().any(|c| c.name() == column) {
+            return Ok(Some(Vec::new()));
+        }
+        Ok(pages_where(
+            meta.metadata(),
+            column,
+            |_| true,
+            |index, p, rows| {
+                let nulls = *index.null_counts()?.get(p)?;
+                Some(usize::try_from(nulls).map_or(true, |n| n < rows))
+            },
+        ))
     }
 
     /// Each column's name, codec and encodings in the first row group.
@@ -245,15 +278,23 @@ pub(crate) fn may_hold(stats: &Statistics, value: &[u8]) -> bool {
     in_range(stats.min_bytes_opt(), stats.max_bytes_opt(), value)
 }
 
+/// Whether any row of `rows` is in one of the sorted, disjoint ranges `pages`.
+pub(crate) fn any_row_in(pages: &[Range<usize>], rows: &[Range<usize>]) -> bool {
+    rows.iter().filter(|r| r.start < r.end).any(|r| {
+        let i = pages.partition_point(|p| p.end <= r.start);
+        pages.get(i).is_some_and(|p| p.start < r.end)
+    })
+}
+
 /// File-wide rows, as sorted and merged ranges, of the pages of `column` that `keep`
-/// (given the column's index in a row group and a page number) keeps, in the row groups
-/// whose column statistics `group` keeps (a row group without statistics is looked into);
-/// `None` when the file has no page index for the column or `keep` cannot read it.
+/// (given the column's index in a row group, a page number and the page's row count)
+/// keeps, in the row groups whose column statistics `group` keeps (a row group without
+/// statistics is looked into); `None` when the file has no page index for the column or `keep` cannot read it.
 fn pages_where(
     meta: &ParquetMetaData,
     column: &str,
     group: impl Fn(&Statistics) -> bool,
-    keep: impl Fn(&ColumnIndexMetaData, usize) -> Option<bool>,
+    keep: impl Fn(&ColumnIndexMetaData, usize, usize) -> Option<bool>,
 ) -> Option<Vec<Range<usize>>> {
     let col = meta
         .file_metadata()
@@ -282,7 +323,7 @@ fn pages_where(
                 Some(next) => usize::try_from(next.first_row_index).ok()?,
                 None => rows,
             };
-            if keep(stats, p)? && first < end {
+            if first < end && keep(stats, p, end - first)? {
                 let r = base + first..base + end;
                 match out.last_mut() {
                     Some(last) if last.end == r.start => last.end = r.end,
