@@ -4,7 +4,8 @@
 use std::ops::Range;
 use std::sync::Arc;
 
-use arrow::array::RecordBatch;
+use arrow::array::{Array, DictionaryArray, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Int32Type, Schema};
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::{FutureExt, TryStreamExt};
@@ -13,7 +14,7 @@ use object_store::{ObjectStore, ObjectStoreExt};
 use parquet::arrow::arrow_reader::{
     ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection,
 };
-use parquet::arrow::async_reader::AsyncFileReader;
+use parquet::arrow::async_reader::{AsyncFileReader, ParquetRecordBatchStream};
 use parquet::arrow::{ArrowWriter, ParquetRecordBatchStreamBuilder, ProjectionMask};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::errors::ParquetError;
@@ -138,6 +139,21 @@ impl ParquetFile {
         row_groups: Option<Vec<usize>>,
         selection: Option<RowSelection>,
     ) -> Result<Vec<RecordBatch>> {
+        self.stream(columns, row_groups, selection)
+            .await?
+            .try_collect()
+            .await
+            .map_err(|e| StorageError::part(&self.part, "read parquet", e))
+    }
+
+    /// `read` as a stream of batches of up to 65,536 rows, for a caller that needs one
+    /// batch at a time.
+    pub(crate) async fn stream(
+        &self,
+        columns: &[&str],
+        row_groups: Option<Vec<usize>>,
+        selection: Option<RowSelection>,
+    ) -> Result<ParquetRecordBatchStream<ObjectReader>> {
         let meta = self.metadata().await?;
         let mask = ProjectionMask::columns(meta.parquet_schema(), columns.iter().copied());
         let mut b = ParquetRecordBatchStreamBuilder::new_with_metadata(self.reader(), meta)
@@ -149,12 +165,7 @@ impl ParquetFile {
         if let Some(sel) = selection {
             b = b.with_row_selection(sel);
         }
-        let stream = b
-            .build()
-            .map_err(|e| StorageError::part(&self.part, "read parquet", e))?;
-        stream
-            .try_collect()
-            .await
+        b.build()
             .map_err(|e| StorageError::part(&self.part, "read parquet", e))
     }
 
@@ -234,6 +245,75 @@ impl ParquetFile {
                 Some(usize::try_from(nulls).map_or(true, |n| n < rows))
             },
         ))
+    }
+
+    /// File rows, as sorted and merged ranges, where the string column `column` equals
+    /// `value`. The column is decoded as dictionary keys, so each batch compares only
+    /// its distinct values as text; a file without that string column holds no such row.
+    pub(crate) async fn rows_equal(&self, column: &str, value: &str) -> Result<Vec<Range<usize>>> {
+        let meta = self.metadata().await?;
+        let dict = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
+        let schema = meta.schema();
+        let Some(pos) = schema
+            .fields()
+            .iter()
+            .position(|f| f.name() == column && f.data_type() == &DataType::Utf8)
+        else {
+            return Ok(Vec::new());
+        };
+        let fields: Vec<Arc<Field>> = schema
+            .fields()
+            .iter()
+            .enumerate()
+            .map(|(i, f)| match i == pos {
+                true => Arc::new(f.as_ref().clone().with_data_type(dict.clone())),
+                false => f.clone(),
+            })
+            .collect();
+        let err = |e: ParquetError| StorageError::part(&self.part, "read parquet", e);
+        let keyed = ArrowReaderMetadata::try_new(
+            meta.metadata().clone(),
+            ArrowReaderOptions::new().with_schema(Arc::new(Schema::new(fields))),
+        )
+        .map_err(err)?;
+        let mask = ProjectionMask::columns(meta.parquet_schema(), [column]);
+        let mut stream = ParquetRecordBatchStreamBuilder::new_with_metadata(self.reader(), keyed)
+            .with_projection(mask)
+            .with_batch_size(65536)
+            .build()
+            .map_err(err)?;
+        let mut out: Vec<Range<usize>> = Vec::new();
+        let mut base = 0usize;
+        while let Some(batch) = stream.try_next().await.map_err(err)? {
+            let keys = batch
+                .column(0)
+                .as_any()
+                .downcast_ref::<DictionaryArray<Int32Type>>()
+                .ok_or_else(|| {
+                    StorageError::part(&self.part, "read parquet", "not dictionary keys")
+                })?;
+            let values = keys
+                .values()
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .ok_or_else(|| StorageError::part(&self.part, "read parquet", "not text"))?;
+            let hit: Vec<bool> = (0..values.len())
+                .map(|i| values.is_valid(i) && values.value(i) == value)
+                .collect();
+            for (r, k) in keys.keys().iter().enumerate() {
+                let yes =
+                    k.is_some_and(|k| usize::try_from(k).is_ok_and(|k| hit.get(k) == Some(&true)));
+                if yes {
+                    let row = base + r;
+                    match out.last_mut() {
+                        Some(last) if last.end == row => last.end = row + 1,
+                        _ => out.push(row..row + 1),
+                    }
+                }
+            }
+            base += batch.num_rows();
+        }
+        Ok(out)
     }
 
     /// Each column's name, codec and encodings in the first row group.

@@ -15,6 +15,7 @@ use arrow::array::{
 use arrow::compute::concat_batches;
 use arrow::datatypes::{DataType, Field, Schema};
 use bytes::Bytes;
+use futures::TryStreamExt;
 use parquet::arrow::arrow_reader::{RowSelection, RowSelector};
 use parquet::basic::{Compression, Encoding};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
@@ -27,7 +28,7 @@ use crate::error::{Result, StorageError};
 use crate::model::{Attributes, Scope, Span};
 use crate::part::{
     KWay, MergeOutput, MergeSource, ParquetFile, PartData, PartMeta, PartStore, Writer, column,
-    decode_all, may_hold, window_start, writer_props,
+    decode_all, may_hold, optional_column, window_start, writer_props,
 };
 use crate::telemetry::Signal;
 
@@ -81,8 +82,6 @@ const COLUMNS: [&str; 18] = [
 ];
 
 /// The columns a span search filters on before it reads whole rows.
-const SEARCH_COLUMNS: [&str; 5] = ["trace_id", "name", "start_ns", "end_ns", "service"];
-
 /// Keeps, of `(start, trace id, row)` candidates, the newest ones: every row of the
 /// `max_traces` traces whose newest row is newest (0: any number of traces), and then at
 /// most `limit` rows (0: any number). Leaves them newest first.
@@ -626,8 +625,8 @@ impl TracesPart {
     }
 
     /// Spans that match `q`, in two reads: the narrow columns a search filters on
-    /// (trace id, name, times, service) choose the rows, then only those rows are read
-    /// whole. Without attribute filters, `q.max_traces` and `q.limit` are applied
+    /// (trace id and start, and name, end or service where it filters on them) choose
+    /// the rows, then only those rows are read whole. Without attribute filters, `q.max_traces` and `q.limit` are applied
     /// before the second read, so a search for the newest traces of a busy service
     /// decodes a few rows instead of all of the service's spans.
     pub(crate) async fn search(&self, q: &SpanQuery) -> Result<Vec<SpanRecord>> {
@@ -640,23 +639,65 @@ impl TracesPart {
             return Ok(Vec::new());
         }
         let part = self.meta.id.as_str();
-        let keys = self.file.read(&SEARCH_COLUMNS, None, None).await?;
-        // (start, trace id, row in the file) of every row the narrow columns allow.
+        // A search by service finds the service's rows from the dictionary keys of its
+        // column first, and then does not decode that column as text.
+        let chosen = match &q.service {
+            Some(svc) => {
+                let chosen = self.file.rows_equal("service", svc).await?;
+                if chosen.is_empty() {
+                    return Ok(Vec::new());
+                }
+                Some(chosen)
+            }
+            None => None,
+        };
+        // Only the columns this search filters on are decoded.
+        let mut columns = vec!["trace_id", "start_ns"];
+        if q.operation.is_some() {
+            columns.push("name");
+        }
+        if q.min_duration_ns.is_some() || q.max_duration_ns.is_some() {
+            columns.push("end_ns");
+        }
+        if q.service.is_some() && chosen.is_none() {
+            columns.push("service");
+        }
+        // (start, trace id, row in the file) of every row the narrow columns allow. The
+        // columns are read one batch at a time: a part holds millions of spans. All rows
+        // are decoded, not a selection of the service's rows: a service's spans are
+        // spread over the file (sorted by trace id), and a selection of millions of
+        // short ranges costs more than it saves.
         let mut rows: Vec<(i64, [u8; 16], usize)> = Vec::new();
-        let mut base = 0;
-        for b in &keys {
-            let tid: &FixedSizeBinaryArray = column(part, b, "trace_id")?;
-            let name: &StringArray = column(part, b, "name")?;
-            let start: &Int64Array = column(part, b, "start_ns")?;
-            let end: &Int64Array = column(part, b, "end_ns")?;
-            let service: &StringArray = column(part, b, "service")?;
+        let mut stream = self.file.stream(&columns, None, None).await?;
+        let (mut base, mut next) = (0usize, 0usize);
+        while let Some(b) = stream
+            .try_next()
+            .await
+            .map_err(|e| StorageError::part(part, "search", e))?
+        {
+            let tid: &FixedSizeBinaryArray = column(part, &b, "trace_id")?;
+            let start: &Int64Array = column(part, &b, "start_ns")?;
+            let name: Option<&StringArray> = optional_column(part, &b, "name")?;
+            let end: Option<&Int64Array> = optional_column(part, &b, "end_ns")?;
+            let service: Option<&StringArray> = optional_column(part, &b, "service")?;
             for r in 0..b.num_rows() {
+                let row = base + r;
+                if let Some(chosen) = &chosen {
+                    while chosen.get(next).is_some_and(|c| c.end <= row) {
+                        next += 1;
+                    }
+                    if chosen.get(next).is_none_or(|c| c.start > row) {
+                        continue;
+                    }
+                }
                 let t = start.value(r);
-                let d = end.value(r).saturating_sub(t);
+                let d = end.map_or(0, |e| e.value(r).saturating_sub(t));
                 if t < q.start_ns
                     || t >= q.end_ns
-                    || q.service.as_deref().is_some_and(|s| s != service.value(r))
-                    || q.operation.as_deref().is_some_and(|o| o != name.value(r))
+                    || (q.service.as_deref())
+                        .is_some_and(|s| service.is_some_and(|c| s != c.value(r)))
+                    || (q.operation.as_deref())
+                        .is_some_and(|o| name.is_some_and(|c| o != c.value(r)))
                     || q.min_duration_ns.is_some_and(|m| d < m)
                     || q.max_duration_ns.is_some_and(|m| d > m)
                 {
@@ -664,11 +705,10 @@ impl TracesPart {
                 }
                 let mut id = [0u8; 16];
                 id.copy_from_slice(&tid.value(r)[..16]);
-                rows.push((t, id, base + r));
+                rows.push((t, id, row));
             }
             base += b.num_rows();
         }
-        drop(keys);
         if q.attributes.is_empty() {
             newest(&mut rows, q.max_traces, q.limit);
         }
@@ -882,6 +922,110 @@ mod tests {
                 assert!(spans.iter().all(|r| r.span.trace_id == id(k)));
             }
             assert!(part.trace(&id(1000)).await.unwrap().is_empty());
+        }
+    }
+
+    #[tokio::test]
+    async fn a_search_by_service_finds_the_rows_of_its_dictionary_keys() {
+        let resource = Arc::new(Attributes::default());
+        let services = ["api", "db", "web"];
+        // Services change every 7 spans, across pages (1,024 rows) and row groups.
+        let records: Vec<SpanRecord> = (0..30_000u32)
+            .map(|i| SpanRecord {
+                service_name: services[(i as usize / 7) % 3].into(),
+                resource: resource.clone(),
+                span: Span {
+                    trace_id: {
+                        let mut id = [0u8; 16];
+                        id[..4].copy_from_slice(&(i / 20).to_be_bytes());
+                        id
+                    },
+                    span_id: u64::from(i + 1).to_be_bytes(),
+                    name: ["get", "put"][i as usize % 2].into(),
+                    start_ns: i64::from(i),
+                    end_ns: i64::from(i) + i64::from(i % 10),
+                    ..Default::default()
+                },
+            })
+            .collect();
+        let refs: Vec<SpanRef<'_>> = records.iter().map(SpanRef::of).collect();
+        let dir = tempfile::tempdir().unwrap();
+        let store = PartStore::in_memory(dir.path().to_path_buf());
+        let meta = store
+            .publish(
+                Signal::Traces,
+                encode_part(&refs).unwrap(),
+                Publish::default(),
+            )
+            .await
+            .unwrap();
+        let part = TracesPart::open(meta, &store).unwrap();
+
+        let rows: Vec<usize> = part
+            .file
+            .rows_equal("service", "db")
+            .await
+            .unwrap()
+            .into_iter()
+            .flatten()
+            .collect();
+        let want: Vec<usize> = (0..records.len())
+            .filter(|&i| records[i].service_name == "db")
+            .collect();
+        assert_eq!(rows, want);
+        assert!(
+            part.file
+                .rows_equal("service", "nope")
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            part.file
+                .rows_equal("start_ns", "1")
+                .await
+                .unwrap()
+                .is_empty()
+        );
+
+        let ids = |found: Vec<SpanRecord>| {
+            let mut ids: Vec<[u8; 8]> = found.iter().map(|r| r.span.span_id).collect();
+            ids.sort_unstable();
+            ids
+        };
+        let searches = [
+            SpanQuery {
+                service: Some("db".into()),
+                ..Default::default()
+            },
+            SpanQuery {
+                service: Some("web".into()),
+                operation: Some("put".into()),
+                min_duration_ns: Some(5),
+                start_ns: 1_000,
+                end_ns: 25_000,
+                ..Default::default()
+            },
+            SpanQuery {
+                operation: Some("get".into()),
+                max_duration_ns: Some(2),
+                ..Default::default()
+            },
+        ];
+        for mut q in searches {
+            if q.end_ns == 0 {
+                q.end_ns = i64::MAX;
+            }
+            let want = ids(records
+                .iter()
+                .filter(|r| {
+                    span_matches(&q, &r.service_name, &r.resource, &r.span)
+                        && (q.start_ns..q.end_ns).contains(&r.span.start_ns)
+                })
+                .cloned()
+                .collect());
+            assert!(!want.is_empty());
+            assert_eq!(ids(part.search(&q).await.unwrap()), want, "{q:?}");
         }
     }
 
