@@ -474,16 +474,17 @@ impl Storage {
             .set(self.metrics.head.read().series_count() as i64);
     }
 
-    /// Flushes every head that is due, merges parts and applies retention, every
-    /// `maintenance_interval` until `shutdown` turns true.
+    /// Flushes every head that is due every `maintenance_interval`, and on a task of its
+    /// own merges parts and applies retention, until `shutdown` turns true (a merge
+    /// under way is finished first). Merges run apart from flushes: a long merge must
+    /// not hold up the flush that makes room in a full head.
     pub async fn run_maintenance(
         self: Arc<Self>,
         mut shutdown: tokio::sync::watch::Receiver<bool>,
     ) {
+        let merges = tokio::spawn(self.clone().run_merges(shutdown.clone()));
         let mut tick = tokio::time::interval(self.cfg.maintenance_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut last_merge = Instant::now();
-        let mut last_retention: Option<Instant> = None;
         let interval_fsync = match self.cfg.wal.fsync {
             FsyncPolicy::Interval(d) => Some(d),
             FsyncPolicy::Batch => None,
@@ -512,14 +513,31 @@ impl Storage {
                 }
             }
             self.flush_due().await;
-            if last_merge.elapsed() >= Duration::from_secs(10) {
-                last_merge = Instant::now();
-                self.merge_some().await;
-            }
+        }
+        let _ = merges.await;
+    }
+
+    /// Applies retention at once and then every minute, and merges parts every 10 s,
+    /// until `shutdown`.
+    async fn run_merges(self: Arc<Self>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        let mut tick = tokio::time::interval(Duration::from_secs(10));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // An interval's first tick is at once; the first merge comes 10 s after start.
+        tick.tick().await;
+        let mut last_retention: Option<Instant> = None;
+        loop {
             if last_retention.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
                 last_retention = Some(Instant::now());
                 self.retention().await;
             }
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = shutdown.changed() => break,
+            }
+            if *shutdown.borrow() {
+                break;
+            }
+            self.merge_some().await;
         }
     }
 
