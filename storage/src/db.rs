@@ -475,9 +475,9 @@ impl Storage {
     }
 
     /// Flushes every head that is due every `maintenance_interval`, and on a task of its
-    /// own merges parts and applies retention, until `shutdown` turns true (a merge
-    /// under way is finished first). Merges run apart from flushes: a long merge must
-    /// not hold up the flush that makes room in a full head.
+    /// own merges parts and applies retention, until `shutdown` turns true (the round of
+    /// merges under way is finished first). Merges run apart from flushes: a long merge
+    /// must not hold up the flush that makes room in a full head.
     pub async fn run_maintenance(
         self: Arc<Self>,
         mut shutdown: tokio::sync::watch::Receiver<bool>,
@@ -514,7 +514,9 @@ impl Storage {
             }
             self.flush_due().await;
         }
-        let _ = merges.await;
+        if let Err(e) = merges.await {
+            tracing::error!(error = %e, "the merge task stopped");
+        }
     }
 
     /// Applies retention at once and then every minute, and merges parts every 10 s,

@@ -375,6 +375,17 @@ async fn reads_leave_out_value_columns_that_only_hold_nulls_there() {
         ["t", "v", "vi"]
     );
     assert_eq!(part.columns_for(&[]).await.unwrap(), ["t"]);
+    // Rows 16384.. share a page with the fractions; the page before holds none.
+    assert_eq!(
+        part.columns_for(&[0..8192, 8192..16384]).await.unwrap(),
+        ["t", "vi"]
+    );
+    assert_eq!(
+        part.columns_for(&[16383..16384, 16384..16385])
+            .await
+            .unwrap(),
+        ["t", "v", "vi"]
+    );
     for s in &all {
         let name = s.labels.get("__name__").unwrap();
         let got = part
@@ -394,6 +405,13 @@ async fn reads_leave_out_value_columns_that_only_hold_nulls_there() {
             .collect();
         assert_eq!(got[0].samples, want, "{name} over a short range");
     }
+    // Fractions only, read without `vi`: rows 26000 ± the read's margin.
+    let got = part
+        .select(&[Matcher::eq("__name__", "b_frac")], 6000, 6100)
+        .await
+        .unwrap();
+    let want: Vec<_> = all[1].samples[6000..=6100].to_vec();
+    assert_eq!(got[0].samples, want, "fractions over a short range");
 }
 
 mod prop {

@@ -226,15 +226,19 @@ impl ParquetFile {
 
     /// File-wide rows, as sorted and merged ranges, of the pages of `column` that hold
     /// at least one value (fewer nulls than rows), none if the file lacks the column, or
-    /// `None` when the file has no page index with null counts for that column.
+    /// `None` when the file has no page index with null counts for that column or the
+    /// column repeats (a list's nulls are not rows).
     pub(crate) async fn pages_with_values(
         &self,
         column: &str,
     ) -> Result<Option<Vec<Range<usize>>>> {
         let meta = self.metadata().await?;
         let columns = meta.metadata().file_metadata().schema_descr().columns();
-        if !columns.iter().any(|c| c.name() == column) {
-            return Ok(Some(Vec::new()));
+        match columns.iter().find(|c| c.name() == column) {
+            None => return Ok(Some(Vec::new())),
+            // Null counts count rows only in a column that does not repeat.
+            Some(c) if c.max_rep_level() > 0 => return Ok(None),
+            Some(_) => {}
         }
         Ok(pages_where(
             meta.metadata(),

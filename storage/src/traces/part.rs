@@ -81,7 +81,6 @@ const COLUMNS: [&str; 18] = [
     "scope",
 ];
 
-/// The columns a span search filters on before it reads whole rows.
 /// Keeps, of `(start, trace id, row)` candidates, the newest ones: every row of the
 /// `max_traces` traces whose newest row is newest (0: any number of traces), and then at
 /// most `limit` rows (0: any number). Leaves them newest first.
@@ -624,11 +623,13 @@ impl TracesPart {
         Ok(out)
     }
 
-    /// Spans that match `q`, in two reads: the narrow columns a search filters on
-    /// (trace id and start, and name, end or service where it filters on them) choose
-    /// the rows, then only those rows are read whole. Without attribute filters, `q.max_traces` and `q.limit` are applied
-    /// before the second read, so a search for the newest traces of a busy service
-    /// decodes a few rows instead of all of the service's spans.
+    /// Spans that match `q`. A search by service first takes the service's rows from
+    /// the dictionary keys of the `service` column; the narrow columns the search
+    /// filters on (trace id and start, and name or end where it filters on them) then
+    /// choose the rows, and only those rows are read whole. Without attribute filters,
+    /// `q.max_traces` and `q.limit` are applied before that last read, so a search for
+    /// the newest traces of a busy service decodes a few rows instead of all of the
+    /// service's spans.
     pub(crate) async fn search(&self, q: &SpanQuery) -> Result<Vec<SpanRecord>> {
         if self.meta.rows == 0 || !self.meta.overlaps(ms(q.start_ns), ms(q.end_ns)) {
             return Ok(Vec::new());
@@ -659,9 +660,6 @@ impl TracesPart {
         if q.min_duration_ns.is_some() || q.max_duration_ns.is_some() {
             columns.push("end_ns");
         }
-        if q.service.is_some() && chosen.is_none() {
-            columns.push("service");
-        }
         // (start, trace id, row in the file) of every row the narrow columns allow. The
         // columns are read one batch at a time: a part holds millions of spans. All rows
         // are decoded, not a selection of the service's rows: a service's spans are
@@ -679,7 +677,6 @@ impl TracesPart {
             let start: &Int64Array = column(part, &b, "start_ns")?;
             let name: Option<&StringArray> = optional_column(part, &b, "name")?;
             let end: Option<&Int64Array> = optional_column(part, &b, "end_ns")?;
-            let service: Option<&StringArray> = optional_column(part, &b, "service")?;
             for r in 0..b.num_rows() {
                 let row = base + r;
                 if let Some(chosen) = &chosen {
@@ -694,8 +691,6 @@ impl TracesPart {
                 let d = end.map_or(0, |e| e.value(r).saturating_sub(t));
                 if t < q.start_ns
                     || t >= q.end_ns
-                    || (q.service.as_deref())
-                        .is_some_and(|s| service.is_some_and(|c| s != c.value(r)))
                     || (q.operation.as_deref())
                         .is_some_and(|o| name.is_some_and(|c| o != c.value(r)))
                     || q.min_duration_ns.is_some_and(|m| d < m)
@@ -1012,18 +1007,31 @@ mod tests {
                 ..Default::default()
             },
         ];
-        for mut q in searches {
+        // Each search also with a span limit and a trace limit: rows let through by
+        // mistake would push matching ones out of the newest.
+        let limited = searches.iter().flat_map(|q| {
+            [(0, 0), (7, 0), (0, 3)].map(|(limit, max_traces)| SpanQuery {
+                limit,
+                max_traces,
+                ..q.clone()
+            })
+        });
+        for mut q in limited {
             if q.end_ns == 0 {
                 q.end_ns = i64::MAX;
             }
-            let want = ids(records
+            // The file holds the spans in the order of `records` (by trace id, then start).
+            let mut matching: Vec<(i64, [u8; 16], usize)> = records
                 .iter()
-                .filter(|r| {
+                .enumerate()
+                .filter(|(_, r)| {
                     span_matches(&q, &r.service_name, &r.resource, &r.span)
                         && (q.start_ns..q.end_ns).contains(&r.span.start_ns)
                 })
-                .cloned()
-                .collect());
+                .map(|(i, r)| (r.span.start_ns, r.span.trace_id, i))
+                .collect();
+            newest(&mut matching, q.max_traces, q.limit);
+            let want = ids(matching.iter().map(|m| records[m.2].clone()).collect());
             assert!(!want.is_empty());
             assert_eq!(ids(part.search(&q).await.unwrap()), want, "{q:?}");
         }
