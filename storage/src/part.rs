@@ -11,7 +11,7 @@ mod store;
 pub(crate) use merge::{KWay, MergeOutput, MergeSource};
 pub(crate) use parquet_io::{
     ParquetFile, Writer, any_row_in, column, decode_all, encode as encode_parquet, may_hold,
-    optional_column, writer_props,
+    optional_column, push_range, writer_props,
 };
 pub(crate) use store::{PartStore, Publish, now_ms};
 

@@ -31,7 +31,7 @@ use crate::index::Postings;
 use crate::model::{AnyValue, Attributes, Labels, LogRecord, LogStream, Matcher, Scope};
 use crate::part::{
     ParquetFile, PartData, PartMeta, PartStore, Writer, column, decode_all, encode_parquet,
-    optional_column, window_start, writer_props,
+    optional_column, push_range, window_start, writer_props,
 };
 use crate::telemetry::Signal;
 
@@ -944,10 +944,7 @@ fn restrict(
         {
             let lo = (b as usize).max(r.start);
             let hi = (b as usize + block).min(r.end);
-            match out.last_mut() {
-                Some(last) if last.end == lo => last.end = hi,
-                _ => out.push(lo..hi),
-            }
+            push_range(&mut out, lo..hi);
         }
     }
     out

@@ -308,11 +308,7 @@ impl ParquetFile {
                 let yes =
                     k.is_some_and(|k| usize::try_from(k).is_ok_and(|k| hit.get(k) == Some(&true)));
                 if yes {
-                    let row = base + r;
-                    match out.last_mut() {
-                        Some(last) if last.end == row => last.end = row + 1,
-                        _ => out.push(row..row + 1),
-                    }
+                    push_range(&mut out, base + r..base + r + 1);
                 }
             }
             base += batch.num_rows();
@@ -362,6 +358,14 @@ pub(crate) fn may_hold(stats: &Statistics, value: &[u8]) -> bool {
     in_range(stats.min_bytes_opt(), stats.max_bytes_opt(), value)
 }
 
+/// Appends `r` to sorted ranges `out`, joined to the last one when they touch.
+pub(crate) fn push_range(out: &mut Vec<Range<usize>>, r: Range<usize>) {
+    match out.last_mut() {
+        Some(last) if last.end == r.start => last.end = r.end,
+        _ => out.push(r),
+    }
+}
+
 /// Whether any row of `rows` is in one of the sorted, disjoint ranges `pages`.
 pub(crate) fn any_row_in(pages: &[Range<usize>], rows: &[Range<usize>]) -> bool {
     rows.iter().filter(|r| r.start < r.end).any(|r| {
@@ -408,11 +412,7 @@ fn pages_where(
                 None => rows,
             };
             if first < end && keep(stats, p, end - first)? {
-                let r = base + first..base + end;
-                match out.last_mut() {
-                    Some(last) if last.end == r.start => last.end = r.end,
-                    _ => out.push(r),
-                }
+                push_range(&mut out, base + first..base + end);
             }
         }
         base += rows;

@@ -28,7 +28,7 @@ use crate::error::{Result, StorageError};
 use crate::model::{Attributes, Scope, Span};
 use crate::part::{
     KWay, MergeOutput, MergeSource, ParquetFile, PartData, PartMeta, PartStore, Writer, column,
-    decode_all, may_hold, optional_column, window_start, writer_props,
+    decode_all, may_hold, optional_column, push_range, window_start, writer_props,
 };
 use crate::telemetry::Signal;
 
@@ -598,10 +598,7 @@ impl TracesPart {
                     }
                 };
                 if holds && !piece.is_empty() {
-                    match kept.last_mut() {
-                        Some(last) if last.end == piece.start => last.end = piece.end,
-                        _ => kept.push(piece),
-                    }
+                    push_range(&mut kept, piece);
                 }
                 g += 1;
             }
