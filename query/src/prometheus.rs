@@ -532,7 +532,7 @@ async fn query_range(
 fn selectors(p: &Params) -> Result<Vec<Vec<signalbox_storage::Matcher>>, ApiError> {
     let mut out = Vec::new();
     for s in p.all("match[]") {
-        let expr = promql_parser::parser::parse(s).map_err(|e| ApiError::param("match[]", e))?;
+        let expr = crate::promql::escapes::parse(s).map_err(|e| ApiError::param("match[]", e))?;
         let promql_parser::parser::Expr::VectorSelector(vs) = expr else {
             return Err(ApiError::param(
                 "match[]",

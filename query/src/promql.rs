@@ -10,6 +10,7 @@ pub(crate) mod aggregate;
 pub(crate) mod binary;
 mod durations;
 mod error;
+pub(crate) mod escapes;
 mod eval;
 mod extended;
 mod fetch;

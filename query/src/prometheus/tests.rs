@@ -234,6 +234,39 @@ async fn metadata_endpoints() {
     assert_eq!(st, 404);
 }
 
+#[tokio::test]
+async fn byte_escapes_read_as_prometheus_reads_them() {
+    let app = app().await;
+    // label_replace(up{instance="a"}, "x", "caf\xc3\xa9", "", "")
+    let (_, v) = call(
+        &app,
+        "GET",
+        "/api/v1/query?time=1000&query=label_replace(up%7Binstance%3D%22a%22%7D%2C%22x%22%2C%22caf%5Cxc3%5Cxa9%22%2C%22%22%2C%22%22)",
+        None,
+    )
+    .await;
+    assert_eq!(v["data"]["result"][0]["metric"]["x"], "café", "{v}");
+    // count_values("a\xc5z", up): not UTF-8, so not a label name.
+    let (st, v) = call(
+        &app,
+        "GET",
+        "/api/v1/query?time=1000&query=count_values(%22a%5Cxc5z%22%2Cup)",
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(v["error"], "invalid label name \"a\\xc5z\"", "{v}");
+    // match[] selectors read them too: `up{job="\x61pi"}` and `{job="caf\xc3\xa9"}`.
+    let (_, v) = call(
+        &app,
+        "GET",
+        "/api/v1/series?match%5B%5D=up%7Bjob%3D%22%5Cx61pi%22%7D&match%5B%5D=%7Bjob%3D%22caf%5Cxc3%5Cxa9%22%7D",
+        None,
+    )
+    .await;
+    assert_eq!(v["data"].as_array().map(Vec::len), Some(2), "{v}");
+}
+
 #[test]
 fn values_are_written_as_prometheus_writes_them() {
     for (v, s) in [

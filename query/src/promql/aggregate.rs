@@ -9,6 +9,7 @@ use rustc_hash::FxHashMap;
 use signalbox_storage::{Histogram, Labels};
 
 use super::error::{PromqlError, exec};
+use super::escapes::{go_quoted, valid_label_name};
 use super::histogram;
 use super::types::{Instant, NAME_LABELS, Sample, format_value, keep_only, remove, with_label};
 
@@ -127,7 +128,7 @@ pub(crate) fn eval(
     let count_values_label = match (op, param) {
         ("count_values", Some(Instant::String(s))) => {
             if !valid_label_name(s.as_str()) {
-                return Err(exec(format!("invalid label name {s:?}")));
+                return Err(exec(format!("invalid label name {}", go_quoted(s))));
             }
             Some(s.clone())
         }
@@ -373,11 +374,6 @@ pub(crate) fn variance(v: &[f64]) -> f64 {
         m2 += d * (x - mean);
     }
     m2 / v.len() as f64
-}
-
-pub(crate) fn valid_label_name(s: &str) -> bool {
-    // Invalid UTF-8 in the query arrives as replacement characters.
-    !s.is_empty() && !s.contains('\u{fffd}')
 }
 
 #[cfg(test)]

@@ -24,7 +24,7 @@ use super::types::{
     final_labels,
 };
 use super::{aggregate, binary, functions, histogram};
-use super::{durations, extended, info, trim};
+use super::{durations, escapes, extended, info, trim};
 
 /// Limits and defaults of the engine.
 #[derive(Clone, Debug)]
@@ -154,11 +154,13 @@ fn parse_query(query: &str, step: i64, range: i64) -> Result<(Box<Expr>, Positio
     let durations = durations::resolve(&trimmed.text, step, range)?;
     let marked = extended::mark(&durations.text)?;
     let info = info::mark(&marked.text);
-    let expr = promql_parser::parser::parse(&info.text)
+    let escaped = escapes::mark(&info.text);
+    let expr = promql_parser::parser::parse(&escaped.text)
         .map(Box::new)
         .map_err(PromqlError::Parse)?;
-    let mut positions = Positions::of(&info.text, &expr)
-        .relocated(query, |p| durations.back(marked.back(info.back(p))));
+    let mut positions = Positions::of(&escaped.text, &expr).relocated(query, |p| {
+        durations.back(marked.back(info.back(escaped.back(p))))
+    });
     if !positions.mark_trims(&trims) {
         return Err(PromqlError::Parse(
             "the trim operators </ and >/ are not supported in this form of query".into(),

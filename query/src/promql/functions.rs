@@ -10,6 +10,7 @@ use signalbox_storage::Labels;
 
 use super::aggregate::{kahan_sum, mean, quantile, variance};
 use super::error::{PromqlError, exec};
+use super::escapes::{shown, valid_label_name};
 use super::eval::Ev;
 use super::fetch::{at_ms, offset_ms};
 use super::hist_functions::{Outcome, map_histograms, range_outcome};
@@ -919,11 +920,6 @@ pub(crate) fn anchored(re: &str) -> Result<regex::Regex, regex::Error> {
     regex::Regex::new(&format!("^(?s:{re})$"))
 }
 
-fn valid_label_name(s: &str) -> bool {
-    // Invalid UTF-8 in the query arrives as replacement characters.
-    !s.is_empty() && !s.contains('\u{fffd}')
-}
-
 fn label_replace(ev: &Ev<'_>, c: &Call) -> Result<Vec<Instant>, PromqlError> {
     let dst = strings(ev, arg(c, 1)?)?;
     let repl = strings(ev, arg(c, 2)?)?;
@@ -936,7 +932,8 @@ fn label_replace(ev: &Ev<'_>, c: &Call) -> Result<Vec<Instant>, PromqlError> {
     })?;
     if !valid_label_name(&dst) {
         return Err(exec(format!(
-            "invalid destination label name in label_replace(): {dst}"
+            "invalid destination label name in label_replace(): {}",
+            shown(&dst)
         )));
     }
     let out: Vec<Instant> = vectors(ev, arg(c, 0)?)?
@@ -993,7 +990,8 @@ fn label_join(ev: &Ev<'_>, c: &Call) -> Result<Vec<Instant>, PromqlError> {
     }
     if !valid_label_name(&dst) {
         return Err(exec(format!(
-            "invalid destination label name in label_join(): {dst}"
+            "invalid destination label name in label_join(): {}",
+            shown(&dst)
         )));
     }
     Ok(vectors(ev, arg(c, 0)?)?
