@@ -441,20 +441,8 @@ pub(crate) struct LogsPart {
 impl LogsPart {
     pub(crate) fn open(meta: PartMeta, store: &PartStore) -> Result<LogsPart> {
         let os = store.object_store();
-        let f = meta.file(STREAMS_FILE)?;
-        let streams_file = ParquetFile::new(
-            &meta.id,
-            os.clone(),
-            PartStore::path(Signal::Logs, &meta.id, STREAMS_FILE),
-            f.size,
-        );
-        let f = meta.file(RECORDS_FILE)?;
-        let records_file = ParquetFile::new(
-            &meta.id,
-            os.clone(),
-            PartStore::path(Signal::Logs, &meta.id, RECORDS_FILE),
-            f.size,
-        );
+        let streams_file = ParquetFile::open(store, Signal::Logs, &meta, STREAMS_FILE)?;
+        let records_file = ParquetFile::open(store, Signal::Logs, &meta, RECORDS_FILE)?;
         let local_fts_dir = store.local_path(Signal::Logs, &meta.id, fts::DIR);
         Ok(LogsPart {
             meta,

@@ -410,21 +410,8 @@ pub(crate) struct MetricsPart {
 
 impl MetricsPart {
     pub(crate) fn open(meta: PartMeta, store: &PartStore) -> Result<MetricsPart> {
-        let os = store.object_store();
-        let sf = meta.file(SERIES_FILE)?;
-        let series_file = ParquetFile::new(
-            &meta.id,
-            os.clone(),
-            PartStore::path(Signal::Metrics, &meta.id, SERIES_FILE),
-            sf.size,
-        );
-        let pf = meta.file(SAMPLES_FILE)?;
-        let samples_file = ParquetFile::new(
-            &meta.id,
-            os,
-            PartStore::path(Signal::Metrics, &meta.id, SAMPLES_FILE),
-            pf.size,
-        );
+        let series_file = ParquetFile::open(store, Signal::Metrics, &meta, SERIES_FILE)?;
+        let samples_file = ParquetFile::open(store, Signal::Metrics, &meta, SAMPLES_FILE)?;
         Ok(MetricsPart {
             meta,
             series_file,

@@ -2,6 +2,7 @@
 //! with the file footer and page index cached per open file.
 
 use std::ops::Range;
+use std::path::Path;
 use std::sync::Arc;
 
 use arrow::array::{Array, DictionaryArray, RecordBatch, StringArray};
@@ -23,7 +24,10 @@ use parquet::file::page_index::column_index::ColumnIndexMetaData;
 use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterPropertiesBuilder};
 use parquet::file::statistics::Statistics;
 
+use super::PartMeta;
+use super::store::PartStore;
 use crate::error::{Result, StorageError};
+use crate::telemetry::Signal;
 
 /// Writer settings shared by every part file: zstd, page statistics (for the page
 /// index), and the column-specific choices made by `configure`.
@@ -94,25 +98,37 @@ pub(crate) struct ParquetFile {
     part: String,
     store: Arc<dyn ObjectStore>,
     path: ObjPath,
+    /// The file's path when parts are on the local filesystem: small reads go to it
+    /// directly (see `ObjectReader`).
+    local: Option<Arc<Path>>,
     size: u64,
     meta: tokio::sync::OnceCell<ArrowReaderMetadata>,
 }
 
 impl ParquetFile {
-    pub(crate) fn new(part: &str, store: Arc<dyn ObjectStore>, path: ObjPath, size: u64) -> Self {
-        ParquetFile {
-            part: part.to_string(),
-            store,
-            path,
+    /// File `name` of the part `meta` describes.
+    pub(crate) fn open(
+        store: &PartStore,
+        signal: Signal,
+        meta: &PartMeta,
+        name: &str,
+    ) -> Result<Self> {
+        let size = meta.file(name)?.size;
+        Ok(ParquetFile {
+            part: meta.id.clone(),
+            store: store.object_store(),
+            path: PartStore::path(signal, &meta.id, name),
+            local: store.local_path(signal, &meta.id, name).map(Arc::from),
             size,
             meta: tokio::sync::OnceCell::new(),
-        }
+        })
     }
 
     fn reader(&self) -> ObjectReader {
         ObjectReader {
             store: self.store.clone(),
             path: self.path.clone(),
+            local: self.local.clone(),
             size: self.size,
         }
     }
@@ -452,19 +468,59 @@ pub(crate) fn column<'a, T: 'static>(
 }
 
 /// Reads byte ranges of one object for the Parquet reader.
+///
+/// On the local filesystem, a request of at most `DIRECT_READ_BYTES` is read in place
+/// with positioned reads: the object store hands every request to a blocking thread
+/// and opens the file there, and that round trip was a large part of a small query's
+/// time. Larger requests still go through the object store, so that a read from a cold
+/// disk holds up no worker thread for long.
 pub(crate) struct ObjectReader {
     store: Arc<dyn ObjectStore>,
     path: ObjPath,
+    local: Option<Arc<Path>>,
     size: u64,
 }
+
+/// The largest request `ObjectReader` reads in place.
+const DIRECT_READ_BYTES: u64 = 1 << 20;
 
 fn pq_err(e: object_store::Error) -> ParquetError {
     ParquetError::External(Box::new(e))
 }
 
+impl ObjectReader {
+    /// The local file to read `ranges` from in place, if they are small enough.
+    fn direct(&self, ranges: &[Range<u64>]) -> Option<&Path> {
+        let bytes: u64 = ranges.iter().map(|r| r.end.saturating_sub(r.start)).sum();
+        self.local.as_deref().filter(|_| bytes <= DIRECT_READ_BYTES)
+    }
+}
+
+/// `ranges` of the file at `path`, by positioned reads.
+fn read_ranges(path: &Path, ranges: &[Range<u64>]) -> parquet::errors::Result<Vec<Bytes>> {
+    use std::os::unix::fs::FileExt;
+    let io_err =
+        |e: std::io::Error| ParquetError::External(format!("read {}: {e}", path.display()).into());
+    let file = std::fs::File::open(path).map_err(io_err)?;
+    ranges
+        .iter()
+        .map(|r| {
+            let len = usize::try_from(r.end.saturating_sub(r.start))
+                .map_err(|_| ParquetError::General("range too large".into()))?;
+            let mut buf = vec![0u8; len];
+            file.read_exact_at(&mut buf, r.start).map_err(io_err)?;
+            Ok(Bytes::from(buf))
+        })
+        .collect()
+}
+
 impl AsyncFileReader for ObjectReader {
     fn get_bytes(&mut self, range: Range<u64>) -> BoxFuture<'_, parquet::errors::Result<Bytes>> {
         async move {
+            if let Some(path) = self.direct(std::slice::from_ref(&range)) {
+                return read_ranges(path, std::slice::from_ref(&range))
+                    .map(|mut v| v.pop().unwrap_or_default());
+            }
             self.store
                 .get_range(&self.path, range)
                 .await
@@ -478,6 +534,9 @@ impl AsyncFileReader for ObjectReader {
         ranges: Vec<Range<u64>>,
     ) -> BoxFuture<'_, parquet::errors::Result<Vec<Bytes>>> {
         async move {
+            if let Some(path) = self.direct(&ranges) {
+                return read_ranges(path, &ranges);
+            }
             self.store
                 .get_ranges(&self.path, &ranges)
                 .await
@@ -499,5 +558,58 @@ impl AsyncFileReader for ObjectReader {
             Ok(Arc::new(m))
         }
         .boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Small requests are read in place and large ones through the object store; both
+    /// give the file's bytes, and a missing file is an error.
+    #[tokio::test]
+    async fn ranges_read_in_place_or_through_the_store_give_the_same_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let data: Vec<u8> = (0..3 * DIRECT_READ_BYTES)
+            .map(|i| (i * 7 % 251) as u8)
+            .collect();
+        let rel = "parts/metrics/p1/samples.parquet";
+        std::fs::create_dir_all(dir.path().join("parts/metrics/p1")).unwrap();
+        std::fs::write(dir.path().join(rel), &data).unwrap();
+        let store = object_store::local::LocalFileSystem::new_with_prefix(dir.path()).unwrap();
+        let mut r = ObjectReader {
+            store: Arc::new(store),
+            path: ObjPath::from(rel),
+            local: Some(Arc::from(dir.path().join(rel))),
+            size: data.len() as u64,
+        };
+        let small = vec![
+            5..105,
+            4096..4200,
+            3 * DIRECT_READ_BYTES - 10..3 * DIRECT_READ_BYTES,
+        ];
+        assert!(r.direct(&small).is_some());
+        let large = vec![
+            0..2 * DIRECT_READ_BYTES,
+            2 * DIRECT_READ_BYTES + 1..3 * DIRECT_READ_BYTES,
+        ];
+        assert!(r.direct(&large).is_none());
+        for ranges in [small, large] {
+            let got = r.get_byte_ranges(ranges.clone()).await.unwrap();
+            for (range, bytes) in ranges.iter().zip(got) {
+                assert_eq!(&bytes[..], &data[range.start as usize..range.end as usize]);
+            }
+        }
+        let one = r.get_bytes(10..20).await.unwrap();
+        assert_eq!(&one[..], &data[10..20]);
+        // Past the end, and a file that is gone: errors, in place as through the store.
+        assert!(
+            r.get_byte_ranges(vec![0..10, data.len() as u64 - 5..data.len() as u64 + 5])
+                .await
+                .is_err()
+        );
+        std::fs::remove_file(dir.path().join(rel)).unwrap();
+        assert!(r.get_bytes(10..20).await.is_err());
+        assert!(r.get_bytes(0..2 * DIRECT_READ_BYTES).await.is_err());
     }
 }

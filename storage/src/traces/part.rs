@@ -510,13 +510,7 @@ pub(crate) struct TracesPart {
 
 impl TracesPart {
     pub(crate) fn open(meta: PartMeta, store: &PartStore) -> Result<TracesPart> {
-        let f = meta.file(SPANS_FILE)?;
-        let file = ParquetFile::new(
-            &meta.id,
-            store.object_store(),
-            PartStore::path(Signal::Traces, &meta.id, SPANS_FILE),
-            f.size,
-        );
+        let file = ParquetFile::open(store, Signal::Traces, &meta, SPANS_FILE)?;
         Ok(TracesPart { meta, file })
     }
 
