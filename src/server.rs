@@ -306,6 +306,8 @@ pub(crate) async fn run(settings: Settings, config_text: String) -> anyhow::Resu
         .flush_all()
         .await
         .context("flushing heads at shutdown")?;
+    // Merged-away parts that a query held when their merge ended.
+    storage.collect_garbage().await;
     tracing::info!("shutdown complete");
     Ok(())
 }

@@ -539,6 +539,7 @@ impl Storage {
             if *shutdown.borrow() {
                 break;
             }
+            self.collect_garbage().await;
             self.merge_some().await;
         }
     }
@@ -597,6 +598,15 @@ impl Storage {
     /// Verifies every part's checksums; corrupt parts are set aside. Returns how many.
     pub async fn scrub(&self) -> usize {
         self.metrics.scrub().await + self.logs.scrub().await + self.traces.scrub().await
+    }
+
+    /// Deletes the replaced and expired parts that no query holds any more. A merge
+    /// or retention run deletes its own at once, unless a query still reads them;
+    /// those go on a later call (every merge tick, and at shutdown).
+    pub async fn collect_garbage(&self) {
+        self.metrics.collect_garbage().await;
+        self.logs.collect_garbage().await;
+        self.traces.collect_garbage().await;
     }
 
     /// Writes every head to parts (used at shutdown and by tests).
@@ -1047,6 +1057,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::model::{Sample, SeriesPoints};
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn parts_are_read_at_once_answer_in_order_and_stop_when_dropped() {
@@ -1075,6 +1086,48 @@ mod tests {
         );
         tokio::time::sleep(Duration::from_millis(400)).await;
         assert!(!finished.load(Ordering::SeqCst));
+    }
+
+    #[tokio::test]
+    async fn replaced_parts_a_query_still_holds_are_deleted_once_it_lets_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = StorageConfig::new(dir.path());
+        cfg.metrics.part_window = Duration::from_secs(3600);
+        cfg.metrics.max_parts_per_window = 2;
+        let mut reg = prometheus_client::registry::Registry::default();
+        let (s, _) = Storage::open(cfg, &mut reg).await.unwrap();
+        let t = now_ms() - 4 * 3_600_000;
+        for i in 0..3 {
+            let batch = MetricsBatch {
+                series: vec![SeriesPoints {
+                    labels: Labels::from_pairs([("__name__", "up"), ("job", "api")]),
+                    samples: vec![Sample {
+                        t: t + i * 1000,
+                        v: 1.0,
+                    }],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            };
+            s.write_metrics(batch).await.unwrap();
+            s.flush_all().await.unwrap();
+        }
+        let on_disk = || {
+            std::fs::read_dir(dir.path().join("parts/metrics"))
+                .unwrap()
+                .count()
+        };
+        assert_eq!(on_disk(), 3);
+        // The parts as a query running during the merge holds them.
+        let held = s.metrics.view.read().parts.clone();
+        assert!(s.merge_some().await > 0);
+        assert_eq!(s.part_counts()[0].1, 1);
+        assert_eq!(on_disk(), 4, "the inputs stay while a query reads them");
+        s.collect_garbage().await;
+        assert_eq!(on_disk(), 4);
+        drop(held);
+        s.collect_garbage().await;
+        assert_eq!(on_disk(), 1, "then they go");
     }
 
     #[tokio::test]
