@@ -767,7 +767,7 @@ async fn format_query(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let p = Params::new(q, &headers, &body);
-    let expr = promql_parser::parser::parse(p.get("query").unwrap_or(""))
+    let expr = crate::promql::escapes::parse(p.get("query").unwrap_or(""))
         .map_err(|e| ApiError::param("query", e))?;
     Ok(success(json!(expr.to_string()), &[], &[]))
 }

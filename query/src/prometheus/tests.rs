@@ -246,6 +246,15 @@ async fn byte_escapes_read_as_prometheus_reads_them() {
     )
     .await;
     assert_eq!(v["data"]["result"][0]["metric"]["x"], "café", "{v}");
+    // A byte outside UTF-8 is answered as Go's JSON encoder writes it: "a\xffb".
+    let (_, v) = call(
+        &app,
+        "GET",
+        "/api/v1/query?time=1000&query=%22a%5Cxffb%22",
+        None,
+    )
+    .await;
+    assert_eq!(v["data"]["result"][1], "a\u{fffd}b", "{v}");
     // count_values("a\xc5z", up): not UTF-8, so not a label name.
     let (st, v) = call(
         &app,

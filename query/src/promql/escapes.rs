@@ -5,9 +5,13 @@
 //! as the character of that number (`Ã©`, `ÿ`). Before parsing, each run of byte
 //! escapes with a byte of 0x80 or more is rewritten as `\U` escapes of the characters
 //! its bytes spell, and each byte that is not part of a UTF-8 sequence as a marker
-//! character (`MARKER_BASE` plus the byte), from the last private-use plane, which no
-//! label name accepts ([`valid_label_name`]) and which error messages show as Prometheus
-//! does ([`go_quoted`], [`shown`]).
+//! character (`MARKER_BASE` plus the byte), from the last private-use plane. The label
+//! names of `count_values`, `label_replace` and `label_join` refuse it
+//! ([`valid_label_name`]; grouping labels and matcher names do not check it), error
+//! messages show it as Prometheus does ([`go_quoted`]), and string results and label
+//! values built from it get the replacement character, as Go's JSON encoder writes an
+//! invalid byte ([`shown`]). A character typed in the query that falls among the
+//! markers (U+10FF00 to U+10FFFF) is taken for one.
 
 use super::position::{Kind, Rewritten, splice, tokens};
 

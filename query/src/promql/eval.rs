@@ -397,7 +397,11 @@ impl Engine {
                 }
                 e => match ev.eval(e)?.pop() {
                     Some(Instant::Scalar(v)) => QueryValue::Scalar { t, v },
-                    Some(Instant::String(v)) => QueryValue::String { t, v },
+                    // A byte outside UTF-8 is answered as Go's JSON encoder writes it.
+                    Some(Instant::String(v)) => QueryValue::String {
+                        t,
+                        v: escapes::shown(&v),
+                    },
                     Some(Instant::Vector(v)) => {
                         let mut out = Vec::with_capacity(v.len());
                         let mut seen = std::collections::HashSet::new();

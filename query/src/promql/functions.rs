@@ -922,7 +922,8 @@ pub(crate) fn anchored(re: &str) -> Result<regex::Regex, regex::Error> {
 
 fn label_replace(ev: &Ev<'_>, c: &Call) -> Result<Vec<Instant>, PromqlError> {
     let dst = strings(ev, arg(c, 1)?)?;
-    let repl = strings(ev, arg(c, 2)?)?;
+    // Label values hold no marked bytes (as Go's JSON encoder shows them).
+    let repl = shown(&strings(ev, arg(c, 2)?)?);
     let src = strings(ev, arg(c, 3)?)?;
     let re_s = strings(ev, arg(c, 4)?)?;
     let re = anchored(&re_s).map_err(|_| {
@@ -983,7 +984,7 @@ pub(crate) fn replace_label(
 
 fn label_join(ev: &Ev<'_>, c: &Call) -> Result<Vec<Instant>, PromqlError> {
     let dst = strings(ev, arg(c, 1)?)?;
-    let sep = strings(ev, arg(c, 2)?)?;
+    let sep = shown(&strings(ev, arg(c, 2)?)?);
     let mut srcs = Vec::new();
     for i in 3..c.args.args.len() {
         srcs.push(strings(ev, arg(c, i)?)?);

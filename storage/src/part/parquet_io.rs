@@ -481,18 +481,28 @@ pub(crate) struct ObjectReader {
     size: u64,
 }
 
-/// The largest request `ObjectReader` reads in place.
+/// The largest request `ObjectReader` reads in place, in bytes and in ranges (each
+/// range one read that a cold disk may make wait).
 const DIRECT_READ_BYTES: u64 = 1 << 20;
+const DIRECT_READ_RANGES: usize = 64;
 
 fn pq_err(e: object_store::Error) -> ParquetError {
     ParquetError::External(Box::new(e))
 }
 
 impl ObjectReader {
-    /// The local file to read `ranges` from in place, if they are small enough.
+    /// The local file to read `ranges` from in place: if they are few, small enough
+    /// and inside the file (anything else goes to the object store, which reports it).
     fn direct(&self, ranges: &[Range<u64>]) -> Option<&Path> {
-        let bytes: u64 = ranges.iter().map(|r| r.end.saturating_sub(r.start)).sum();
-        self.local.as_deref().filter(|_| bytes <= DIRECT_READ_BYTES)
+        let valid = ranges
+            .iter()
+            .all(|r| r.start <= r.end && r.end <= self.size);
+        let bytes = ranges
+            .iter()
+            .fold(0u64, |n, r| n.saturating_add(r.end.saturating_sub(r.start)));
+        self.local
+            .as_deref()
+            .filter(|_| valid && ranges.len() <= DIRECT_READ_RANGES && bytes <= DIRECT_READ_BYTES)
     }
 }
 
@@ -594,7 +604,12 @@ mod tests {
             2 * DIRECT_READ_BYTES + 1..3 * DIRECT_READ_BYTES,
         ];
         assert!(r.direct(&large).is_none());
-        for ranges in [small, large] {
+        let many: Vec<Range<u64>> = (0..=DIRECT_READ_RANGES as u64).map(|i| i..i + 1).collect();
+        assert!(r.direct(&many).is_none());
+        let (hi, lo) = (10, 5);
+        assert!(r.direct(&[0..1, hi..lo]).is_none());
+        assert!(r.direct(&[0..u64::MAX, 1..u64::MAX]).is_none());
+        for ranges in [small, large, many] {
             let got = r.get_byte_ranges(ranges.clone()).await.unwrap();
             for (range, bytes) in ranges.iter().zip(got) {
                 assert_eq!(&bytes[..], &data[range.start as usize..range.end as usize]);
@@ -602,7 +617,7 @@ mod tests {
         }
         let one = r.get_bytes(10..20).await.unwrap();
         assert_eq!(&one[..], &data[10..20]);
-        // Past the end, and a file that is gone: errors, in place as through the store.
+        // Past the end (left to the store), and a file that is gone: errors.
         assert!(
             r.get_byte_ranges(vec![0..10, data.len() as u64 - 5..data.len() as u64 + 5])
                 .await
