@@ -15,7 +15,6 @@
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
-use tantivy::collector::DocSetCollector;
 use tantivy::directory::{MmapDirectory, RamDirectory};
 use tantivy::query::{BooleanQuery, Occur, Query, RegexQuery, TermQuery};
 use tantivy::schema::{FAST, Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions};
@@ -373,29 +372,61 @@ impl Fts {
             (Occur::Should, Box::new(terms) as Box<dyn Query>),
             (Occur::Should, Box::new(long)),
         ]);
-        let searcher = self.reader.searcher();
-        let docs = searcher
-            .search(&query, &DocSetCollector)
+        let mut rows = self
+            .reader
+            .searcher()
+            .search(&query, &BlockRows)
             .map_err(fts_err(&self.part, "search"))?;
-        let mut rows = Vec::with_capacity(docs.len());
-        let mut columns = Vec::new();
-        for seg in searcher.segment_readers() {
-            columns.push(
-                seg.fast_fields()
-                    .u64("row")
-                    .map_err(fts_err(&self.part, "read row numbers"))?,
-            );
-        }
-        for d in docs {
-            if let Some(row) = columns
-                .get(d.segment_ord as usize)
-                .and_then(|c| c.first(d.doc_id))
-            {
-                rows.push(row);
-            }
-        }
         rows.sort_unstable();
         Ok(Some(rows))
+    }
+}
+
+/// Collects the first rows (the `row` fast field) of the matching blocks, per segment
+/// into a vector: a common term matches a large share of the blocks, which a set of
+/// document addresses took a large part of the search to build.
+struct BlockRows;
+
+struct SegmentBlockRows {
+    rows: tantivy::columnar::Column<u64>,
+    out: Vec<u64>,
+}
+
+impl tantivy::collector::Collector for BlockRows {
+    type Fruit = Vec<u64>;
+    type Child = SegmentBlockRows;
+
+    fn for_segment(
+        &self,
+        _segment: tantivy::SegmentOrdinal,
+        reader: &tantivy::SegmentReader,
+    ) -> tantivy::Result<SegmentBlockRows> {
+        Ok(SegmentBlockRows {
+            rows: reader.fast_fields().u64("row")?,
+            out: Vec::new(),
+        })
+    }
+
+    fn requires_scoring(&self) -> bool {
+        false
+    }
+
+    fn merge_fruits(&self, fruits: Vec<Vec<u64>>) -> tantivy::Result<Vec<u64>> {
+        Ok(fruits.concat())
+    }
+}
+
+impl tantivy::collector::SegmentCollector for SegmentBlockRows {
+    type Fruit = Vec<u64>;
+
+    fn collect(&mut self, doc: tantivy::DocId, _score: tantivy::Score) {
+        if let Some(row) = self.rows.first(doc) {
+            self.out.push(row);
+        }
+    }
+
+    fn harvest(self) -> Vec<u64> {
+        self.out
     }
 }
 

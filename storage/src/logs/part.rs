@@ -143,6 +143,15 @@ const ROW_GROUP_ROWS: usize = 1 << 20;
 /// at once instead of reading their times first.
 const DIRECT_READ_ROWS: usize = 16_384;
 
+/// A query with a limit reads first the rows of this share of its time range nearest
+/// the direction's start (see `LogsPart::query`).
+const WINDOW_SHARE: i64 = 64;
+
+/// ... when its candidate rows are more than this many times its limit. A metric query
+/// reads time slices sized to hold about its limit: windows would read the pages at
+/// their edges again and gain nothing.
+const WINDOW_ABOVE: usize = 16;
+
 #[derive(Default)]
 struct RecordCols {
     stream: Vec<u32>,
@@ -573,33 +582,114 @@ impl LogsPart {
                 s..s + idx.rows[i] as usize
             })
             .collect();
-        // Only pages whose times overlap the range; a stream's rows in the range stay in
-        // one piece, since every page holding one of them overlaps.
-        let mut ranges = match self
-            .records_file
-            .pages_overlapping("time_ns", q.start_ns, q.end_ns)
-            .await?
-        {
-            Some(pages) => intersect(&spans, &pages),
-            None => spans.clone(),
+        let blocks = match q.contains.is_empty() {
+            true => None,
+            false => self.fts().await?.candidate_blocks(&q.contains)?,
         };
-        if !q.contains.is_empty()
-            && let Some(blocks) = self.fts().await?.candidate_blocks(&q.contains)?
-        {
-            ranges = restrict(&ranges, &blocks, fts::BLOCK_ROWS as usize);
-        }
+        let ranges = self
+            .rows_in_time(&spans, blocks.as_deref(), q.start_ns, q.end_ns)
+            .await?;
         if ranges.is_empty() {
             return Ok(Vec::new());
         }
-        let rows = self.meta.rows as usize;
+        let mut out = Vec::new();
         // A rare term leaves few candidate rows: they are read whole in one pass.
         let candidate_rows: usize = ranges.iter().map(|r| r.len()).sum();
         if !q.contains.is_empty() && candidate_rows <= DIRECT_READ_ROWS {
-            let mut out = Vec::new();
+            let rows = self.meta.rows as usize;
             let selection = RowSelection::from_consecutive_ranges(ranges.into_iter(), rows);
             self.read_records(&idx, selection, q, &mut out).await?;
             return Ok(out);
         }
+        if q.limit == 0 || candidate_rows <= q.limit.saturating_mul(WINDOW_ABOVE) {
+            self.read_in_rounds(&idx, &ranges, &spans, &chosen, q, &mut out)
+                .await?;
+            return Ok(out);
+        }
+        // With a limit far below the candidate rows, time windows growing from the
+        // direction's start (1/64 of the
+        // part's share of the range, then four times the one before) are read one after
+        // the other until `limit` lines are found: every line of a window comes before
+        // every line of the next, so those are the first `limit` of the whole range, and
+        // a common term's newest lines no longer need the times of all its rows.
+        let lo = q
+            .start_ns
+            .max(self.meta.min_time_ms.saturating_mul(1_000_000));
+        let hi = q.end_ns.min(
+            self.meta
+                .max_time_ms
+                .saturating_add(1)
+                .saturating_mul(1_000_000),
+        );
+        let mut width = (hi.saturating_sub(lo) / WINDOW_SHARE).max(1);
+        let mut done = match q.direction {
+            Direction::Forward => lo,
+            Direction::Backward => hi,
+        };
+        while lo < hi && out.len() < q.limit {
+            let (ws, we) = match q.direction {
+                Direction::Forward => (done, done.saturating_add(width).min(hi)),
+                Direction::Backward => (done.saturating_sub(width).max(lo), done),
+            };
+            if ws >= we {
+                break;
+            }
+            let window = LogQuery {
+                start_ns: ws,
+                end_ns: we,
+                limit: q.limit - out.len(),
+                ..q.clone()
+            };
+            let ranges = self.rows_in_time(&spans, blocks.as_deref(), ws, we).await?;
+            if !ranges.is_empty() {
+                self.read_in_rounds(&idx, &ranges, &spans, &chosen, &window, &mut out)
+                    .await?;
+            }
+            done = match q.direction {
+                Direction::Forward => we,
+                Direction::Backward => ws,
+            };
+            width = width.saturating_mul(4);
+        }
+        Ok(out)
+    }
+
+    /// The rows of the stream row spans `spans` on pages whose times overlap
+    /// `[start_ns, end_ns)` (a stream's rows in that range stay in one piece, since every
+    /// page holding one of them overlaps), cut to the full-text candidate `blocks`.
+    async fn rows_in_time(
+        &self,
+        spans: &[Range<usize>],
+        blocks: Option<&[u64]>,
+        start_ns: i64,
+        end_ns: i64,
+    ) -> Result<Vec<Range<usize>>> {
+        let ranges = match self
+            .records_file
+            .pages_overlapping("time_ns", start_ns, end_ns)
+            .await?
+        {
+            Some(pages) => intersect(spans, &pages),
+            None => spans.to_vec(),
+        };
+        Ok(match blocks {
+            Some(b) => restrict(&ranges, b, fts::BLOCK_ROWS as usize),
+            None => ranges,
+        })
+    }
+
+    /// Adds to `out` the lines of candidate `ranges` that `q` selects, nearest the
+    /// direction's start first, until `q.limit` of them.
+    async fn read_in_rounds(
+        &self,
+        idx: &StreamIndex,
+        ranges: &[Range<usize>],
+        spans: &[Range<usize>],
+        chosen: &[usize],
+        q: &LogQuery,
+        out: &mut Vec<LogEntry>,
+    ) -> Result<()> {
+        let rows = self.meta.rows as usize;
         // Read the time column (and the trace id when one is asked for) of the candidate
         // rows first and keep those in the time range and trace; the wide columns are then
         // decoded only for the rows nearest the start of the direction.
@@ -619,7 +709,7 @@ impl LogsPart {
                 )),
             )
             .await?;
-        let pieces = split_by_stream(&ranges, &spans, &chosen);
+        let pieces = split_by_stream(ranges, spans, chosen);
         let cands = candidates(&pieces, &times, q)
             .map_err(|e| StorageError::part(&self.meta.id, "read times", e))?;
         // Rounds in time order across streams: each reads the next rows (at least
@@ -633,7 +723,7 @@ impl LogsPart {
             (limit, false) => limit.saturating_mul(2).max(4096),
         };
         let mut bound: Option<i64> = None;
-        let mut out = Vec::new();
+        let mut found = Vec::new();
         while let Some(thr) = threshold(&cands, bound, target, q.direction) {
             let mut selected = Vec::new();
             for c in &cands {
@@ -642,14 +732,15 @@ impl LogsPart {
             }
             selected.sort_by_key(|r| r.start);
             let selection = RowSelection::from_consecutive_ranges(selected.into_iter(), rows);
-            self.read_records(&idx, selection, q, &mut out).await?;
+            self.read_records(idx, selection, q, &mut found).await?;
             bound = Some(thr);
-            if q.limit > 0 && out.len() >= q.limit {
+            if q.limit > 0 && found.len() >= q.limit {
                 break;
             }
             target = target.saturating_mul(4);
         }
-        Ok(out)
+        out.append(&mut found);
+        Ok(())
     }
 
     /// Decodes the rows of `selection` and adds those in the query's time range that
