@@ -177,6 +177,16 @@ mod tests {
     }
 
     #[test]
+    fn selectors_given_apart_decode_byte_escapes() {
+        let promql_parser::parser::Expr::VectorSelector(vs) =
+            parse(r#"{job="caf\xc3\xa9"}"#).unwrap()
+        else {
+            panic!("not a selector");
+        };
+        assert_eq!(vs.matchers.matchers[0].value, "café");
+    }
+
+    #[test]
     fn bytes_outside_utf8_become_markers_no_label_name_accepts() {
         let s = parsed_string(r#""a\xc5z""#);
         assert!(!valid_label_name(&s));

@@ -582,9 +582,10 @@ impl LogsPart {
                 s..s + idx.rows[i] as usize
             })
             .collect();
-        let blocks = match q.contains.is_empty() {
-            true => None,
-            false => self.fts().await?.candidate_blocks(&q.contains)?,
+        let blocks = if q.contains.is_empty() {
+            None
+        } else {
+            self.fts().await?.candidate_blocks(&q.contains)?
         };
         let ranges = self
             .rows_in_time(&spans, blocks.as_deref(), q.start_ns, q.end_ns)
