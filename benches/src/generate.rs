@@ -53,6 +53,41 @@ impl Rng {
     pub(crate) fn below(&mut self, n: u64) -> u64 {
         self.next() % n.max(1)
     }
+    /// Uniform in [0, 1).
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+    /// In [0, n), log-uniformly: the chance of `k` falls as 1/(k+1), as the popularity
+    /// of items, clients and sessions does (Zipf with exponent 1).
+    fn skewed(&mut self, n: u64) -> u64 {
+        let k = ((n as f64 + 1.0).powf(self.unit()) - 1.0) as u64;
+        k.min(n.saturating_sub(1))
+    }
+    /// Log-normal around `median` (sigma in natural log units), as latencies are.
+    fn lognormal(&mut self, median: f64, sigma: f64) -> f64 {
+        // Irwin-Hall: the sum of 12 uniforms less 6 is close to a standard normal.
+        let z: f64 = (0..12).map(|_| self.unit()).sum::<f64>() - 6.0;
+        median * (sigma * z).exp()
+    }
+    /// An index into `weights`, each chosen in proportion to its weight.
+    fn weighted(&mut self, weights: &[u64]) -> usize {
+        let mut r = self.below(weights.iter().sum());
+        for (i, w) in weights.iter().enumerate() {
+            if r < *w {
+                return i;
+            }
+            r -= w;
+        }
+        weights.len() - 1
+    }
+}
+
+/// A fixed scramble of `x`, for values that belong to an item (its size, its price).
+fn scramble(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
 }
 
 pub(crate) fn kv(k: &str, v: impl Into<String>) -> KeyValue {
@@ -295,25 +330,145 @@ const ERRORS: [&str; 5] = [
 pub(crate) const RARE_TERM: &str = "xylophone";
 pub(crate) const RARE_EVERY: u64 = 100_000;
 
+/// How the values in log lines are drawn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum LogValues {
+    /// As traffic has them: popular clients, items, customers and sessions recur
+    /// (log-uniform), latencies are log-normal, sizes and prices belong to their item,
+    /// order ids and counters grow, access lines carry their time. Request ids, trace
+    /// and span ids stay random.
+    Realistic,
+    /// Every number uniform over its range, no time in the line: close to the most
+    /// random these templates can be.
+    Uniform,
+}
+
 pub(crate) struct LogGen {
     rng: Rng,
     services: usize,
     seq: u64,
+    values: LogValues,
+    /// The last order id, the eviction counter and the cache size of `Realistic` lines.
+    order: u64,
+    evictions: u64,
+    cache_bytes: u64,
     /// When set, every generated line is also appended here (for the raw-file baseline).
     pub(crate) raw: Option<String>,
 }
 
+const PATH_WEIGHTS: [u64; 8] = [25, 15, 10, 20, 10, 5, 5, 10];
+/// Typical response bytes per path; a response's size is fixed by its path and item.
+const PATH_BYTES: [u64; 8] = [1840, 5230, 730, 2, 12800, 48213, 310, 96];
+const PATH_MILLIS: [f64; 8] = [12.0, 35.0, 9.0, 0.5, 60.0, 2.0, 120.0, 25.0];
+const AGENT_WEIGHTS: [u64; 4] = [60, 10, 25, 5];
+const ERROR_WEIGHTS: [u64; 5] = [30, 40, 5, 10, 15];
+
 impl LogGen {
-    pub(crate) fn new(worker: usize, services: usize) -> LogGen {
+    pub(crate) fn new(worker: usize, services: usize, values: LogValues) -> LogGen {
         LogGen {
             rng: Rng::new(1000 + worker as u64),
             services,
             seq: 0,
+            values,
+            order: 10_000_000 * (worker as u64 + 1),
+            evictions: 0,
+            cache_bytes: 1 << 19,
             raw: None,
         }
     }
 
-    fn line(&mut self) -> (String, &'static str, i32) {
+    fn line(&mut self, t_ns: u64) -> (String, &'static str, i32) {
+        match self.values {
+            LogValues::Realistic => self.realistic_line(t_ns),
+            LogValues::Uniform => self.uniform_line(),
+        }
+    }
+
+    fn realistic_line(&mut self, t_ns: u64) -> (String, &'static str, i32) {
+        let r = &mut self.rng;
+        match r.below(10) {
+            0..=5 => {
+                let status = [200, 200, 200, 201, 204, 301, 404, 500][r.below(8) as usize];
+                // The callers of a service: a few hundred pods and balancers, some busy.
+                let client = scramble(r.skewed(2_000));
+                let path = r.weighted(&PATH_WEIGHTS);
+                let item = r.skewed(100_000);
+                let base = PATH_BYTES[path];
+                let size = if path == 5 {
+                    base
+                } else {
+                    base + scramble(item ^ ((path as u64) << 40)) % (base / 2 + 1)
+                };
+                let time = std::time::UNIX_EPOCH + std::time::Duration::from_nanos(t_ns);
+                (
+                    format!(
+                        "10.{}.{}.{} - - [{}] \"{} {}/{} HTTP/1.1\" {} {} {}ms \"{}\"",
+                        (client >> 8) & 0xff,
+                        (client >> 16) & 0xff,
+                        (client >> 24) & 0xff,
+                        humantime::format_rfc3339_millis(time),
+                        if r.below(4) == 0 { "POST" } else { "GET" },
+                        PATHS[path],
+                        item,
+                        status,
+                        size,
+                        r.lognormal(PATH_MILLIS[path], 0.7) as u64,
+                        AGENTS[r.weighted(&AGENT_WEIGHTS)]
+                    ),
+                    if status >= 500 { "ERROR" } else { "INFO" },
+                    if status >= 500 { 17 } else { 9 },
+                )
+            }
+            6 | 7 => {
+                self.order += 1 + r.below(3);
+                let items = 1 + r.skewed(12);
+                let price = 199 + scramble(r.skewed(500)) % 20_000;
+                (
+                    format!(
+                        "{{\"msg\":\"order processed\",\"order_id\":\"ord-{}\",\"items\":{},\"total_cents\":{},\"customer\":\"cust-{}\",\"latency_ms\":{}}}",
+                        self.order,
+                        items,
+                        items * price,
+                        r.skewed(50_000),
+                        r.lognormal(40.0, 0.5) as u64
+                    ),
+                    "INFO",
+                    9,
+                )
+            }
+            8 => (
+                format!(
+                    "failed to call {} at db-{}.internal:5432: {} (attempt {} of 3, request id {:016x})",
+                    ["GetUser", "ListOrders", "ChargeCard", "ReserveStock"]
+                        [r.weighted(&[40, 30, 10, 20])],
+                    r.below(8),
+                    ERRORS[r.weighted(&ERROR_WEIGHTS)],
+                    r.skewed(3) + 1,
+                    r.next()
+                ),
+                "ERROR",
+                17,
+            ),
+            _ => {
+                self.evictions += r.below(2);
+                self.cache_bytes = (self.cache_bytes + r.below(4097)).saturating_sub(2048);
+                (
+                    format!(
+                        "cache {} for key session:{:x} in {}us; evictions={} size={}",
+                        if r.below(3) == 0 { "miss" } else { "hit" },
+                        scramble(r.skewed(5_000)),
+                        r.lognormal(80.0, 0.8) as u64,
+                        self.evictions,
+                        self.cache_bytes
+                    ),
+                    "DEBUG",
+                    5,
+                )
+            }
+        }
+    }
+
+    fn uniform_line(&mut self) -> (String, &'static str, i32) {
         let r = &mut self.rng;
         match r.below(10) {
             0..=5 => {
@@ -391,7 +546,7 @@ impl LogGen {
                     ..Default::default()
                 });
             }
-            let (mut line, sev, num) = self.line();
+            let (mut line, sev, num) = self.line(t + i as u64);
             self.seq += 1;
             if self.seq.is_multiple_of(RARE_EVERY) {
                 // A term that occurs once in a million lines, for the rare-term query.

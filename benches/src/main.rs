@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
 
-use generate::{LogGen, MetricGen, TraceGen};
+use generate::{LogGen, LogValues, MetricGen, TraceGen};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -83,6 +83,9 @@ struct Args {
     /// lookups of acknowledged traces by id and searches over the Jaeger API.
     #[arg(long)]
     query_bench: bool,
+    /// Logs: how the values in the lines are drawn.
+    #[arg(long, value_enum, default_value_t = LogValues::Realistic)]
+    log_values: LogValues,
 }
 
 enum Gen {
@@ -139,7 +142,7 @@ async fn main() -> anyhow::Result<()> {
                 args.services,
             )),
             Signal::Logs => {
-                let mut g = LogGen::new(w, args.services);
+                let mut g = LogGen::new(w, args.services, args.log_values);
                 if args.query_bench {
                     g.raw = Some(String::new());
                 }
@@ -314,6 +317,7 @@ async fn main() -> anyhow::Result<()> {
     println!("refused (retryable)    {refused} items");
     if args.signal == Signal::Logs {
         let lb = log_bytes.load(Ordering::Relaxed);
+        println!("log values             {:?}", args.log_values);
         println!(
             "log line bytes         {lb}  ({:.1} MB/s)",
             lb as f64 / elapsed / 1e6
