@@ -2,6 +2,7 @@
 //! one reader per signal for the query side. `Storage` (durable) and `MemStore`
 //! (in memory, for tests) implement all of them.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -181,10 +182,62 @@ pub struct LogEntry {
     pub record: LogRecord,
 }
 
+/// The times of the records of one stream with one severity in a range.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StreamTimes {
+    pub labels: Arc<Labels>,
+    pub severity_number: i32,
+    pub severity_text: String,
+    /// Ascending.
+    pub times: Vec<i64>,
+}
+
+/// Groups times by severity while one stream's records are read in order.
+#[derive(Default)]
+pub(crate) struct SeverityTimes {
+    /// Severities seen in the current stream: number, text, index into `out`.
+    seen: Vec<(i32, String, usize)>,
+    pub(crate) out: Vec<StreamTimes>,
+}
+
+impl SeverityTimes {
+    /// Starts the next stream.
+    pub(crate) fn stream(&mut self) {
+        self.seen.clear();
+    }
+
+    pub(crate) fn push(&mut self, labels: &Arc<Labels>, number: i32, text: &str, t: i64) {
+        let i = match self.seen.iter().find(|s| s.0 == number && s.1 == text) {
+            Some(s) => s.2,
+            None => {
+                self.out.push(StreamTimes {
+                    labels: labels.clone(),
+                    severity_number: number,
+                    severity_text: text.to_string(),
+                    times: Vec::new(),
+                });
+                self.seen
+                    .push((number, text.to_string(), self.out.len() - 1));
+                self.out.len() - 1
+            }
+        };
+        self.out[i].times.push(t);
+    }
+}
+
 #[async_trait]
 pub trait LogsReader: Send + Sync {
     /// Matching records ordered by time in `direction` (then by stream labels), at most `limit`.
     async fn query_logs(&self, q: &LogQuery) -> Result<Vec<LogEntry>>;
+    /// The times of the records of each matching stream in `[start_ns, end_ns)`, one
+    /// entry per stream and severity, sorted by labels and severity: what counting lines
+    /// needs, without the records.
+    async fn log_times(
+        &self,
+        matchers: &[Matcher],
+        start_ns: i64,
+        end_ns: i64,
+    ) -> Result<Vec<StreamTimes>>;
     /// Label sets of matching streams with records in `[start_ns, end_ns)`, sorted.
     async fn log_streams(
         &self,
@@ -252,6 +305,33 @@ pub(crate) fn span_matches(
         let text = |a: &Attributes| a.get(k).map(|x| x.to_text());
         text(&span.attributes).or_else(|| text(resource)).as_deref() == Some(v.as_str())
     })
+}
+
+/// Joins the times of streams read from several sources (head, parts) into one entry per
+/// stream and severity, sorted by both, the times ascending.
+pub(crate) fn join_stream_times(all: Vec<StreamTimes>) -> Vec<StreamTimes> {
+    type Key = (Arc<Labels>, i32, String);
+    let mut by: BTreeMap<Key, Vec<i64>> = BTreeMap::new();
+    for s in all {
+        if s.times.is_empty() {
+            continue;
+        }
+        by.entry((s.labels, s.severity_number, s.severity_text))
+            .or_default()
+            .extend(s.times);
+    }
+    by.into_iter()
+        .map(|((labels, severity_number, severity_text), mut times)| {
+            // Ascending runs, one per source: a merging sort joins them cheaply.
+            times.sort();
+            StreamTimes {
+                labels,
+                severity_number,
+                severity_text,
+                times,
+            }
+        })
+        .collect()
 }
 
 /// Sorts log entries by time in the query's direction and applies its limit.

@@ -10,8 +10,8 @@ use async_trait::async_trait;
 use prometheus_client::registry::Registry;
 
 use crate::api::{
-    IngestSink, LogEntry, LogQuery, LogsReader, MetricsReader, SpanQuery, SpanRecord, TracesReader,
-    WriteOutcome, order_and_limit,
+    IngestSink, LogEntry, LogQuery, LogsReader, MetricsReader, SpanQuery, SpanRecord, StreamTimes,
+    TracesReader, WriteOutcome, join_stream_times, order_and_limit,
 };
 use crate::config::StorageConfig;
 use crate::engine::{Kind, Store};
@@ -909,30 +909,76 @@ impl MetricsReader for Storage {
     }
 }
 
-#[async_trait]
-impl LogsReader for Storage {
-    async fn query_logs(&self, q: &LogQuery) -> Result<Vec<LogEntry>> {
-        let start_ms = q.start_ns.div_euclid(1_000_000);
-        let end_ms = q.end_ns.div_euclid(1_000_000);
+impl Storage {
+    /// What `head` finds in the logs head and every frozen head, and `part` in every
+    /// logs part overlapping `[start_ns, end_ns)`, in one list.
+    async fn gather_logs<T, F, Fut>(
+        &self,
+        start_ns: i64,
+        end_ns: i64,
+        head: impl Fn(&LogsHead) -> Vec<T>,
+        part: F,
+    ) -> Result<Vec<T>>
+    where
+        T: Send + 'static,
+        F: Fn(Arc<LogsPart>) -> Fut,
+        Fut: std::future::Future<Output = Result<Vec<T>>> + Send + 'static,
+    {
         let (mut all, frozen, parts) = {
             let h = self.logs.head.read();
-            let sel = h.query(q);
-            let (frozen, parts) = self.logs.parts_overlapping(start_ms, end_ms);
+            let sel = head(&h);
+            let (frozen, parts) = self
+                .logs
+                .parts_overlapping(start_ns.div_euclid(1_000_000), end_ns.div_euclid(1_000_000));
             (sel, frozen, parts)
         };
         for f in &frozen {
-            all.extend(f.query(q));
+            all.extend(head(f));
         }
-        for found in each_part(&parts, |p| {
-            let q = q.clone();
-            async move { p.query(&q).await }
-        })
-        .await?
-        {
+        for found in each_part(&parts, part).await? {
             all.extend(found);
         }
+        Ok(all)
+    }
+}
+
+#[async_trait]
+impl LogsReader for Storage {
+    async fn query_logs(&self, q: &LogQuery) -> Result<Vec<LogEntry>> {
+        let mut all = self
+            .gather_logs(
+                q.start_ns,
+                q.end_ns,
+                |h| h.query(q),
+                |p| {
+                    let q = q.clone();
+                    async move { p.query(&q).await }
+                },
+            )
+            .await?;
         order_and_limit(&mut all, q);
         Ok(all)
+    }
+
+    async fn log_times(
+        &self,
+        matchers: &[Matcher],
+        start_ns: i64,
+        end_ns: i64,
+    ) -> Result<Vec<StreamTimes>> {
+        let m = matchers.to_vec();
+        let all = self
+            .gather_logs(
+                start_ns,
+                end_ns,
+                |h| h.times(matchers, start_ns, end_ns),
+                |p| {
+                    let m = m.clone();
+                    async move { p.times(&m, start_ns, end_ns).await }
+                },
+            )
+            .await?;
+        Ok(join_stream_times(all))
     }
 
     async fn log_streams(
@@ -941,20 +987,18 @@ impl LogsReader for Storage {
         start_ns: i64,
         end_ns: i64,
     ) -> Result<Vec<Labels>> {
-        let (mut all, frozen, parts) = {
-            let h = self.logs.head.read();
-            let sel = h.stream_labels(matchers, start_ns, end_ns);
-            let (frozen, parts) = self
-                .logs
-                .parts_overlapping(start_ns.div_euclid(1_000_000), end_ns.div_euclid(1_000_000));
-            (sel, frozen, parts)
-        };
-        for f in &frozen {
-            all.extend(f.stream_labels(matchers, start_ns, end_ns));
-        }
-        for p in &parts {
-            all.extend(p.stream_labels(matchers, start_ns, end_ns).await?);
-        }
+        let m = matchers.to_vec();
+        let all = self
+            .gather_logs(
+                start_ns,
+                end_ns,
+                |h| h.stream_labels(matchers, start_ns, end_ns),
+                |p| {
+                    let m = m.clone();
+                    async move { p.stream_labels(&m, start_ns, end_ns).await }
+                },
+            )
+            .await?;
         let set: BTreeSet<Labels> = all.into_iter().collect();
         Ok(set.into_iter().collect())
     }

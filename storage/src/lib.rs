@@ -37,7 +37,7 @@ mod wal;
 
 pub use api::{
     Direction, IngestSink, LogEntry, LogFields, LogQuery, LogsReader, MetricsReader, SpanQuery,
-    SpanRecord, TracesReader, WriteOutcome,
+    SpanRecord, StreamTimes, TracesReader, WriteOutcome,
 };
 pub use config::{Limits, SignalConfig, StorageConfig};
 pub use db::{OpenReport, Storage};

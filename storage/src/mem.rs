@@ -7,8 +7,8 @@ use async_trait::async_trait;
 use parking_lot::RwLock;
 
 use crate::api::{
-    IngestSink, LogEntry, LogQuery, LogsReader, MetricsReader, SpanQuery, SpanRecord, TracesReader,
-    WriteOutcome, order_and_limit,
+    IngestSink, LogEntry, LogQuery, LogsReader, MetricsReader, SpanQuery, SpanRecord, StreamTimes,
+    TracesReader, WriteOutcome, join_stream_times, order_and_limit,
 };
 use crate::config::Limits;
 use crate::error::Result;
@@ -134,6 +134,17 @@ impl LogsReader for MemStore {
         let mut v = self.logs.read().query(q);
         order_and_limit(&mut v, q);
         Ok(v)
+    }
+
+    async fn log_times(
+        &self,
+        matchers: &[Matcher],
+        start_ns: i64,
+        end_ns: i64,
+    ) -> Result<Vec<StreamTimes>> {
+        Ok(join_stream_times(
+            self.logs.read().times(matchers, start_ns, end_ns),
+        ))
     }
 
     async fn log_streams(

@@ -599,6 +599,11 @@ async fn log_parts_answer_like_the_head_for_any_range_limit_and_filter() {
                 b % 6
             };
             r.body = AnyValue::String(format!("{} {} req={i}", words[a], words[w2]));
+            (r.severity_number, r.severity_text) = match a % 3 {
+                0 => (9, "INFO".to_string()),
+                1 => (17, "ERROR".to_string()),
+                _ => (9, "info".to_string()),
+            };
             r.trace_id = if i % 3 == 0 {
                 [(i % 5) as u8 + 1; 16]
             } else {
@@ -610,6 +615,17 @@ async fn log_parts_answer_like_the_head_for_any_range_limit_and_filter() {
         mem.write_logs(batch).await.unwrap();
     }
     s.flush_all().await.unwrap();
+    // Records of one stream left in the head, between those of its part: answers join both.
+    let mut late = logs("svc-1", &[], 0);
+    for i in 0..500i64 {
+        let mut r = logs("x", &["x"], 0).streams[0].records[0].clone();
+        r.time_ns = t0 + i * 20_000 + 500;
+        r.observed_time_ns = r.time_ns;
+        r.body = AnyValue::String(format!("{} late req={i}", words[i as usize % 6]));
+        late.streams[0].records.push(r);
+    }
+    s.write_logs(late.clone()).await.unwrap();
+    mem.write_logs(late).await.unwrap();
     let span = per_stream * 1_000;
     let needles: [&[&str]; 7] = [
         &[],
@@ -667,6 +683,22 @@ async fn log_parts_answer_like_the_head_for_any_range_limit_and_filter() {
                 })
                 .collect()
         };
+        // The times of the streams' records, as counting reads them.
+        let want = mem.log_times(&q.matchers, start, end).await.unwrap();
+        let got = s.log_times(&q.matchers, start, end).await.unwrap();
+        assert_eq!(got, want, "case {case}: times of {q:?}");
+        let everything = LogQuery {
+            contains: Vec::new(),
+            trace_id: None,
+            limit: 0,
+            ..q.clone()
+        };
+        let records = mem.query_logs(&everything).await.unwrap();
+        assert_eq!(
+            want.iter().map(|s| s.times.len()).sum::<usize>(),
+            records.len(),
+            "case {case}"
+        );
         let want = lines(mem.query_logs(&q).await.unwrap());
         let got = lines(s.query_logs(&q).await.unwrap());
         assert_eq!(got.len(), want.len(), "case {case}: {q:?}");

@@ -111,7 +111,7 @@ pub(crate) fn matchers(ms: &[LabelMatcher]) -> Result<Vec<Matcher>, LogqlError> 
 }
 
 /// The normalised level of a record: from its severity number, else its severity text.
-fn level(number: i32, text: &str) -> Option<String> {
+pub(crate) fn level(number: i32, text: &str) -> Option<String> {
     let by_number = match number {
         1..=4 => "trace",
         5..=8 => "debug",

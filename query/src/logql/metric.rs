@@ -17,10 +17,10 @@ use logql::{
 use promql_parser::label::Labels as NameList;
 use promql_parser::parser::token::{self, TokenType};
 use promql_parser::parser::{BinModifier, LabelModifier, VectorMatchCardinality};
-use signalbox_storage::{Labels, LogFields};
+use signalbox_storage::{Labels, LogFields, Matcher};
 
 use super::eval::{
-    LogqlEngine, LogqlError, LogqlResult, Metadata, ScanStats, Span, entry, matchers,
+    LogqlEngine, LogqlError, LogqlResult, Metadata, ScanStats, Span, entry, level, matchers,
     metadata_value,
 };
 use super::pipeline::{Pipeline, parse_bytes, parse_duration_secs};
@@ -242,46 +242,54 @@ async fn range_aggregation(
         } else {
             LogFields::Lines
         };
-        engine
-            .scan_all(&ms, &pre, fields, span, stats, |e| {
-                read += 1;
-                if read > max {
-                    return Err(too_many_lines(max));
-                }
-                let line = e.record.line();
-                if !pre.line_passes(&line) || !post.line_passes(&line) {
-                    return Ok(());
-                }
-                let value = if bytes { line.len() as f64 } else { 1.0 };
-                let i = *slot
-                    .entry(Arc::as_ptr(&e.labels) as usize)
-                    .or_insert_with(|| {
-                        fast.push(Fast {
-                            labels: e.labels.clone(),
-                            keep: keep
-                                .iter()
-                                .filter(|k| e.labels.get(k).is_none())
-                                .map(|k| (*k).clone())
-                                .collect(),
-                            by_meta: HashMap::new(),
+        // Counting the lines of streams as they are needs only their times.
+        let counted = if fields == LogFields::NoLines {
+            count_streams(engine, &ms, span, &keep, stats, &mut series).await?
+        } else {
+            false
+        };
+        if !counted {
+            engine
+                .scan_all(&ms, &pre, fields, span, stats, |e| {
+                    read += 1;
+                    if read > max {
+                        return Err(too_many_lines(max));
+                    }
+                    let line = e.record.line();
+                    if !pre.line_passes(&line) || !post.line_passes(&line) {
+                        return Ok(());
+                    }
+                    let value = if bytes { line.len() as f64 } else { 1.0 };
+                    let i = *slot
+                        .entry(Arc::as_ptr(&e.labels) as usize)
+                        .or_insert_with(|| {
+                            fast.push(Fast {
+                                labels: e.labels.clone(),
+                                keep: keep
+                                    .iter()
+                                    .filter(|k| e.labels.get(k).is_none())
+                                    .map(|k| (*k).clone())
+                                    .collect(),
+                                by_meta: HashMap::new(),
+                            });
+                            fast.len() - 1
                         });
-                        fast.len() - 1
-                    });
-                let Some(s) = fast.get_mut(i) else {
-                    return Ok(());
-                };
-                let extra: Vec<(String, String)> = s
-                    .keep
-                    .iter()
-                    .filter_map(|k| metadata_value(&e.record, k).map(|v| (k.clone(), v)))
-                    .collect();
-                s.by_meta
-                    .entry(extra)
-                    .or_default()
-                    .push((e.record.time_ns, value));
-                Ok(())
-            })
-            .await?;
+                    let Some(s) = fast.get_mut(i) else {
+                        return Ok(());
+                    };
+                    let extra: Vec<(String, String)> = s
+                        .keep
+                        .iter()
+                        .filter_map(|k| metadata_value(&e.record, k).map(|v| (k.clone(), v)))
+                        .collect();
+                    s.by_meta
+                        .entry(extra)
+                        .or_default()
+                        .push((e.record.time_ns, value));
+                    Ok(())
+                })
+                .await?;
+        }
         for Fast {
             labels, by_meta, ..
         } in fast
@@ -425,6 +433,60 @@ async fn range_aggregation(
         }
     }
     Ok(out)
+}
+
+/// The lines of each stream in `span`, counted from their times and severities alone,
+/// into `series`: false (and nothing added) when a label the query keeps is neither a
+/// stream label nor given by the severity, since its values would be in the records'
+/// metadata.
+async fn count_streams(
+    engine: &LogqlEngine,
+    ms: &[Matcher],
+    span: Span,
+    keep: &[&String],
+    stats: &mut ScanStats,
+    series: &mut BTreeMap<BTreeMap<String, String>, Vec<(i64, f64)>>,
+) -> Result<bool, LogqlError> {
+    let found = engine
+        .reader
+        .log_times(ms, span.start_ns, span.end_ns)
+        .await
+        .map_err(|e| LogqlError::Storage(e.to_string()))?;
+    let mut keys = Vec::with_capacity(found.len());
+    for s in &found {
+        let mut key: BTreeMap<String, String> = s
+            .labels
+            .iter()
+            .map(|l| (l.name.clone(), l.value.clone()))
+            .collect();
+        for &k in keep {
+            if key.contains_key(k) {
+                continue;
+            }
+            let value = match k.as_str() {
+                "level" => level(s.severity_number, &s.severity_text),
+                "severity_text" => Some(s.severity_text.clone()),
+                _ => None,
+            };
+            match value.filter(|v| !v.is_empty()) {
+                Some(v) => key.insert(k.clone(), v),
+                None => return Ok(false),
+            };
+        }
+        keys.push(key);
+    }
+    let lines: u64 = found.iter().map(|s| s.times.len() as u64).sum();
+    if lines > engine.max_lines {
+        return Err(too_many_lines(engine.max_lines));
+    }
+    stats.lines += lines;
+    for (s, key) in found.into_iter().zip(keys) {
+        series
+            .entry(key)
+            .or_default()
+            .extend(s.times.into_iter().map(|t| (t, 1.0)));
+    }
+    Ok(true)
 }
 
 fn vectors(v: Vec<Instant>, what: &str) -> Result<Vec<Vec<Sample>>, LogqlError> {

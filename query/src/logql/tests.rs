@@ -508,7 +508,8 @@ async fn instant_queries_and_arithmetic() {
 
 #[tokio::test]
 async fn metric_scans_in_slices_see_every_line_once() {
-    // Bursts at single timestamps larger than a slice, and sparse lines far apart.
+    // Bursts at single timestamps larger than a slice, and sparse lines far apart. The
+    // line filter makes the queries read lines (counting alone reads only times).
     let mut lines: Vec<Line> = Vec::new();
     for t in [1, 2, 3, 500, 501, 2000] {
         let n = if t == 2 || t == 500 { 30 } else { 3 };
@@ -517,7 +518,7 @@ async fn metric_scans_in_slices_see_every_line_once() {
     let mut e = engine(&lines).await;
     let want = matrix(
         &e,
-        r#"count_over_time({service_name="api"}[1h])"#,
+        r#"count_over_time({service_name="api"} |= "x" [1h])"#,
         3600,
         3600,
         1,
@@ -531,7 +532,7 @@ async fn metric_scans_in_slices_see_every_line_once() {
         e.slice_records = slice;
         let got = matrix(
             &e,
-            r#"count_over_time({service_name="api"}[10m])"#,
+            r#"count_over_time({service_name="api"} |= "x" [10m])"#,
             600,
             2400,
             600,
@@ -662,6 +663,14 @@ fn formatters_and_filters() {
 
 #[tokio::test]
 async fn metric_fast_path_gives_what_the_full_pipeline_gives() {
+    // Severities with and without a level: counting by level reads only times and
+    // severities when every record has one.
+    for unset in [0, 5] {
+        fast_path_matches(unset).await;
+    }
+}
+
+async fn fast_path_matches(unset: i32) {
     // Lines in two streams with severities and attributes, one attribute named like a
     // stream label and one like `level`.
     let mut lines = Vec::new();
@@ -676,7 +685,7 @@ async fn metric_fast_path_gives_what_the_full_pipeline_gives() {
             stream: if i % 3 == 0 { DB } else { API },
             t_s: i * 7,
             line: ["GET /a", "POST /b", "GET /c 500", "x"][(i % 4) as usize],
-            severity: [0, 9, 13, 17][(i % 4) as usize],
+            severity: [unset, 9, 13, 17][(i % 4) as usize],
             attrs: attrs[(i / 4 % 4) as usize],
         });
     }
@@ -702,11 +711,13 @@ async fn metric_fast_path_gives_what_the_full_pipeline_gives() {
         r#"sum by (user_id, service_name) (rate({service_name=~".+"} != "POST" [2m]))"#,
         r#"sum by (level, user_id) (bytes_over_time({service_name=~".+"} |~ "GET|x" [90s]))"#,
         r#"sum by (level) (bytes_rate({service_name=~".+"}[1m]))"#,
+        r#"sum by (level, service_name) (count_over_time({service_name=~".+"}[45s]))"#,
+        r#"rate({service_name="api"}[1m])"#,
     ] {
         // `| drop nothing_here` changes no label but takes the full pipeline path.
         let slow = q.replace("[", "| drop nothing_here [");
         let fast = matrix(&e, q, 0, 300, 30).await;
-        assert!(!fast.is_empty(), "{q}");
+        assert!(!fast.is_empty(), "{q}, severity {unset}");
         assert_eq!(fast, matrix(&e, &slow, 0, 300, 30).await, "{q}");
         let (from, to) = (base, base + 300);
         assert_eq!(

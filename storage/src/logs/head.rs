@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::api::{LogEntry, LogQuery};
+use crate::api::{LogEntry, LogQuery, SeverityTimes, StreamTimes};
 use crate::index::Postings;
 use crate::model::{Attributes, Labels, LogRecord, LogStream, Matcher};
 
@@ -122,6 +122,33 @@ impl LogsHead {
             }));
         }
         out
+    }
+
+    /// The times of the records of each matching stream in `[start_ns, end_ns)`, by
+    /// severity.
+    pub(crate) fn times(
+        &self,
+        matchers: &[Matcher],
+        start_ns: i64,
+        end_ns: i64,
+    ) -> Vec<StreamTimes> {
+        let mut acc = SeverityTimes::default();
+        if self.records == 0 || end_ns <= self.min_ns || start_ns > self.max_ns {
+            return acc.out;
+        }
+        for s in self.matching_streams(matchers) {
+            let lo = s.records.partition_point(|r| r.time_ns < start_ns);
+            let hi = s.records.partition_point(|r| r.time_ns < end_ns);
+            if lo >= hi {
+                continue;
+            }
+            let labels = Arc::new(s.labels.clone());
+            acc.stream();
+            for r in &s.records[lo..hi] {
+                acc.push(&labels, r.severity_number, &r.severity_text, r.time_ns);
+            }
+        }
+        acc.out
     }
 
     pub(crate) fn stream_labels(

@@ -24,7 +24,7 @@ use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
 
 use super::fts::{self, Fts, FtsBuilder};
-use crate::api::{Direction, LogEntry, LogFields, LogQuery};
+use crate::api::{Direction, LogEntry, LogFields, LogQuery, SeverityTimes, StreamTimes};
 use crate::codec::{Dec, Enc};
 use crate::error::{Result, StorageError};
 use crate::index::Postings;
@@ -34,6 +34,7 @@ use crate::part::{
     optional_column, push_range, window_start, writer_props,
 };
 use crate::telemetry::Signal;
+use futures::TryStreamExt;
 
 pub(crate) const STREAMS_FILE: &str = "streams.parquet";
 /// Target size of a data page of `records.parquet` before compression.
@@ -437,6 +438,33 @@ pub(super) struct StreamIndex {
     postings: Postings,
 }
 
+impl StreamIndex {
+    /// The streams `matchers` select with records in `[start_ns, end_ns)`, in stored order.
+    fn chosen(&self, matchers: &[Matcher], start_ns: i64, end_ns: i64) -> Vec<usize> {
+        self.postings
+            .candidates(matchers)
+            .into_iter()
+            .map(|i| i as usize)
+            .filter(|&i| {
+                self.min_ns[i] < end_ns
+                    && self.max_ns[i] >= start_ns
+                    && self.labels[i].matches(matchers)
+            })
+            .collect()
+    }
+
+    /// The row spans of streams, sorted as the streams are (streams are stored in order).
+    fn row_spans(&self, streams: &[usize]) -> Vec<Range<usize>> {
+        streams
+            .iter()
+            .map(|&i| {
+                let s = self.first_row[i] as usize;
+                s..s + self.rows[i] as usize
+            })
+            .collect()
+    }
+}
+
 pub(crate) struct LogsPart {
     pub(crate) meta: PartMeta,
     streams_file: ParquetFile,
@@ -542,17 +570,83 @@ impl LogsPart {
         }
         let idx = self.stream_index().await?;
         Ok(idx
-            .postings
-            .candidates(matchers)
+            .chosen(matchers, start_ns, end_ns)
             .into_iter()
-            .map(|i| i as usize)
-            .filter(|&i| {
-                idx.min_ns[i] < end_ns
-                    && idx.max_ns[i] >= start_ns
-                    && idx.labels[i].matches(matchers)
-            })
             .map(|i| Labels::clone(&idx.labels[i]))
             .collect())
+    }
+
+    /// The times of the records of each matching stream in `[start_ns, end_ns)`: only
+    /// the time column of the streams' rows on pages overlapping the range is read.
+    pub(crate) async fn times(
+        &self,
+        matchers: &[Matcher],
+        start_ns: i64,
+        end_ns: i64,
+    ) -> Result<Vec<StreamTimes>> {
+        if !self.overlaps_ns(start_ns, end_ns) {
+            return Ok(Vec::new());
+        }
+        let idx = self.stream_index().await?;
+        let chosen = idx.chosen(matchers, start_ns, end_ns);
+        let spans = idx.row_spans(&chosen);
+        let ranges = self.rows_in_time(&spans, None, start_ns, end_ns).await?;
+        if ranges.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = self.meta.rows as usize;
+        let selection = RowSelection::from_consecutive_ranges(ranges.iter().cloned(), rows);
+        let mut batches = self
+            .records_file
+            .stream(
+                &["time_ns", "severity_number", "severity_text"],
+                None,
+                Some(selection),
+            )
+            .await?;
+        let part = self.meta.id.as_str();
+        // The stream of each range (ranges lie inside the streams' spans, both sorted).
+        let mut owner: Vec<usize> = Vec::with_capacity(ranges.len());
+        for r in &ranges {
+            let k = spans.partition_point(|s| s.end <= r.start);
+            let Some(&i) = chosen.get(k) else {
+                return Err(StorageError::part(
+                    part,
+                    "read log times",
+                    "a row outside the chosen streams",
+                ));
+            };
+            owner.push(i);
+        }
+        // The selected rows arrive in row order, range by range.
+        let mut acc = SeverityTimes::default();
+        let (mut range, mut left) = (0usize, ranges[0].len());
+        acc.stream();
+        while let Some(b) = batches
+            .try_next()
+            .await
+            .map_err(|e| StorageError::part(part, "read log times", e))?
+        {
+            let time: &Int64Array = column(part, &b, "time_ns")?;
+            let number: &Int32Array = column(part, &b, "severity_number")?;
+            let text: &StringArray = column(part, &b, "severity_text")?;
+            for r in 0..b.num_rows() {
+                while left == 0 && range + 1 < ranges.len() {
+                    range += 1;
+                    left = ranges[range].len();
+                    if owner[range] != owner[range - 1] {
+                        acc.stream();
+                    }
+                }
+                left = left.saturating_sub(1);
+                let t = time.value(r);
+                if t >= start_ns && t < end_ns {
+                    let labels = &idx.labels[owner[range]];
+                    acc.push(labels, number.value(r), text.value(r), t);
+                }
+            }
+        }
+        Ok(acc.out)
     }
 
     pub(crate) async fn query(&self, q: &LogQuery) -> Result<Vec<LogEntry>> {
@@ -560,28 +654,11 @@ impl LogsPart {
             return Ok(Vec::new());
         }
         let idx = self.stream_index().await?;
-        let chosen: Vec<usize> = idx
-            .postings
-            .candidates(&q.matchers)
-            .into_iter()
-            .map(|i| i as usize)
-            .filter(|&i| {
-                idx.min_ns[i] < q.end_ns
-                    && idx.max_ns[i] >= q.start_ns
-                    && idx.labels[i].matches(&q.matchers)
-            })
-            .collect();
+        let chosen = idx.chosen(&q.matchers, q.start_ns, q.end_ns);
         if chosen.is_empty() {
             return Ok(Vec::new());
         }
-        // Row spans of the chosen streams, sorted (streams are stored in order).
-        let spans: Vec<Range<usize>> = chosen
-            .iter()
-            .map(|&i| {
-                let s = idx.first_row[i] as usize;
-                s..s + idx.rows[i] as usize
-            })
-            .collect();
+        let spans = idx.row_spans(&chosen);
         let blocks = if q.contains.is_empty() {
             None
         } else {
