@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 
@@ -192,6 +193,30 @@ pub struct StreamTimes {
     pub times: Vec<i64>,
 }
 
+/// A count of records read, shared by concurrent reads that stop once it passes `max`.
+pub(crate) struct ReadBudget {
+    max: u64,
+    read: AtomicU64,
+}
+
+impl ReadBudget {
+    pub(crate) fn new(max: u64) -> ReadBudget {
+        ReadBudget {
+            max,
+            read: AtomicU64::new(0),
+        }
+    }
+
+    /// Counts `n` more records; false once more than `max` have been read in all.
+    pub(crate) fn take(&self, n: u64) -> bool {
+        self.read.fetch_add(n, Ordering::Relaxed).saturating_add(n) <= self.max
+    }
+
+    pub(crate) fn exceeded(&self) -> bool {
+        self.read.load(Ordering::Relaxed) > self.max
+    }
+}
+
 /// Groups times by severity while one stream's records are read in order.
 #[derive(Default)]
 pub(crate) struct SeverityTimes {
@@ -231,13 +256,15 @@ pub trait LogsReader: Send + Sync {
     async fn query_logs(&self, q: &LogQuery) -> Result<Vec<LogEntry>>;
     /// The times of the records of each matching stream in `[start_ns, end_ns)`, one
     /// entry per stream and severity, sorted by labels and severity: what counting lines
-    /// needs, without the records.
+    /// needs, without the records. `None` when the range holds more than `max` records
+    /// (reading stops soon after passing it).
     async fn log_times(
         &self,
         matchers: &[Matcher],
         start_ns: i64,
         end_ns: i64,
-    ) -> Result<Vec<StreamTimes>>;
+        max: u64,
+    ) -> Result<Option<Vec<StreamTimes>>>;
     /// Label sets of matching streams with records in `[start_ns, end_ns)`, sorted.
     async fn log_streams(
         &self,

@@ -10,8 +10,8 @@ use async_trait::async_trait;
 use prometheus_client::registry::Registry;
 
 use crate::api::{
-    IngestSink, LogEntry, LogQuery, LogsReader, MetricsReader, SpanQuery, SpanRecord, StreamTimes,
-    TracesReader, WriteOutcome, join_stream_times, order_and_limit,
+    IngestSink, LogEntry, LogQuery, LogsReader, MetricsReader, ReadBudget, SpanQuery, SpanRecord,
+    StreamTimes, TracesReader, WriteOutcome, join_stream_times, order_and_limit,
 };
 use crate::config::StorageConfig;
 use crate::engine::{Kind, Store};
@@ -965,20 +965,29 @@ impl LogsReader for Storage {
         matchers: &[Matcher],
         start_ns: i64,
         end_ns: i64,
-    ) -> Result<Vec<StreamTimes>> {
+        max: u64,
+    ) -> Result<Option<Vec<StreamTimes>>> {
         let m = matchers.to_vec();
+        let budget = Arc::new(ReadBudget::new(max));
         let all = self
             .gather_logs(
                 start_ns,
                 end_ns,
-                |h| h.times(matchers, start_ns, end_ns),
+                |h| {
+                    let found = h.times(matchers, start_ns, end_ns);
+                    budget.take(found.iter().map(|s| s.times.len() as u64).sum());
+                    found
+                },
                 |p| {
-                    let m = m.clone();
-                    async move { p.times(&m, start_ns, end_ns).await }
+                    let (m, budget) = (m.clone(), budget.clone());
+                    async move { p.times(&m, start_ns, end_ns, &budget).await }
                 },
             )
             .await?;
-        Ok(join_stream_times(all))
+        if budget.exceeded() {
+            return Ok(None);
+        }
+        Ok(Some(join_stream_times(all)))
     }
 
     async fn log_streams(

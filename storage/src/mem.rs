@@ -141,10 +141,11 @@ impl LogsReader for MemStore {
         matchers: &[Matcher],
         start_ns: i64,
         end_ns: i64,
-    ) -> Result<Vec<StreamTimes>> {
-        Ok(join_stream_times(
-            self.logs.read().times(matchers, start_ns, end_ns),
-        ))
+        max: u64,
+    ) -> Result<Option<Vec<StreamTimes>>> {
+        let all = join_stream_times(self.logs.read().times(matchers, start_ns, end_ns));
+        let read: usize = all.iter().map(|s| s.times.len()).sum();
+        Ok((read as u64 <= max).then_some(all))
     }
 
     async fn log_streams(

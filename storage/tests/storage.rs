@@ -684,9 +684,22 @@ async fn log_parts_answer_like_the_head_for_any_range_limit_and_filter() {
                 .collect()
         };
         // The times of the streams' records, as counting reads them.
-        let want = mem.log_times(&q.matchers, start, end).await.unwrap();
-        let got = s.log_times(&q.matchers, start, end).await.unwrap();
-        assert_eq!(got, want, "case {case}: times of {q:?}");
+        let times = |max: u64| s.log_times(&q.matchers, start, end, max);
+        let want = mem
+            .log_times(&q.matchers, start, end, u64::MAX)
+            .await
+            .unwrap();
+        let want = want.unwrap();
+        let got = times(u64::MAX).await.unwrap();
+        assert_eq!(got.as_ref(), Some(&want), "case {case}: times of {q:?}");
+        // Reading stops past a maximum, and no sooner.
+        let read = want.iter().map(|s| s.times.len() as u64).sum::<u64>();
+        assert_eq!(times(read).await.unwrap().as_ref(), Some(&want));
+        if read > 0 {
+            assert_eq!(times(read - 1).await.unwrap(), None, "case {case}");
+            let mem_less = mem.log_times(&q.matchers, start, end, read - 1).await;
+            assert_eq!(mem_less.unwrap(), None, "case {case}");
+        }
         let everything = LogQuery {
             contains: Vec::new(),
             trace_id: None,

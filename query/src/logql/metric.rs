@@ -447,11 +447,14 @@ async fn count_streams(
     stats: &mut ScanStats,
     series: &mut BTreeMap<BTreeMap<String, String>, Vec<(i64, f64)>>,
 ) -> Result<bool, LogqlError> {
-    let found = engine
+    let Some(found) = engine
         .reader
-        .log_times(ms, span.start_ns, span.end_ns)
+        .log_times(ms, span.start_ns, span.end_ns, engine.max_lines)
         .await
-        .map_err(|e| LogqlError::Storage(e.to_string()))?;
+        .map_err(|e| LogqlError::Storage(e.to_string()))?
+    else {
+        return Err(too_many_lines(engine.max_lines));
+    };
     let mut keys = Vec::with_capacity(found.len());
     for s in &found {
         let mut key: BTreeMap<String, String> = s
@@ -475,11 +478,7 @@ async fn count_streams(
         }
         keys.push(key);
     }
-    let lines: u64 = found.iter().map(|s| s.times.len() as u64).sum();
-    if lines > engine.max_lines {
-        return Err(too_many_lines(engine.max_lines));
-    }
-    stats.lines += lines;
+    stats.lines += found.iter().map(|s| s.times.len() as u64).sum::<u64>();
     for (s, key) in found.into_iter().zip(keys) {
         series
             .entry(key)

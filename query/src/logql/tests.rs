@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use signalbox_storage::{
-    AnyValue, Attributes, Direction, IngestSink, Labels, LogRecord, LogStream, LogsBatch, MemStore,
-    Storage, StorageConfig,
+    AnyValue, Attributes, Direction, IngestSink, Labels, LogEntry, LogQuery, LogRecord, LogStream,
+    LogsBatch, LogsReader, Matcher, MemStore, Storage, StorageConfig, StreamTimes,
 };
 
 use super::pipeline::{Entry, Pipeline};
@@ -509,7 +509,7 @@ async fn instant_queries_and_arithmetic() {
 #[tokio::test]
 async fn metric_scans_in_slices_see_every_line_once() {
     // Bursts at single timestamps larger than a slice, and sparse lines far apart. The
-    // line filter makes the queries read lines (counting alone reads only times).
+    // line filter keeps the queries on the record scan, whatever the severities.
     let mut lines: Vec<Line> = Vec::new();
     for t in [1, 2, 3, 500, 501, 2000] {
         let n = if t == 2 || t == 500 { 30 } else { 3 };
@@ -558,6 +558,98 @@ async fn metric_queries_stop_at_the_line_limit() {
         .await
         .unwrap_err();
     assert!(matches!(err, LogqlError::Limit(_)), "{err}");
+}
+
+/// A store that counts the record scans made through it.
+struct Watched {
+    inner: MemStore,
+    scans: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl LogsReader for Watched {
+    async fn query_logs(&self, q: &LogQuery) -> signalbox_storage::Result<Vec<LogEntry>> {
+        self.scans
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.inner.query_logs(q).await
+    }
+
+    async fn log_times(
+        &self,
+        matchers: &[Matcher],
+        start_ns: i64,
+        end_ns: i64,
+        max: u64,
+    ) -> signalbox_storage::Result<Option<Vec<StreamTimes>>> {
+        self.inner.log_times(matchers, start_ns, end_ns, max).await
+    }
+
+    async fn log_streams(
+        &self,
+        matchers: &[Matcher],
+        start_ns: i64,
+        end_ns: i64,
+    ) -> signalbox_storage::Result<Vec<Labels>> {
+        self.inner.log_streams(matchers, start_ns, end_ns).await
+    }
+}
+
+#[tokio::test]
+async fn counting_by_stream_labels_and_level_reads_no_records() {
+    let lines: Vec<Line> = (0..30)
+        .map(|i| Line {
+            stream: if i % 3 == 0 { DB } else { API },
+            t_s: i * 5,
+            line: if i % 2 == 0 { "GET /a" } else { "POST /b" },
+            severity: [9, 17, 5][(i % 3) as usize],
+            attrs: &[("user.id", "u1")],
+        })
+        .collect();
+    let store = Arc::new(Watched {
+        inner: MemStore::new(),
+        scans: Default::default(),
+    });
+    store.inner.write_logs(batch(&lines)).await.unwrap();
+    let e = LogqlEngine::new(store.clone(), 1_000_000);
+    for (q, scans) in [
+        (
+            r#"sum by (level) (count_over_time({service_name=~".+"}[1m]))"#,
+            false,
+        ),
+        (r#"count_over_time({service_name="api"}[30s])"#, false),
+        (
+            r#"sum by (service_name) (rate({service_name=~".+"}[1m]))"#,
+            false,
+        ),
+        (
+            r#"sum by (user_id) (count_over_time({service_name=~".+"}[1m]))"#,
+            true,
+        ),
+        (
+            r#"sum(count_over_time({service_name=~".+"} |= "GET" [1m]))"#,
+            true,
+        ),
+        (r#"sum(bytes_over_time({service_name=~".+"}[1m]))"#, true),
+    ] {
+        store.scans.store(0, std::sync::atomic::Ordering::Relaxed);
+        let got = matrix(&e, q, 0, 200, 20).await;
+        assert!(!got.is_empty(), "{q}");
+        let scanned = store.scans.load(std::sync::atomic::Ordering::Relaxed) > 0;
+        assert_eq!(scanned, scans, "{q}");
+    }
+    // Past the line limit, without reading records either.
+    store.scans.store(0, std::sync::atomic::Ordering::Relaxed);
+    let small = LogqlEngine::new(store.clone(), 29);
+    let err = small
+        .query_instant(r#"count_over_time({service_name=~".+"}[10m])"#, 200 * S)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, LogqlError::Limit(_)), "{err}");
+    assert_eq!(store.scans.load(std::sync::atomic::Ordering::Relaxed), 0);
+    let full = LogqlEngine::new(store.clone(), 30);
+    full.query_instant(r#"count_over_time({service_name=~".+"}[10m])"#, 200 * S)
+        .await
+        .unwrap();
 }
 
 fn run(stages: &str, line: &str) -> Option<Entry> {
@@ -713,6 +805,7 @@ async fn fast_path_matches(unset: i32) {
         r#"sum by (level) (bytes_rate({service_name=~".+"}[1m]))"#,
         r#"sum by (level, service_name) (count_over_time({service_name=~".+"}[45s]))"#,
         r#"rate({service_name="api"}[1m])"#,
+        r#"sum by (user_id) (count_over_time({service_name=~".+"}[1m]))"#,
     ] {
         // `| drop nothing_here` changes no label but takes the full pipeline path.
         let slow = q.replace("[", "| drop nothing_here [");

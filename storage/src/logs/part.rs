@@ -24,7 +24,9 @@ use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
 
 use super::fts::{self, Fts, FtsBuilder};
-use crate::api::{Direction, LogEntry, LogFields, LogQuery, SeverityTimes, StreamTimes};
+use crate::api::{
+    Direction, LogEntry, LogFields, LogQuery, ReadBudget, SeverityTimes, StreamTimes,
+};
 use crate::codec::{Dec, Enc};
 use crate::error::{Result, StorageError};
 use crate::index::Postings;
@@ -576,13 +578,15 @@ impl LogsPart {
             .collect())
     }
 
-    /// The times of the records of each matching stream in `[start_ns, end_ns)`: only
-    /// the time column of the streams' rows on pages overlapping the range is read.
+    /// The times of the records of each matching stream in `[start_ns, end_ns)`, by
+    /// severity: only the time and severity columns of the streams' rows on pages
+    /// overlapping the range are read. Stops (with what it has) once `budget` is spent.
     pub(crate) async fn times(
         &self,
         matchers: &[Matcher],
         start_ns: i64,
         end_ns: i64,
+        budget: &ReadBudget,
     ) -> Result<Vec<StreamTimes>> {
         if !self.overlaps_ns(start_ns, end_ns) {
             return Ok(Vec::new());
@@ -630,6 +634,7 @@ impl LogsPart {
             let time: &Int64Array = column(part, &b, "time_ns")?;
             let number: &Int32Array = column(part, &b, "severity_number")?;
             let text: &StringArray = column(part, &b, "severity_text")?;
+            let mut kept = 0u64;
             for r in 0..b.num_rows() {
                 while left == 0 && range + 1 < ranges.len() {
                     range += 1;
@@ -643,7 +648,11 @@ impl LogsPart {
                 if t >= start_ns && t < end_ns {
                     let labels = &idx.labels[owner[range]];
                     acc.push(labels, number.value(r), text.value(r), t);
+                    kept += 1;
                 }
+            }
+            if !budget.take(kept) {
+                break;
             }
         }
         Ok(acc.out)
