@@ -183,6 +183,43 @@ pub struct LogEntry {
     pub record: LogRecord,
 }
 
+/// A test of a line, run by storage on each line it reads.
+pub type LineTest = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+
+/// Which records' times `LogsReader::log_times` returns. Times are nanoseconds,
+/// `[start_ns, end_ns)`.
+#[derive(Clone, Default)]
+pub struct TimesQuery {
+    pub matchers: Vec<Matcher>,
+    pub start_ns: i64,
+    pub end_ns: i64,
+    /// Case-sensitive substrings that must all occur in the line (LogQL `|=`); the
+    /// full-text index finds the candidates.
+    pub contains: Vec<String>,
+    /// A further test of each line that contains them.
+    pub line_test: Option<LineTest>,
+    /// `None` is returned when more than this many records contain the substrings.
+    pub max: u64,
+}
+
+impl TimesQuery {
+    /// Whether the lines must be read.
+    pub(crate) fn reads_lines(&self) -> bool {
+        !self.contains.is_empty() || self.line_test.is_some()
+    }
+}
+
+/// What `LogsReader::log_times` found.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FoundTimes {
+    /// One entry per stream and severity, sorted by both.
+    pub streams: Vec<StreamTimes>,
+    /// Records read that contain the substrings, and their line bytes when lines were
+    /// read (before the line test).
+    pub lines: u64,
+    pub bytes: u64,
+}
+
 /// The times of the records of one stream with one severity in a range.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StreamTimes {
@@ -223,9 +260,34 @@ pub(crate) struct SeverityTimes {
     /// Severities seen in the current stream: number, text, index into `out`.
     seen: Vec<(i32, String, usize)>,
     pub(crate) out: Vec<StreamTimes>,
+    pub(crate) lines: u64,
+    pub(crate) bytes: u64,
 }
 
 impl SeverityTimes {
+    /// Counts a record in the range; true when it passes the query's line tests (`line`
+    /// is read only when the query tests lines).
+    pub(crate) fn test(&mut self, q: &TimesQuery, line: Option<&str>) -> bool {
+        let Some(line) = line.filter(|_| q.reads_lines()) else {
+            self.lines += 1;
+            return true;
+        };
+        if !line_matches(line, &q.contains) {
+            return false;
+        }
+        self.lines += 1;
+        self.bytes += line.len() as u64;
+        q.line_test.as_ref().is_none_or(|t| t(line))
+    }
+
+    pub(crate) fn found(self) -> FoundTimes {
+        FoundTimes {
+            streams: self.out,
+            lines: self.lines,
+            bytes: self.bytes,
+        }
+    }
+
     /// Starts the next stream.
     pub(crate) fn stream(&mut self) {
         self.seen.clear();
@@ -254,17 +316,10 @@ impl SeverityTimes {
 pub trait LogsReader: Send + Sync {
     /// Matching records ordered by time in `direction` (then by stream labels), at most `limit`.
     async fn query_logs(&self, q: &LogQuery) -> Result<Vec<LogEntry>>;
-    /// The times of the records of each matching stream in `[start_ns, end_ns)`, one
-    /// entry per stream and severity, sorted by labels and severity: what counting lines
-    /// needs, without the records. `None` when the range holds more than `max` records
-    /// (reading stops soon after passing it).
-    async fn log_times(
-        &self,
-        matchers: &[Matcher],
-        start_ns: i64,
-        end_ns: i64,
-        max: u64,
-    ) -> Result<Option<Vec<StreamTimes>>>;
+    /// The times of the matching records, by stream and severity: what counting lines
+    /// needs, without building records. `None` when more than `q.max` records contain
+    /// the substrings (reading stops soon after passing it).
+    async fn log_times(&self, q: &TimesQuery) -> Result<Option<FoundTimes>>;
     /// Label sets of matching streams with records in `[start_ns, end_ns)`, sorted.
     async fn log_streams(
         &self,
@@ -336,18 +391,24 @@ pub(crate) fn span_matches(
 
 /// Joins the times of streams read from several sources (head, parts) into one entry per
 /// stream and severity, sorted by both, the times ascending.
-pub(crate) fn join_stream_times(all: Vec<StreamTimes>) -> Vec<StreamTimes> {
+pub(crate) fn join_stream_times(all: Vec<FoundTimes>) -> FoundTimes {
     type Key = (Arc<Labels>, i32, String);
     let mut by: BTreeMap<Key, Vec<i64>> = BTreeMap::new();
-    for s in all {
-        if s.times.is_empty() {
-            continue;
+    let (mut lines, mut bytes) = (0, 0);
+    for f in all {
+        lines += f.lines;
+        bytes += f.bytes;
+        for s in f.streams {
+            if s.times.is_empty() {
+                continue;
+            }
+            by.entry((s.labels, s.severity_number, s.severity_text))
+                .or_default()
+                .extend(s.times);
         }
-        by.entry((s.labels, s.severity_number, s.severity_text))
-            .or_default()
-            .extend(s.times);
     }
-    by.into_iter()
+    let streams = by
+        .into_iter()
         .map(|((labels, severity_number, severity_text), mut times)| {
             // Ascending runs, one per source: a merging sort joins them cheaply.
             times.sort();
@@ -358,7 +419,12 @@ pub(crate) fn join_stream_times(all: Vec<StreamTimes>) -> Vec<StreamTimes> {
                 times,
             }
         })
-        .collect()
+        .collect();
+    FoundTimes {
+        streams,
+        lines,
+        bytes,
+    }
 }
 
 /// Sorts log entries by time in the query's direction and applies its limit.

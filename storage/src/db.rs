@@ -10,8 +10,8 @@ use async_trait::async_trait;
 use prometheus_client::registry::Registry;
 
 use crate::api::{
-    IngestSink, LogEntry, LogQuery, LogsReader, MetricsReader, ReadBudget, SpanQuery, SpanRecord,
-    StreamTimes, TracesReader, WriteOutcome, join_stream_times, order_and_limit,
+    FoundTimes, IngestSink, LogEntry, LogQuery, LogsReader, MetricsReader, ReadBudget, SpanQuery,
+    SpanRecord, TimesQuery, TracesReader, WriteOutcome, join_stream_times, order_and_limit,
 };
 use crate::config::StorageConfig;
 use crate::engine::{Kind, Store};
@@ -960,27 +960,20 @@ impl LogsReader for Storage {
         Ok(all)
     }
 
-    async fn log_times(
-        &self,
-        matchers: &[Matcher],
-        start_ns: i64,
-        end_ns: i64,
-        max: u64,
-    ) -> Result<Option<Vec<StreamTimes>>> {
-        let m = matchers.to_vec();
-        let budget = Arc::new(ReadBudget::new(max));
+    async fn log_times(&self, q: &TimesQuery) -> Result<Option<FoundTimes>> {
+        let budget = Arc::new(ReadBudget::new(q.max));
         let all = self
             .gather_logs(
-                start_ns,
-                end_ns,
+                q.start_ns,
+                q.end_ns,
                 |h| {
-                    let found = h.times(matchers, start_ns, end_ns);
-                    budget.take(found.iter().map(|s| s.times.len() as u64).sum());
-                    found
+                    let found = h.times(q);
+                    budget.take(found.lines);
+                    vec![found]
                 },
                 |p| {
-                    let (m, budget) = (m.clone(), budget.clone());
-                    async move { p.times(&m, start_ns, end_ns, &budget).await }
+                    let (q, budget) = (q.clone(), budget.clone());
+                    async move { Ok(vec![p.times(&q, &budget).await?]) }
                 },
             )
             .await?;

@@ -36,8 +36,8 @@ mod validate;
 mod wal;
 
 pub use api::{
-    Direction, IngestSink, LogEntry, LogFields, LogQuery, LogsReader, MetricsReader, SpanQuery,
-    SpanRecord, StreamTimes, TracesReader, WriteOutcome,
+    Direction, FoundTimes, IngestSink, LineTest, LogEntry, LogFields, LogQuery, LogsReader,
+    MetricsReader, SpanQuery, SpanRecord, StreamTimes, TimesQuery, TracesReader, WriteOutcome,
 };
 pub use config::{Limits, SignalConfig, StorageConfig};
 pub use db::{OpenReport, Storage};

@@ -7,8 +7,8 @@ use async_trait::async_trait;
 use parking_lot::RwLock;
 
 use crate::api::{
-    IngestSink, LogEntry, LogQuery, LogsReader, MetricsReader, SpanQuery, SpanRecord, StreamTimes,
-    TracesReader, WriteOutcome, join_stream_times, order_and_limit,
+    FoundTimes, IngestSink, LogEntry, LogQuery, LogsReader, MetricsReader, SpanQuery, SpanRecord,
+    TimesQuery, TracesReader, WriteOutcome, join_stream_times, order_and_limit,
 };
 use crate::config::Limits;
 use crate::error::Result;
@@ -136,16 +136,9 @@ impl LogsReader for MemStore {
         Ok(v)
     }
 
-    async fn log_times(
-        &self,
-        matchers: &[Matcher],
-        start_ns: i64,
-        end_ns: i64,
-        max: u64,
-    ) -> Result<Option<Vec<StreamTimes>>> {
-        let all = join_stream_times(self.logs.read().times(matchers, start_ns, end_ns));
-        let read: usize = all.iter().map(|s| s.times.len()).sum();
-        Ok((read as u64 <= max).then_some(all))
+    async fn log_times(&self, q: &TimesQuery) -> Result<Option<FoundTimes>> {
+        let found = join_stream_times(vec![self.logs.read().times(q)]);
+        Ok((found.lines <= q.max).then_some(found))
     }
 
     async fn log_streams(

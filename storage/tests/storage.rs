@@ -683,35 +683,45 @@ async fn log_parts_answer_like_the_head_for_any_range_limit_and_filter() {
                 })
                 .collect()
         };
-        // The times of the streams' records, as counting reads them.
-        let times = |max: u64| s.log_times(&q.matchers, start, end, max);
-        let want = mem
-            .log_times(&q.matchers, start, end, u64::MAX)
-            .await
-            .unwrap();
-        let want = want.unwrap();
-        let got = times(u64::MAX).await.unwrap();
-        assert_eq!(got.as_ref(), Some(&want), "case {case}: times of {q:?}");
-        // Reading stops past a maximum, and no sooner.
-        let read = want.iter().map(|s| s.times.len() as u64).sum::<u64>();
-        assert_eq!(times(read).await.unwrap().as_ref(), Some(&want));
-        if read > 0 {
-            assert_eq!(times(read - 1).await.unwrap(), None, "case {case}");
-            let mem_less = mem.log_times(&q.matchers, start, end, read - 1).await;
-            assert_eq!(mem_less.unwrap(), None, "case {case}");
+        // The times of the records, as counting reads them, with the same substrings and
+        // sometimes a further line test.
+        let mut tq = TimesQuery {
+            matchers: q.matchers.clone(),
+            start_ns: start,
+            end_ns: end,
+            contains: q.contains.clone(),
+            line_test: None,
+            max: u64::MAX,
+        };
+        if rng.below(3) == 0 {
+            tq.line_test = Some(std::sync::Arc::new(|l: &str| !l.contains("beta")));
         }
+        let want = mem.log_times(&tq).await.unwrap().unwrap();
+        let got = s.log_times(&tq).await.unwrap();
+        assert_eq!(got.as_ref(), Some(&want), "case {case}: times of {q:?}");
         let everything = LogQuery {
-            contains: Vec::new(),
             trace_id: None,
             limit: 0,
+            fields: LogFields::Lines,
             ..q.clone()
         };
         let records = mem.query_logs(&everything).await.unwrap();
-        assert_eq!(
-            want.iter().map(|s| s.times.len()).sum::<usize>(),
-            records.len(),
-            "case {case}"
-        );
+        assert_eq!(want.lines, records.len() as u64, "case {case}");
+        let passing = records
+            .iter()
+            .filter(|e| tq.line_test.as_ref().is_none_or(|t| t(&e.record.line())))
+            .count();
+        let counted = want.streams.iter().map(|s| s.times.len()).sum::<usize>();
+        assert_eq!(counted, passing, "case {case}");
+        // Reading stops past a maximum of records read, and no sooner.
+        let read = want.lines;
+        tq.max = read;
+        assert_eq!(s.log_times(&tq).await.unwrap().as_ref(), Some(&want));
+        if read > 0 {
+            tq.max = read - 1;
+            assert_eq!(s.log_times(&tq).await.unwrap(), None, "case {case}");
+            assert_eq!(mem.log_times(&tq).await.unwrap(), None, "case {case}");
+        }
         let want = lines(mem.query_logs(&q).await.unwrap());
         let got = lines(s.query_logs(&q).await.unwrap());
         assert_eq!(got.len(), want.len(), "case {case}: {q:?}");

@@ -17,7 +17,7 @@ use logql::{
 use promql_parser::label::Labels as NameList;
 use promql_parser::parser::token::{self, TokenType};
 use promql_parser::parser::{BinModifier, LabelModifier, VectorMatchCardinality};
-use signalbox_storage::{Labels, LogFields, Matcher};
+use signalbox_storage::{Labels, LineTest, LogFields, TimesQuery};
 
 use super::eval::{
     LogqlEngine, LogqlError, LogqlResult, Metadata, ScanStats, Span, entry, level, matchers,
@@ -210,8 +210,8 @@ async fn range_aggregation(
         }
         _ => 0.0,
     };
-    let pre = Pipeline::compile(pre).map_err(LogqlError::Invalid)?;
-    let post = Pipeline::compile(post).map_err(LogqlError::Invalid)?;
+    let pre = Arc::new(Pipeline::compile(pre).map_err(LogqlError::Invalid)?);
+    let post = Arc::new(Pipeline::compile(post).map_err(LogqlError::Invalid)?);
     let ms = matchers(&r.log_query.selector.matchers)?;
     let (Some(&first), Some(&last)) = (steps.first(), steps.last()) else {
         return Ok(Vec::new());
@@ -242,11 +242,27 @@ async fn range_aggregation(
         } else {
             LogFields::Lines
         };
-        // Counting the lines of streams as they are needs only their times.
-        let counted = if fields == LogFields::NoLines {
-            count_streams(engine, &ms, span, &keep, stats, &mut series).await?
-        } else {
+        // Counting lines that only line tests choose needs their times, not the records.
+        let counted = if bytes {
             false
+        } else {
+            let line_test: Option<LineTest> = if pre.is_empty() && post.is_empty() {
+                None
+            } else {
+                let (pre, post) = (pre.clone(), post.clone());
+                Some(Arc::new(move |l: &str| {
+                    pre.line_passes(l) && post.line_passes(l)
+                }))
+            };
+            let q = TimesQuery {
+                matchers: ms.clone(),
+                start_ns: span.start_ns,
+                end_ns: span.end_ns,
+                contains: pre.required.clone(),
+                line_test,
+                max: engine.max_lines,
+            };
+            count_streams(engine, &q, &keep, stats, &mut series).await?
         };
         if !counted {
             engine
@@ -435,28 +451,26 @@ async fn range_aggregation(
     Ok(out)
 }
 
-/// The lines of each stream in `span`, counted from their times and severities alone,
-/// into `series`: false (and nothing added) when a label the query keeps is neither a
-/// stream label nor given by the severity, since its values would be in the records'
-/// metadata.
+/// The lines `q` selects, counted from their times and severities alone, into `series`:
+/// false (and nothing added) when a label the query keeps is neither a stream label nor
+/// given by the severity, since its values would be in the records' metadata.
 async fn count_streams(
     engine: &LogqlEngine,
-    ms: &[Matcher],
-    span: Span,
+    q: &TimesQuery,
     keep: &[&String],
     stats: &mut ScanStats,
     series: &mut BTreeMap<BTreeMap<String, String>, Vec<(i64, f64)>>,
 ) -> Result<bool, LogqlError> {
     let Some(found) = engine
         .reader
-        .log_times(ms, span.start_ns, span.end_ns, engine.max_lines)
+        .log_times(q)
         .await
         .map_err(|e| LogqlError::Storage(e.to_string()))?
     else {
         return Err(too_many_lines(engine.max_lines));
     };
-    let mut keys = Vec::with_capacity(found.len());
-    for s in &found {
+    let mut keys = Vec::with_capacity(found.streams.len());
+    for s in &found.streams {
         let mut key: BTreeMap<String, String> = s
             .labels
             .iter()
@@ -478,8 +492,9 @@ async fn count_streams(
         }
         keys.push(key);
     }
-    stats.lines += found.iter().map(|s| s.times.len() as u64).sum::<u64>();
-    for (s, key) in found.into_iter().zip(keys) {
+    stats.lines += found.lines;
+    stats.bytes += found.bytes;
+    for (s, key) in found.streams.into_iter().zip(keys) {
         series
             .entry(key)
             .or_default()

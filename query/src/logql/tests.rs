@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use signalbox_storage::{
-    AnyValue, Attributes, Direction, IngestSink, Labels, LogEntry, LogQuery, LogRecord, LogStream,
-    LogsBatch, LogsReader, Matcher, MemStore, Storage, StorageConfig, StreamTimes,
+    AnyValue, Attributes, Direction, FoundTimes, IngestSink, Labels, LogEntry, LogQuery, LogRecord,
+    LogStream, LogsBatch, LogsReader, Matcher, MemStore, Storage, StorageConfig, TimesQuery,
 };
 
 use super::pipeline::{Entry, Pipeline};
@@ -508,8 +508,8 @@ async fn instant_queries_and_arithmetic() {
 
 #[tokio::test]
 async fn metric_scans_in_slices_see_every_line_once() {
-    // Bursts at single timestamps larger than a slice, and sparse lines far apart. The
-    // line filter keeps the queries on the record scan, whatever the severities.
+    // Bursts at single timestamps larger than a slice, and sparse lines far apart. A
+    // stage that is not a line test keeps the queries on the record scan.
     let mut lines: Vec<Line> = Vec::new();
     for t in [1, 2, 3, 500, 501, 2000] {
         let n = if t == 2 || t == 500 { 30 } else { 3 };
@@ -518,7 +518,7 @@ async fn metric_scans_in_slices_see_every_line_once() {
     let mut e = engine(&lines).await;
     let want = matrix(
         &e,
-        r#"count_over_time({service_name="api"} |= "x" [1h])"#,
+        r#"count_over_time({service_name="api"} | drop nothing_here [1h])"#,
         3600,
         3600,
         1,
@@ -532,7 +532,7 @@ async fn metric_scans_in_slices_see_every_line_once() {
         e.slice_records = slice;
         let got = matrix(
             &e,
-            r#"count_over_time({service_name="api"} |= "x" [10m])"#,
+            r#"count_over_time({service_name="api"} | drop nothing_here [10m])"#,
             600,
             2400,
             600,
@@ -574,14 +574,8 @@ impl LogsReader for Watched {
         self.inner.query_logs(q).await
     }
 
-    async fn log_times(
-        &self,
-        matchers: &[Matcher],
-        start_ns: i64,
-        end_ns: i64,
-        max: u64,
-    ) -> signalbox_storage::Result<Option<Vec<StreamTimes>>> {
-        self.inner.log_times(matchers, start_ns, end_ns, max).await
+    async fn log_times(&self, q: &TimesQuery) -> signalbox_storage::Result<Option<FoundTimes>> {
+        self.inner.log_times(q).await
     }
 
     async fn log_streams(
@@ -595,7 +589,7 @@ impl LogsReader for Watched {
 }
 
 #[tokio::test]
-async fn counting_by_stream_labels_and_level_reads_no_records() {
+async fn counting_lines_by_stream_labels_and_level_reads_no_records() {
     let lines: Vec<Line> = (0..30)
         .map(|i| Line {
             stream: if i % 3 == 0 { DB } else { API },
@@ -622,11 +616,19 @@ async fn counting_by_stream_labels_and_level_reads_no_records() {
             false,
         ),
         (
+            r#"sum(count_over_time({service_name=~".+"} |= "GET" [1m]))"#,
+            false,
+        ),
+        (
+            r#"sum by (level) (rate({service_name=~".+"} != "GET" |~ "P.ST" [1m]))"#,
+            false,
+        ),
+        (
             r#"sum by (user_id) (count_over_time({service_name=~".+"}[1m]))"#,
             true,
         ),
         (
-            r#"sum(count_over_time({service_name=~".+"} |= "GET" [1m]))"#,
+            r#"sum(count_over_time({service_name=~".+"} | logfmt [1m]))"#,
             true,
         ),
         (r#"sum(bytes_over_time({service_name=~".+"}[1m]))"#, true),

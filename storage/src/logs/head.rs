@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::api::{LogEntry, LogQuery, SeverityTimes, StreamTimes};
+use crate::api::{FoundTimes, LogEntry, LogQuery, SeverityTimes, TimesQuery};
 use crate::index::Postings;
 use crate::model::{Attributes, Labels, LogRecord, LogStream, Matcher};
 
@@ -124,31 +124,28 @@ impl LogsHead {
         out
     }
 
-    /// The times of the records of each matching stream in `[start_ns, end_ns)`, by
-    /// severity.
-    pub(crate) fn times(
-        &self,
-        matchers: &[Matcher],
-        start_ns: i64,
-        end_ns: i64,
-    ) -> Vec<StreamTimes> {
+    /// The times of the records `q` selects, by stream and severity.
+    pub(crate) fn times(&self, q: &TimesQuery) -> FoundTimes {
         let mut acc = SeverityTimes::default();
-        if self.records == 0 || end_ns <= self.min_ns || start_ns > self.max_ns {
-            return acc.out;
+        if self.records == 0 || q.end_ns <= self.min_ns || q.start_ns > self.max_ns {
+            return acc.found();
         }
-        for s in self.matching_streams(matchers) {
-            let lo = s.records.partition_point(|r| r.time_ns < start_ns);
-            let hi = s.records.partition_point(|r| r.time_ns < end_ns);
+        for s in self.matching_streams(&q.matchers) {
+            let lo = s.records.partition_point(|r| r.time_ns < q.start_ns);
+            let hi = s.records.partition_point(|r| r.time_ns < q.end_ns);
             if lo >= hi {
                 continue;
             }
             let labels = Arc::new(s.labels.clone());
             acc.stream();
             for r in &s.records[lo..hi] {
-                acc.push(&labels, r.severity_number, &r.severity_text, r.time_ns);
+                let line = q.reads_lines().then(|| r.line());
+                if acc.test(q, line.as_deref()) {
+                    acc.push(&labels, r.severity_number, &r.severity_text, r.time_ns);
+                }
             }
         }
-        acc.out
+        acc.found()
     }
 
     pub(crate) fn stream_labels(

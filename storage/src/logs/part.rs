@@ -25,7 +25,7 @@ use parquet::schema::types::ColumnPath;
 
 use super::fts::{self, Fts, FtsBuilder};
 use crate::api::{
-    Direction, LogEntry, LogFields, LogQuery, ReadBudget, SeverityTimes, StreamTimes,
+    Direction, FoundTimes, LogEntry, LogFields, LogQuery, ReadBudget, SeverityTimes, TimesQuery,
 };
 use crate::codec::{Dec, Enc};
 use crate::error::{Result, StorageError};
@@ -578,84 +578,87 @@ impl LogsPart {
             .collect())
     }
 
-    /// The times of the records of each matching stream in `[start_ns, end_ns)`, by
-    /// severity: only the time and severity columns of the streams' rows on pages
-    /// overlapping the range are read. Stops (with what it has) once `budget` is spent.
-    pub(crate) async fn times(
-        &self,
-        matchers: &[Matcher],
-        start_ns: i64,
-        end_ns: i64,
-        budget: &ReadBudget,
-    ) -> Result<Vec<StreamTimes>> {
+    /// The times of the records `q` selects, by stream and severity: only the time and
+    /// severity columns (and the line when `q` tests lines) of the streams' rows on pages
+    /// overlapping the range (and in the full-text candidate blocks) are read. Stops
+    /// (with what it has) once `budget` is spent.
+    pub(crate) async fn times(&self, q: &TimesQuery, budget: &ReadBudget) -> Result<FoundTimes> {
+        let (start_ns, end_ns) = (q.start_ns, q.end_ns);
+        let mut acc = SeverityTimes::default();
         if !self.overlaps_ns(start_ns, end_ns) {
-            return Ok(Vec::new());
+            return Ok(acc.found());
         }
         let idx = self.stream_index().await?;
-        let chosen = idx.chosen(matchers, start_ns, end_ns);
+        let chosen = idx.chosen(&q.matchers, start_ns, end_ns);
         let spans = idx.row_spans(&chosen);
-        let ranges = self.rows_in_time(&spans, None, start_ns, end_ns).await?;
+        let blocks = if q.contains.is_empty() {
+            None
+        } else {
+            self.fts().await?.candidate_blocks(&q.contains)?
+        };
+        let ranges = self
+            .rows_in_time(&spans, blocks.as_deref(), start_ns, end_ns)
+            .await?;
         if ranges.is_empty() {
-            return Ok(Vec::new());
+            return Ok(acc.found());
         }
         let rows = self.meta.rows as usize;
         let selection = RowSelection::from_consecutive_ranges(ranges.iter().cloned(), rows);
+        let columns: &[&str] = if q.reads_lines() {
+            &[
+                "stream",
+                "time_ns",
+                "severity_number",
+                "severity_text",
+                "line",
+            ]
+        } else {
+            &["stream", "time_ns", "severity_number", "severity_text"]
+        };
         let mut batches = self
             .records_file
-            .stream(
-                &["time_ns", "severity_number", "severity_text"],
-                None,
-                Some(selection),
-            )
+            .stream(columns, None, Some(selection))
             .await?;
         let part = self.meta.id.as_str();
-        // The stream of each range (ranges lie inside the streams' spans, both sorted).
-        let mut owner: Vec<usize> = Vec::with_capacity(ranges.len());
-        for r in &ranges {
-            let k = spans.partition_point(|s| s.end <= r.start);
-            let Some(&i) = chosen.get(k) else {
-                return Err(StorageError::part(
-                    part,
-                    "read log times",
-                    "a row outside the chosen streams",
-                ));
-            };
-            owner.push(i);
+        // Full-text blocks may reach over a stream's edge: each row says its stream.
+        let mut wanted = vec![false; idx.labels.len()];
+        for &i in &chosen {
+            wanted[i] = true;
         }
-        // The selected rows arrive in row order, range by range.
-        let mut acc = SeverityTimes::default();
-        let (mut range, mut left) = (0usize, ranges[0].len());
-        acc.stream();
+        let mut current = u32::MAX;
         while let Some(b) = batches
             .try_next()
             .await
             .map_err(|e| StorageError::part(part, "read log times", e))?
         {
+            let stream: &UInt32Array = column(part, &b, "stream")?;
             let time: &Int64Array = column(part, &b, "time_ns")?;
             let number: &Int32Array = column(part, &b, "severity_number")?;
             let text: &StringArray = column(part, &b, "severity_text")?;
-            let mut kept = 0u64;
+            let line: Option<&StringArray> = optional_column(part, &b, "line")?;
+            let before = acc.lines;
             for r in 0..b.num_rows() {
-                while left == 0 && range + 1 < ranges.len() {
-                    range += 1;
-                    left = ranges[range].len();
-                    if owner[range] != owner[range - 1] {
-                        acc.stream();
-                    }
-                }
-                left = left.saturating_sub(1);
+                let s = stream.value(r);
                 let t = time.value(r);
-                if t >= start_ns && t < end_ns {
-                    let labels = &idx.labels[owner[range]];
-                    acc.push(labels, number.value(r), text.value(r), t);
-                    kept += 1;
+                if !wanted.get(s as usize).copied().unwrap_or(false)
+                    || t < start_ns
+                    || t >= end_ns
+                    || !acc.test(q, line.map(|l| l.value(r)))
+                {
+                    continue;
                 }
+                if s != current {
+                    // A stream's rows are stored together.
+                    current = s;
+                    acc.stream();
+                }
+                acc.push(&idx.labels[s as usize], number.value(r), text.value(r), t);
             }
-            if !budget.take(kept) {
+            if !budget.take(acc.lines - before) {
                 break;
             }
         }
-        Ok(acc.out)
+        Ok(acc.found())
     }
 
     pub(crate) async fn query(&self, q: &LogQuery) -> Result<Vec<LogEntry>> {
