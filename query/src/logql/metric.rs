@@ -242,8 +242,22 @@ async fn range_aggregation(
         } else {
             LogFields::Lines
         };
-        // Counting lines that only line tests choose needs their times, not the records.
-        let counted = if bytes {
+        // Counting lines that only line tests choose needs their times, not the records,
+        // unless a kept label is metadata: then the records are read, and lines tested
+        // by the times query would be read twice (a stream without the label tells).
+        let metadata = keep
+            .iter()
+            .filter(|k| !matches!(k.as_str(), "level" | "severity_text"))
+            .collect::<Vec<_>>();
+        let in_streams = metadata.is_empty()
+            || engine
+                .reader
+                .log_streams(&ms, span.start_ns, span.end_ns)
+                .await
+                .map_err(|e| LogqlError::Storage(e.to_string()))?
+                .iter()
+                .all(|l| metadata.iter().all(|k| l.get(k).is_some()));
+        let counted = if bytes || !in_streams {
             false
         } else {
             let line_test: Option<LineTest> = if pre.is_empty() && post.is_empty() {

@@ -635,7 +635,10 @@ impl LogsPart {
             let time: &Int64Array = column(part, &b, "time_ns")?;
             let number: &Int32Array = column(part, &b, "severity_number")?;
             let text: &StringArray = column(part, &b, "severity_text")?;
-            let line: Option<&StringArray> = optional_column(part, &b, "line")?;
+            let line: Option<&StringArray> = match q.reads_lines() {
+                true => Some(column(part, &b, "line")?),
+                false => None,
+            };
             let before = acc.lines;
             for r in 0..b.num_rows() {
                 let s = stream.value(r);
