@@ -198,6 +198,8 @@ pub struct TimesQuery {
     pub contains: Vec<String>,
     /// A further test of each line that contains them.
     pub line_test: Option<LineTest>,
+    /// Read the lines to count their bytes, also when nothing tests them.
+    pub bytes: bool,
     /// `None` is returned when more than this many records contain the substrings.
     pub max: u64,
 }
@@ -205,7 +207,7 @@ pub struct TimesQuery {
 impl TimesQuery {
     /// Whether the lines must be read.
     pub(crate) fn reads_lines(&self) -> bool {
-        !self.contains.is_empty() || self.line_test.is_some()
+        self.bytes || !self.contains.is_empty() || self.line_test.is_some()
     }
 }
 

@@ -691,6 +691,7 @@ async fn log_parts_answer_like_the_head_for_any_range_limit_and_filter() {
             end_ns: end,
             contains: q.contains.clone(),
             line_test: None,
+            bytes: rng.below(2) == 0,
             max: u64::MAX,
         };
         if rng.below(3) == 0 {
@@ -707,6 +708,10 @@ async fn log_parts_answer_like_the_head_for_any_range_limit_and_filter() {
         };
         let records = mem.query_logs(&everything).await.unwrap();
         assert_eq!(want.lines, records.len() as u64, "case {case}");
+        if tq.bytes || !tq.contains.is_empty() || tq.line_test.is_some() {
+            let bytes: usize = records.iter().map(|e| e.record.line().len()).sum();
+            assert_eq!(want.bytes, bytes as u64, "case {case}");
+        }
         let passing = records
             .iter()
             .filter(|e| tq.line_test.as_ref().is_none_or(|t| t(&e.record.line())))

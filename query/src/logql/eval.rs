@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use logql::{Expr, LabelMatcher, LogQuery as LogExpr, MatchOp};
 use signalbox_storage::{
-    Direction, LogEntry, LogFields, LogQuery, LogsReader, MatchOp as StoreOp, Matcher,
+    Direction, LogEntry, LogFields, LogQuery, LogsReader, MatchOp as StoreOp, Matcher, TimesQuery,
 };
 
 use crate::jaeger::hex;
@@ -555,28 +555,38 @@ impl LogqlEngine {
                 ));
             }
         };
-        let ms = matchers(&q.selector.matchers)?;
-        let pushdown = Pipeline::compile(&[]).map_err(LogqlError::Invalid)?;
-        let mut out = IndexStats::default();
-        let mut streams = std::collections::BTreeSet::new();
-        let mut stats = ScanStats::default();
         let max = self.max_lines;
-        self.scan_all(&ms, &pushdown, LogFields::Lines, span, &mut stats, |e| {
-            out.entries += 1;
-            out.bytes += e.record.line().len() as u64;
-            if out.entries > max {
-                return Err(LogqlError::Limit(format!(
-                    "the selector matches more than {max} log lines; narrow it or the time range"
-                )));
-            }
-            if !streams.contains(&e.labels) {
-                streams.insert(e.labels.clone());
-            }
-            Ok(())
-        })
-        .await?;
-        out.streams = streams.len() as u64;
-        out.chunks = out.streams;
+        let tq = TimesQuery {
+            matchers: matchers(&q.selector.matchers)?,
+            start_ns: span.start_ns,
+            end_ns: span.end_ns,
+            bytes: true,
+            max,
+            ..TimesQuery::default()
+        };
+        let Some(found) = self
+            .reader
+            .log_times(&tq)
+            .await
+            .map_err(|e| LogqlError::Storage(e.to_string()))?
+        else {
+            return Err(LogqlError::Limit(format!(
+                "the selector matches more than {max} log lines; narrow it or the time range"
+            )));
+        };
+        // One entry per stream and severity, sorted by stream labels.
+        let mut streams = found.streams.iter().map(|s| &s.labels).collect::<Vec<_>>();
+        streams.dedup();
+        let out = IndexStats {
+            streams: streams.len() as u64,
+            chunks: streams.len() as u64,
+            entries: found.lines,
+            bytes: found.bytes,
+        };
+        let stats = ScanStats {
+            lines: found.lines,
+            bytes: found.bytes,
+        };
         Ok((out, stats))
     }
 

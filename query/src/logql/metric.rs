@@ -274,6 +274,7 @@ async fn range_aggregation(
                 end_ns: span.end_ns,
                 contains: pre.required.clone(),
                 line_test,
+                bytes: false,
                 max: engine.max_lines,
             };
             count_streams(engine, &q, &keep, stats, &mut series).await?
