@@ -200,6 +200,8 @@ pub struct TimesQuery {
     pub line_test: Option<LineTest>,
     /// Read the lines to count their bytes, also when nothing tests them.
     pub bytes: bool,
+    /// Return each record's line bytes with its time (`StreamTimes::sizes`).
+    pub sizes: bool,
     /// `None` is returned when more than this many records contain the substrings.
     pub max: u64,
 }
@@ -207,7 +209,7 @@ pub struct TimesQuery {
 impl TimesQuery {
     /// Whether the lines must be read.
     pub(crate) fn reads_lines(&self) -> bool {
-        self.bytes || !self.contains.is_empty() || self.line_test.is_some()
+        self.bytes || self.sizes || !self.contains.is_empty() || self.line_test.is_some()
     }
 }
 
@@ -230,6 +232,9 @@ pub struct StreamTimes {
     pub severity_text: String,
     /// Ascending.
     pub times: Vec<i64>,
+    /// The line bytes of each record, in the order of `times`, when the query asks for
+    /// them; else empty.
+    pub sizes: Vec<u64>,
 }
 
 /// A count of records read, shared by concurrent reads that stop once it passes `max`.
@@ -295,7 +300,14 @@ impl SeverityTimes {
         self.seen.clear();
     }
 
-    pub(crate) fn push(&mut self, labels: &Arc<Labels>, number: i32, text: &str, t: i64) {
+    /// Adds a record's time (and its line bytes, when they are asked for).
+    pub(crate) fn push(
+        &mut self,
+        labels: &Arc<Labels>,
+        (number, text): (i32, &str),
+        t: i64,
+        size: Option<usize>,
+    ) {
         let i = match self.seen.iter().find(|s| s.0 == number && s.1 == text) {
             Some(s) => s.2,
             None => {
@@ -304,6 +316,7 @@ impl SeverityTimes {
                     severity_number: number,
                     severity_text: text.to_string(),
                     times: Vec::new(),
+                    sizes: Vec::new(),
                 });
                 self.seen
                     .push((number, text.to_string(), self.out.len() - 1));
@@ -311,6 +324,9 @@ impl SeverityTimes {
             }
         };
         self.out[i].times.push(t);
+        if let Some(n) = size {
+            self.out[i].sizes.push(n as u64);
+        }
     }
 }
 
@@ -395,7 +411,7 @@ pub(crate) fn span_matches(
 /// stream and severity, sorted by both, the times ascending.
 pub(crate) fn join_stream_times(all: Vec<FoundTimes>) -> FoundTimes {
     type Key = (Arc<Labels>, i32, String);
-    let mut by: BTreeMap<Key, Vec<i64>> = BTreeMap::new();
+    let mut by: BTreeMap<Key, (Vec<i64>, Vec<u64>)> = BTreeMap::new();
     let (mut lines, mut bytes) = (0, 0);
     for f in all {
         lines += f.lines;
@@ -404,23 +420,35 @@ pub(crate) fn join_stream_times(all: Vec<FoundTimes>) -> FoundTimes {
             if s.times.is_empty() {
                 continue;
             }
-            by.entry((s.labels, s.severity_number, s.severity_text))
-                .or_default()
-                .extend(s.times);
+            let (times, sizes) = by
+                .entry((s.labels, s.severity_number, s.severity_text))
+                .or_default();
+            times.extend(s.times);
+            sizes.extend(s.sizes);
         }
     }
     let streams = by
         .into_iter()
-        .map(|((labels, severity_number, severity_text), mut times)| {
-            // Ascending runs, one per source: a merging sort joins them cheaply.
-            times.sort();
-            StreamTimes {
-                labels,
-                severity_number,
-                severity_text,
-                times,
-            }
-        })
+        .map(
+            |((labels, severity_number, severity_text), (mut times, mut sizes))| {
+                // Ascending runs, one per source: a merging sort joins them cheaply.
+                if sizes.len() == times.len() {
+                    let mut pairs: Vec<(i64, u64)> = times.into_iter().zip(sizes).collect();
+                    pairs.sort_by_key(|p| p.0);
+                    (times, sizes) = pairs.into_iter().unzip();
+                } else {
+                    times.sort();
+                    sizes.clear();
+                }
+                StreamTimes {
+                    labels,
+                    severity_number,
+                    severity_text,
+                    times,
+                    sizes,
+                }
+            },
+        )
         .collect();
     FoundTimes {
         streams,

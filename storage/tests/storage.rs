@@ -692,6 +692,7 @@ async fn log_parts_answer_like_the_head_for_any_range_limit_and_filter() {
             contains: q.contains.clone(),
             line_test: None,
             bytes: rng.below(2) == 0,
+            sizes: rng.below(2) == 0,
             max: u64::MAX,
         };
         if rng.below(3) == 0 {
@@ -718,6 +719,15 @@ async fn log_parts_answer_like_the_head_for_any_range_limit_and_filter() {
             .count();
         let counted = want.streams.iter().map(|s| s.times.len()).sum::<usize>();
         assert_eq!(counted, passing, "case {case}");
+        // Sizes come with their times when asked for.
+        for st in &want.streams {
+            let n = if tq.sizes { st.times.len() } else { 0 };
+            assert_eq!(st.sizes.len(), n, "case {case}");
+        }
+        if tq.sizes && tq.contains.is_empty() && tq.line_test.is_none() {
+            let sizes: u64 = want.streams.iter().flat_map(|s| &s.sizes).sum();
+            assert_eq!(sizes, want.bytes, "case {case}");
+        }
         // Reading stops past a maximum of records read, and no sooner.
         let read = want.lines;
         tq.max = read;

@@ -242,7 +242,8 @@ async fn range_aggregation(
         } else {
             LogFields::Lines
         };
-        // Counting lines that only line tests choose needs their times, not the records,
+        // Counting lines (or their bytes) that only line tests choose needs their times
+        // (and sizes), not the records,
         // unless a kept label is metadata: then the records are read, and lines tested
         // by the times query would be read twice (a stream without the label tells).
         let metadata = keep
@@ -257,7 +258,7 @@ async fn range_aggregation(
                 .map_err(|e| LogqlError::Storage(e.to_string()))?
                 .iter()
                 .all(|l| metadata.iter().all(|k| l.get(k).is_some()));
-        let counted = if bytes || !in_streams {
+        let counted = if !in_streams {
             false
         } else {
             let line_test: Option<LineTest> = if pre.is_empty() && post.is_empty() {
@@ -275,6 +276,7 @@ async fn range_aggregation(
                 contains: pre.required.clone(),
                 line_test,
                 bytes: false,
+                sizes: bytes,
                 max: engine.max_lines,
             };
             count_streams(engine, &q, &keep, stats, &mut series).await?
@@ -510,10 +512,12 @@ async fn count_streams(
     stats.lines += found.lines;
     stats.bytes += found.bytes;
     for (s, key) in found.streams.into_iter().zip(keys) {
-        series
-            .entry(key)
-            .or_default()
-            .extend(s.times.into_iter().map(|t| (t, 1.0)));
+        let points = series.entry(key).or_default();
+        if q.sizes {
+            points.extend(s.times.into_iter().zip(s.sizes).map(|(t, n)| (t, n as f64)));
+        } else {
+            points.extend(s.times.into_iter().map(|t| (t, 1.0)));
+        }
     }
     Ok(true)
 }

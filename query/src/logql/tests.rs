@@ -631,7 +631,11 @@ async fn counting_lines_by_stream_labels_and_level_reads_no_records() {
             r#"sum(count_over_time({service_name=~".+"} | logfmt [1m]))"#,
             true,
         ),
-        (r#"sum(bytes_over_time({service_name=~".+"}[1m]))"#, true),
+        (r#"sum(bytes_over_time({service_name=~".+"}[1m]))"#, false),
+        (
+            r#"sum by (user_id) (bytes_rate({service_name=~".+"}[1m]))"#,
+            true,
+        ),
     ] {
         store.scans.store(0, std::sync::atomic::Ordering::Relaxed);
         let got = matrix(&e, q, 0, 200, 20).await;

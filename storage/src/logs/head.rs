@@ -141,7 +141,9 @@ impl LogsHead {
             for r in &s.records[lo..hi] {
                 let line = q.reads_lines().then(|| r.line());
                 if acc.test(q, line.as_deref()) {
-                    acc.push(&labels, r.severity_number, &r.severity_text, r.time_ns);
+                    let size = line.as_ref().filter(|_| q.sizes).map(|l| l.len());
+                    let severity = (r.severity_number, r.severity_text.as_str());
+                    acc.push(&labels, severity, r.time_ns, size);
                 }
             }
         }

@@ -655,7 +655,9 @@ impl LogsPart {
                     current = s;
                     acc.stream();
                 }
-                acc.push(&idx.labels[s as usize], number.value(r), text.value(r), t);
+                let size = line.filter(|_| q.sizes).map(|l| l.value(r).len());
+                let severity = (number.value(r), text.value(r));
+                acc.push(&idx.labels[s as usize], severity, t, size);
             }
             if !budget.take(acc.lines - before) {
                 break;
