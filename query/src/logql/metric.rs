@@ -513,6 +513,11 @@ async fn count_streams(
     stats.bytes += found.bytes;
     for (s, key) in found.streams.into_iter().zip(keys) {
         let points = series.entry(key).or_default();
+        if q.sizes && s.sizes.len() != s.times.len() {
+            return Err(LogqlError::Storage(
+                "storage returned times without their line sizes".into(),
+            ));
+        }
         if q.sizes {
             points.extend(s.times.into_iter().zip(s.sizes).map(|(t, n)| (t, n as f64)));
         } else {

@@ -814,6 +814,7 @@ async fn fast_path_matches(unset: i32) {
         r#"sum by (user_id) (count_over_time({service_name=~".+"}[1m]))"#,
         r#"count_over_time({service_name=~".+"} != "POST" [1m])"#,
         r#"sum by (level) (count_over_time({service_name=~".+"} |= "GET" |~ "/[ac]" [90s]))"#,
+        r#"sum by (level) (bytes_over_time({service_name=~".+"} |~ "GET|x" [90s]))"#,
     ] {
         // `| drop nothing_here` changes no label but takes the full pipeline path.
         let slow = q.replace("[", "| drop nothing_here [");

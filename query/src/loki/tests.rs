@@ -334,17 +334,37 @@ async fn logs_of_a_trace_and_of_one_span() {
 
 #[tokio::test]
 async fn index_stats_count_streams_entries_and_bytes() {
-    let app = app().await;
+    let store = store().await;
+    // A second severity in one stream: still one stream.
+    let streams = vec![LogStream {
+        labels: Labels::from_pairs([("service_name", "api"), ("env", "prod")]),
+        resource: Arc::new(Attributes::default()),
+        records: vec![LogRecord {
+            time_ns: 130 * S,
+            observed_time_ns: 130 * S,
+            severity_number: 17,
+            body: AnyValue::String("GET /d 503".into()),
+            ..Default::default()
+        }],
+    }];
+    store.write_logs(LogsBatch { streams }).await.unwrap();
+    let app = app_for(store);
     let uri = |q: &str, range: &str| format!("/loki/api/v1/index/stats?query={}&{range}", enc(q));
     let (st, _, v) = get(&app, &uri(r#"{env="prod"}"#, "start=0&end=200")).await;
     assert_eq!(st, 200, "{v}");
-    let bytes = ["GET /a 200", "GET /b 500", "POST /c 500", "slow query"]
-        .iter()
-        .map(|l| l.len())
-        .sum::<usize>();
+    let bytes = [
+        "GET /a 200",
+        "GET /b 500",
+        "POST /c 500",
+        "slow query",
+        "GET /d 503",
+    ]
+    .iter()
+    .map(|l| l.len())
+    .sum::<usize>();
     assert_eq!(
         v,
-        json!({"streams": 2, "chunks": 2, "entries": 4, "bytes": bytes})
+        json!({"streams": 2, "chunks": 2, "entries": 5, "bytes": bytes})
     );
     // The pipeline is ignored; the range is [start, end).
     let (_, _, v) = get(
