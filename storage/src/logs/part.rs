@@ -554,6 +554,15 @@ impl LogsPart {
             .cloned()
     }
 
+    /// The full-text index's candidate blocks for `|=` substrings; `None` when there are
+    /// none to look for (or the index cannot answer): every row is a candidate.
+    async fn candidate_blocks(&self, contains: &[String]) -> Result<Option<Vec<u64>>> {
+        if contains.is_empty() {
+            return Ok(None);
+        }
+        self.fts().await?.candidate_blocks(contains)
+    }
+
     fn overlaps_ns(&self, start_ns: i64, end_ns: i64) -> bool {
         self.meta.rows > 0
             && self
@@ -591,11 +600,7 @@ impl LogsPart {
         let idx = self.stream_index().await?;
         let chosen = idx.chosen(&q.matchers, start_ns, end_ns);
         let spans = idx.row_spans(&chosen);
-        let blocks = if q.contains.is_empty() {
-            None
-        } else {
-            self.fts().await?.candidate_blocks(&q.contains)?
-        };
+        let blocks = self.candidate_blocks(&q.contains).await?;
         let ranges = self
             .rows_in_time(&spans, blocks.as_deref(), start_ns, end_ns)
             .await?;
@@ -676,11 +681,7 @@ impl LogsPart {
             return Ok(Vec::new());
         }
         let spans = idx.row_spans(&chosen);
-        let blocks = if q.contains.is_empty() {
-            None
-        } else {
-            self.fts().await?.candidate_blocks(&q.contains)?
-        };
+        let blocks = self.candidate_blocks(&q.contains).await?;
         let ranges = self
             .rows_in_time(&spans, blocks.as_deref(), q.start_ns, q.end_ns)
             .await?;
